@@ -1,0 +1,3 @@
+//! meterlink agent library: SNMP codec and engine, device profiles, discovery.
+
+pub mod snmp;

@@ -1,0 +1,1 @@
+//! meterlink-sim and test helpers.
