@@ -2,7 +2,9 @@
 //! sockets, timeouts, retries, walks).
 
 pub mod ber;
+pub mod engine;
 pub mod message;
+pub mod snmprec;
 pub mod usm;
 
 pub use message::{oid, Oid, Pdu, PduType, Value, VarBind, Version};
