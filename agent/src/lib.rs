@@ -1,5 +1,8 @@
 //! meterlink agent library: SNMP codec and engine, device profiles, discovery.
 
+pub mod cli;
+pub mod discovery;
 pub mod observation;
+pub mod poll;
 pub mod profile;
 pub mod snmp;

@@ -15,7 +15,7 @@ use crate::snmp::{oid, Oid, Value};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-pub use observe::observe;
+pub use observe::{observe, printable as printable_text};
 
 /// Everything read from one device, by OID.
 pub type Snapshot = BTreeMap<Oid, Value>;

@@ -66,6 +66,8 @@ pub struct EngineConfig {
     pub max_rows: usize,
     /// UDP sockets shared by all requests, per address family.
     pub sockets: usize,
+    /// Packets per second over all devices, retransmissions included.
+    pub max_pps: Option<u32>,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +80,7 @@ impl Default for EngineConfig {
             max_repetitions: 25,
             max_rows: 2000,
             sockets: 4,
+            max_pps: None,
         }
     }
 }
@@ -164,6 +167,8 @@ struct Transport {
     pending: Mutex<HashMap<i32, Pending>>,
     next_id: AtomicI32,
     stats: EngineStats,
+    /// The next instant a packet may leave, when a rate limit is set.
+    pacer: Option<(Duration, Mutex<Instant>)>,
 }
 
 impl Transport {
@@ -250,6 +255,8 @@ pub struct DeviceMemory {
     pub credential: Option<usize>,
     /// The device answered GETBULK badly once: use GETNEXT from now on.
     pub bulk_broken: bool,
+    /// Requests sent to this device (retransmissions not counted).
+    pub pdus_sent: u64,
     v3: Option<V3Peer>,
 }
 
@@ -289,6 +296,12 @@ impl Engine {
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicI32::new(i32::from_ne_bytes(seed) & 0x3fff_ffff),
             stats: EngineStats::default(),
+            pacer: cfg.max_pps.filter(|r| *r > 0).map(|r| {
+                (
+                    Duration::from_secs_f64(1.0 / r as f64),
+                    Mutex::new(Instant::now()),
+                )
+            }),
         });
         for s in v4.into_iter().chain(v6) {
             transport.clone().receive_loop(s);
@@ -355,6 +368,15 @@ impl Engine {
         };
         let mut wait = self.cfg.timeout;
         for _attempt in 0..=self.cfg.retries {
+            if let Some((gap, next)) = &self.transport.pacer {
+                let slot = {
+                    let mut n = next.lock().expect("pacer lock");
+                    let slot = (*n).max(Instant::now());
+                    *n = slot + *gap;
+                    slot
+                };
+                tokio::time::sleep_until(slot.into()).await;
+            }
             self.transport
                 .stats
                 .requests_sent
@@ -391,6 +413,7 @@ impl Engine {
         ask: Ask,
         oids: &[Oid],
     ) -> Result<Pdu, SnmpError> {
+        mem.pdus_sent += 1;
         let id = self.transport.new_id();
         let pdu = match ask {
             Ask::Get => Pdu::request(PduType::Get, id, oids),
