@@ -1,1 +1,5 @@
-//! meterlink-sim and test helpers.
+//! meterlink-sim, the SNMP device simulator, and helpers for the end-to-end
+//! tests: real peers (snmpsim, net-snmp snmpd) started on loopback.
+
+pub mod peers;
+pub mod sim;

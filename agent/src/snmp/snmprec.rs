@@ -19,6 +19,18 @@ pub struct SnmprecError {
 /// Parses a recording. `source_name` names it in errors. Duplicate OIDs keep
 /// the last value, as snmpsim does; the result is sorted by OID.
 pub fn parse(source_name: &str, text: &str) -> Result<Vec<(Oid, Value)>, SnmprecError> {
+    let (items, mut errors) = parse_lenient(source_name, text);
+    match errors.is_empty() {
+        true => Ok(items),
+        false => Err(errors.remove(0)),
+    }
+}
+
+/// Like [`parse`], but skips bad lines and returns them as errors beside the
+/// good ones: real captures carry the odd damaged line (a scrubbed value),
+/// and one bad line should not take the whole device away.
+pub fn parse_lenient(source_name: &str, text: &str) -> (Vec<(Oid, Value)>, Vec<SnmprecError>) {
+    let mut errors = Vec::new();
     let mut out: Vec<(Oid, Value)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end_matches('\r');
@@ -33,18 +45,29 @@ pub fn parse(source_name: &str, text: &str) -> Result<Vec<(Oid, Value)>, Snmprec
         let mut parts = line.splitn(3, '|');
         let (o, t, v) = match (parts.next(), parts.next(), parts.next()) {
             (Some(o), Some(t), Some(v)) => (o, t, v),
-            _ => return Err(err("expected OID|TAG|VALUE".into())),
+            _ => {
+                errors.push(err("expected OID|TAG|VALUE".into()));
+                continue;
+            }
         };
-        let oid: Oid = o.parse().map_err(|e| err(format!("{e}")))?;
-        let value = parse_value(t, v).map_err(err)?;
-        out.push((oid, value));
+        let oid: Oid = match o.parse() {
+            Ok(x) => x,
+            Err(e) => {
+                errors.push(err(format!("{e}")));
+                continue;
+            }
+        };
+        match parse_value(t, v) {
+            Ok(value) => out.push((oid, value)),
+            Err(e) => errors.push(err(e)),
+        }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     // Keep the last of duplicates: sort is stable, so dedup from the back.
     out.reverse();
     out.dedup_by(|a, b| a.0 == b.0);
     out.reverse();
-    Ok(out)
+    (out, errors)
 }
 
 fn parse_value(tag: &str, v: &str) -> Result<Value, String> {

@@ -1,0 +1,233 @@
+//! Real SNMP peers for tests: Debian's snmpsim and net-snmp's snmpd, started
+//! on loopback ports and stopped when dropped. Readiness is checked by
+//! asking them over SNMP, never by sleeping.
+
+use meterlink_agent::snmp::engine::{Credential, CredentialSet, Engine, EngineConfig, Secret};
+use meterlink_agent::snmp::{oid, Version};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether a missing tool must fail the test (CI installs every peer) or
+/// only skip it with a line that says so.
+pub fn require_tools() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Returns true if `tool` is on PATH; otherwise prints a skip line (or panics in CI).
+pub fn have_tool(tool: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        if require_tools() {
+            panic!("{test}: {tool} is not installed; .ci/run installs it");
+        }
+        eprintln!("SKIPPED {test}: {tool} not installed (apt-get install snmpd snmp snmpsim)");
+    }
+    found
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral UDP port");
+    s.local_addr().expect("local addr").port()
+}
+
+pub fn community(c: &str) -> CredentialSet {
+    CredentialSet {
+        name: format!("community {c}"),
+        credential: Credential::Community {
+            version: Version::V2c,
+            community: Secret(c.to_string()),
+        },
+    }
+}
+
+/// Waits until `addr` answers a GET of sysDescr.0 with `cred`, for at most `limit`.
+pub async fn wait_ready(
+    addr: SocketAddr,
+    cred: &CredentialSet,
+    limit: Duration,
+) -> Result<(), String> {
+    let engine = Engine::new(EngineConfig {
+        timeout: Duration::from_millis(200),
+        retries: 0,
+        ..EngineConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + limit;
+    let dev = engine.device(addr);
+    loop {
+        let mut mem = dev.lock().await;
+        match engine
+            .get(addr, cred, &mut mem, &[oid("1.3.6.1.2.1.1.1.0")])
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                return Err(format!("{addr} never became ready: {e}"))
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// A running peer process, killed on drop.
+pub struct Peer {
+    pub addr: SocketAddr,
+    child: Child,
+    pub dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Peer {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn world_readable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777));
+}
+
+/// Starts Debian's snmpsimd serving copies of `recordings` (community = file
+/// stem). Root must hand the files to an unprivileged user, so they are
+/// copied into a temporary directory that user can read.
+pub async fn start_snmpsim(recordings: &[PathBuf]) -> Result<Peer, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&cache).map_err(|e| e.to_string())?;
+    world_readable(dir.path());
+    world_readable(&data);
+    world_readable(&cache);
+    let mut first = None;
+    for r in recordings {
+        let name = r.file_name().ok_or("recording without a file name")?;
+        std::fs::copy(r, data.join(name)).map_err(|e| format!("copy {}: {e}", r.display()))?;
+        first.get_or_insert_with(|| r.file_stem().unwrap().to_string_lossy().to_string());
+    }
+    let port = free_udp_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let log = dir.path().join("snmpsim.log");
+    let mut cmd = Command::new("snmpsimd");
+    cmd.arg(format!("--data-dir={}", data.display()))
+        .arg(format!("--cache-dir={}", cache.display()))
+        .arg(format!("--agent-udpv4-endpoint={addr}"));
+    if unsafe_is_root() {
+        cmd.arg("--process-user=nobody")
+            .arg("--process-group=nogroup");
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
+        .spawn()
+        .map_err(|e| format!("cannot start snmpsimd: {e}"))?;
+    let peer = Peer {
+        addr,
+        child,
+        dir,
+        log,
+    };
+    let c = community(first.as_deref().unwrap_or("public"));
+    wait_ready(addr, &c, Duration::from_secs(60))
+        .await
+        .map_err(|e| format!("{e}\nsnmpsimd log:\n{}", peer.log()))?;
+    Ok(peer)
+}
+
+fn unsafe_is_root() -> bool {
+    // SAFETY-free: the effective uid is read from /proc, no libc call.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A v3 user for snmpd: name, auth protocol and passphrase, privacy.
+pub struct SnmpdUser {
+    pub name: String,
+    pub auth: String,
+    pub auth_pass: String,
+    pub privacy: Option<(String, String)>,
+}
+
+/// Starts net-snmp's snmpd on a loopback port with community `public` and
+/// the given v3 users, using only the configuration written here.
+pub async fn start_snmpd(users: &[SnmpdUser]) -> Result<Peer, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let port = free_udp_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut conf = format!(
+        "agentAddress udp:{addr}\nrocommunity public 127.0.0.1\nsysDescr meterlink test agent\n"
+    );
+    for u in users {
+        match &u.privacy {
+            Some((p, pp)) => conf.push_str(&format!(
+                "createUser {} {} \"{}\" {} \"{}\"\nrouser {} authpriv\n",
+                u.name, u.auth, u.auth_pass, p, pp, u.name
+            )),
+            None => conf.push_str(&format!(
+                "createUser {} {} \"{}\"\nrouser {} auth\n",
+                u.name, u.auth, u.auth_pass, u.name
+            )),
+        }
+    }
+    let conf_path = dir.path().join("snmpd.conf");
+    std::fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
+    let persist = dir.path().join("persist");
+    std::fs::create_dir_all(&persist).map_err(|e| e.to_string())?;
+    let log = dir.path().join("snmpd.log");
+    let child = Command::new("snmpd")
+        .arg("-f")
+        .arg("-Lf")
+        .arg(&log)
+        .arg("-C")
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-p")
+        .arg(dir.path().join("snmpd.pid"))
+        .env("SNMP_PERSISTENT_DIR", &persist)
+        .env("MIBS", "")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start snmpd: {e}"))?;
+    let peer = Peer {
+        addr,
+        child,
+        dir,
+        log,
+    };
+    wait_ready(addr, &community("public"), Duration::from_secs(30))
+        .await
+        .map_err(|e| format!("{e}\nsnmpd log:\n{}", peer.log()))?;
+    Ok(peer)
+}
+
+/// The project's own fixture recordings.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The shared conformance recordings, when present beside the checkout.
+pub fn shared_recordings() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/recordings");
+    p.is_dir().then(|| p.canonicalize().unwrap_or(p))
+}
