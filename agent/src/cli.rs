@@ -247,7 +247,8 @@ pub fn parse_target(s: &str, default_port: u16) -> Result<SocketAddr, Failure> {
         .ok_or_else(|| Failure::usage(format!("cannot resolve device address {s:?}")))
 }
 
-pub async fn probe(args: ProbeArgs) -> Result<(), Failure> {
+/// Runs `probe` and returns what it prints.
+pub async fn probe(args: ProbeArgs) -> Result<String, Failure> {
     let addr = parse_target(&args.target, 161)?;
     let cred = args.creds.credential_set()?;
     let profiles = args.engine.profile_set()?;
@@ -258,15 +259,47 @@ pub async fn probe(args: ProbeArgs) -> Result<(), Failure> {
             message: format!("cannot open a UDP socket: {e}"),
         })?;
     let read = read_device(&engine, &profiles, addr, std::slice::from_ref(&cred)).await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&read.reading).expect("reading serialises")
-        );
+    Ok(if args.json {
+        serde_json::to_string_pretty(&read.reading).expect("reading serialises") + "\n"
     } else {
-        print!("{}", render_table(&read.reading));
+        render_table(&read.reading)
+    })
+}
+
+/// Parses a command line and runs it; returns the exit code and what goes
+/// to standard output. `main` and the tests share this path.
+pub async fn run(argv: impl IntoIterator<Item = String>) -> (u8, String, String) {
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            return (
+                code,
+                if code == exit::OK {
+                    e.to_string()
+                } else {
+                    String::new()
+                },
+                e.to_string(),
+            );
+        }
+    };
+    let r = match cli.command {
+        Command::Probe(a) => probe(a).await,
+        Command::Discover(a) => crate::discovery::run(a).await,
+    };
+    match r {
+        Ok(out) => (exit::OK, out, String::new()),
+        Err(f) => (
+            f.code,
+            String::new(),
+            format!("meterlink-agent: {}\n", f.message),
+        ),
     }
-    Ok(())
 }
 
 fn opt(s: &Option<String>) -> &str {

@@ -291,7 +291,7 @@ pub async fn scan(
     out.into_iter().map(|(_, f)| f).collect()
 }
 
-pub async fn run(args: DiscoverArgs) -> Result<(), Failure> {
+pub async fn run(args: DiscoverArgs) -> Result<String, Failure> {
     let addrs = expand(&args.ranges, args.port, args.max_hosts)
         .map_err(|e| Failure::usage(e.to_string()))?;
     let cred = args.creds.credential_set()?;
@@ -317,19 +317,20 @@ pub async fn run(args: DiscoverArgs) -> Result<(), Failure> {
         .iter()
         .filter(|f| args.all || f.kind != "silent")
         .collect();
+    use std::fmt::Write;
+    let mut out = String::new();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&shown).expect("serialises")
-        );
+        out = serde_json::to_string_pretty(&shown).expect("serialises") + "\n";
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<22} {:<8} {:<6} {:<12} {:<16} {:<24} {:<16} SYSDESCR",
             "ADDRESS", "KIND", "SNMP", "PROFILE", "VENDOR", "MODEL", "SERIAL"
         );
         for f in &shown {
             let o = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
-            println!(
+            let _ = writeln!(
+                out,
                 "{:<22} {:<8} {:<6} {:<12} {:<16} {:<24} {:<16} {}",
                 f.address,
                 f.kind,
@@ -351,7 +352,7 @@ pub async fn run(args: DiscoverArgs) -> Result<(), Failure> {
             found.len()
         );
     }
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,9 +1,7 @@
-use clap::Parser;
-use meterlink_agent::cli::{self, Cli, Command};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -18,20 +16,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("meterlink-agent: cannot start the runtime: {e}");
-            return ExitCode::from(cli::exit::OTHER);
+            return ExitCode::from(meterlink_agent::cli::exit::OTHER);
         }
     };
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Probe(a) => cli::probe(a).await,
-            Command::Discover(a) => meterlink_agent::discovery::run(a).await,
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("meterlink-agent: {}", f.message);
-            ExitCode::from(f.code)
-        }
-    }
+    let (code, out, err) = rt.block_on(meterlink_agent::cli::run(std::env::args()));
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    let _ = std::io::stderr().write_all(err.as_bytes());
+    ExitCode::from(code)
 }

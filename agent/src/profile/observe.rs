@@ -91,7 +91,7 @@ pub fn counter_name_text(v: &Value) -> Option<String> {
     let raw = printable(v)?;
     let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
     if compact.len() >= 4
-        && compact.len() % 2 == 0
+        && compact.len().is_multiple_of(2)
         && compact.chars().all(|c| c.is_ascii_hexdigit())
     {
         if let Some(b) = crate::snmp::snmprec::decode_hex(&compact) {

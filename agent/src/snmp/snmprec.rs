@@ -133,7 +133,7 @@ fn parse_value(tag: &str, v: &str) -> Result<Value, String> {
 
 pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -501,7 +501,7 @@ fn decrypt(
     let mut buf = cipher.to_vec();
     match p {
         PrivProtocol::Des => {
-            if buf.len() % 8 != 0 {
+            if !buf.len().is_multiple_of(8) {
                 return Err(UsmError::Decryption(
                     "DES ciphertext is not a whole number of blocks".into(),
                 ));
