@@ -4,7 +4,7 @@
 use crate::cli::{CredentialArgs, EngineArgs, Failure};
 use crate::profile::{self, printer_mib, ProfileSet, Snapshot};
 use crate::snmp::engine::{Ask, CredentialSet, Engine, SnmpError};
-use crate::snmp::{oid, Oid, Value};
+use crate::snmp::{Oid, Value};
 use clap::Args;
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -153,12 +153,12 @@ pub struct Found {
 /// Classifies a device from what its discovery GET returned. Pure.
 pub fn classify(profiles: &ProfileSet, addr: SocketAddr, version: &str, snap: &Snapshot) -> Found {
     let p = profiles.recognise(snap);
-    let sys_object_id = match snap.get(&oid(printer_mib::SYS_OBJECT_ID)) {
+    let sys_object_id = match snap.get(&*printer_mib::SYS_OBJECT_ID) {
         Some(Value::ObjectId(o)) => Some(o.to_string()),
         _ => None,
     };
     let sys_descr = snap
-        .get(&oid(printer_mib::SYS_DESCR))
+        .get(&*printer_mib::SYS_DESCR)
         .and_then(profile::printable_text);
     match p {
         Some(p) => {
@@ -227,7 +227,7 @@ pub async fn probe_one(
         .map(|v| (v.oid, v.value))
         .collect();
     if !profile::has_printer_mib(&snap) {
-        let root = oid(printer_mib::PRINTER_MIB);
+        let root = printer_mib::PRINTER_MIB.clone();
         if let Ok(r) = engine
             .request(
                 addr,
@@ -256,7 +256,7 @@ pub async fn scan(
     cred: CredentialSet,
     progress: impl Fn(usize, usize, usize) + Send + Sync + 'static,
 ) -> Vec<Found> {
-    let scalars: Arc<Vec<Oid>> = Arc::new(profiles.scalar_oids());
+    let scalars: Arc<Vec<Oid>> = Arc::new(profiles.scalar_oids().to_vec());
     let cred = Arc::new(cred);
     let total = addrs.len();
     let done = Arc::new(AtomicUsize::new(0));

@@ -1,4 +1,9 @@
 use std::io::Write;
+
+// Reads of thousands of devices allocate many small buffers; mimalloc keeps
+// that cheap (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -5,7 +5,7 @@
 use crate::observation::DeviceReading;
 use crate::profile::{self, printer_mib, ProfileSet, Snapshot};
 use crate::snmp::engine::{Ask, Credential, CredentialSet, Engine, SnmpError};
-use crate::snmp::{oid, Version};
+use crate::snmp::Version;
 use std::net::SocketAddr;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ pub async fn read_device(
     let mut got = None;
     for i in order(remembered, creds.len()) {
         let cred = &creds[i];
-        match engine.get(addr, cred, &mut mem, &scalars).await {
+        match engine.get(addr, cred, &mut mem, scalars).await {
             Ok(vbs) => {
                 if remembered != Some(i) {
                     tracing::info!(%addr, credential = %cred.name, version = cred.version().name(), "credential set answered");
@@ -97,7 +97,7 @@ pub async fn read_device(
         .map(|vb| (vb.oid, vb.value))
         .collect();
     if !profile::has_printer_mib(&snap) {
-        let root = oid(printer_mib::PRINTER_MIB);
+        let root = printer_mib::PRINTER_MIB.clone();
         let r = engine
             .request(
                 addr,
@@ -115,9 +115,9 @@ pub async fn read_device(
     }
     let Some(p) = profiles.recognise(&snap) else {
         let descr = snap
-            .get(&oid(printer_mib::SYS_DESCR))
+            .get(&*printer_mib::SYS_DESCR)
             .and_then(profile::printable_text);
-        let object_id = snap.get(&oid(printer_mib::SYS_OBJECT_ID)).map(|v| match v {
+        let object_id = snap.get(&*printer_mib::SYS_OBJECT_ID).map(|v| match v {
             crate::snmp::Value::ObjectId(o) => o.to_string(),
             other => format!("{other:?}"),
         });

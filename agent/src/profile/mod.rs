@@ -11,7 +11,9 @@ pub mod printer_mib;
 #[cfg(test)]
 mod tests;
 
-use crate::snmp::{oid, Oid, Value};
+#[cfg(test)]
+use crate::snmp::oid;
+use crate::snmp::{Oid, Value};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -167,6 +169,8 @@ pub struct Profile {
 #[derive(Debug, Clone)]
 pub struct ProfileSet {
     pub profiles: Vec<Profile>,
+    /// Every scalar any profile needs, sorted; computed once.
+    scalars: Vec<Oid>,
 }
 
 impl ProfileSet {
@@ -205,7 +209,8 @@ impl ProfileSet {
         for (name, (file, _)) in &parsed {
             profiles.push(resolve(name, file, &parsed, 0)?);
         }
-        Ok(ProfileSet { profiles })
+        let scalars = scalars_of(&profiles);
+        Ok(ProfileSet { profiles, scalars })
     }
 
     pub fn get(&self, name: &str) -> Option<&Profile> {
@@ -213,37 +218,19 @@ impl ProfileSet {
     }
 
     /// Every scalar any profile may need, read in the first GET of a device.
-    pub fn scalar_oids(&self) -> Vec<Oid> {
-        let mut v = vec![
-            oid(printer_mib::SYS_DESCR),
-            oid(printer_mib::SYS_OBJECT_ID),
-            oid(printer_mib::HR_DEVICE_STATUS),
-            oid(printer_mib::HR_PRINTER_STATUS),
-            oid(printer_mib::HR_PRINTER_ERROR_STATE),
-        ];
-        for p in &self.profiles {
-            v.extend(p.identity.serial.iter().cloned());
-            v.extend(p.identity.model.iter().cloned());
-            v.extend(p.identity.firmware.iter().cloned());
-            for c in &p.counters {
-                v.push(c.oid.clone());
-                v.extend(c.unit_oid.iter().cloned());
-            }
-        }
-        v.sort();
-        v.dedup();
-        v
+    pub fn scalar_oids(&self) -> &[Oid] {
+        &self.scalars
     }
 
     /// Picks the profile for a device from its first GET. None: not a printer
     /// that any profile knows.
     pub fn recognise(&self, snap: &Snapshot) -> Option<&Profile> {
-        let sys_oid = match snap.get(&oid(printer_mib::SYS_OBJECT_ID)) {
+        let sys_oid = match snap.get(&*printer_mib::SYS_OBJECT_ID) {
             Some(Value::ObjectId(o)) => Some(o),
             _ => None,
         };
         let descr = snap
-            .get(&oid(printer_mib::SYS_DESCR))
+            .get(&*printer_mib::SYS_DESCR)
             .and_then(|v| v.as_bytes())
             .map(|b| String::from_utf8_lossy(b).to_string());
         let printer = has_printer_mib(snap);
@@ -278,6 +265,28 @@ impl ProfileSet {
         }
         best.map(|(_, p)| p)
     }
+}
+
+fn scalars_of(profiles: &[Profile]) -> Vec<Oid> {
+    let mut v = vec![
+        printer_mib::SYS_DESCR.clone(),
+        printer_mib::SYS_OBJECT_ID.clone(),
+        printer_mib::HR_DEVICE_STATUS.clone(),
+        printer_mib::HR_PRINTER_STATUS.clone(),
+        printer_mib::HR_PRINTER_ERROR_STATE.clone(),
+    ];
+    for p in profiles {
+        v.extend(p.identity.serial.iter().cloned());
+        v.extend(p.identity.model.iter().cloned());
+        v.extend(p.identity.firmware.iter().cloned());
+        for c in &p.counters {
+            v.push(c.oid.clone());
+            v.extend(c.unit_oid.iter().cloned());
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
 }
 
 fn resolve(
@@ -353,20 +362,20 @@ fn resolve(
 impl Profile {
     /// Table columns this profile reads after recognition, walked side by side.
     pub fn walk_columns(&self) -> Vec<Oid> {
-        let mut v = vec![oid(printer_mib::IF_PHYS_ADDRESS)];
+        let mut v = vec![printer_mib::IF_PHYS_ADDRESS.clone()];
         for t in &self.tables {
             v.extend(t.name_column.iter().cloned());
             v.push(t.value_column.clone());
         }
-        let supplies = oid(printer_mib::SUPPLIES_ENTRY);
+        let supplies = printer_mib::SUPPLIES_ENTRY.clone();
         v.extend(
             printer_mib::SUPPLY_COLUMNS
                 .iter()
                 .map(|c| supplies.child(*c)),
         );
-        let alerts = oid(printer_mib::ALERT_ENTRY);
+        let alerts = printer_mib::ALERT_ENTRY.clone();
         v.extend(printer_mib::ALERT_COLUMNS.iter().map(|c| alerts.child(*c)));
-        v.push(oid(printer_mib::CONSOLE_TEXT));
+        v.push(printer_mib::CONSOLE_TEXT.clone());
         v.dedup();
         v
     }
@@ -374,7 +383,7 @@ impl Profile {
 
 /// True when anything under the Printer-MIB answered.
 pub fn has_printer_mib(snap: &Snapshot) -> bool {
-    let root = oid(printer_mib::PRINTER_MIB);
+    let root = printer_mib::PRINTER_MIB.clone();
     snap.range(root.clone()..)
         .take_while(|(o, _)| o.starts_with(&root))
         .any(|(_, v)| !v.is_exception())
@@ -423,12 +432,12 @@ pub fn read_recording<'a>(set: &'a ProfileSet, rec: &[(Oid, Value)]) -> PlannedR
     let index: BTreeMap<&Oid, &Value> = rec.iter().map(|(o, v)| (o, v)).collect();
     let mut snap = Snapshot::new();
     for o in set.scalar_oids() {
-        if let Some(v) = index.get(&o) {
-            snap.insert(o, (*v).clone());
+        if let Some(v) = index.get(o) {
+            snap.insert(o.clone(), (*v).clone());
         }
     }
     if !has_printer_mib(&snap) {
-        let root = oid(printer_mib::PRINTER_MIB);
+        let root = printer_mib::PRINTER_MIB.clone();
         if let Some((o, v)) = rec.iter().find(|(o, _)| *o > root) {
             if o.starts_with(&root) {
                 snap.insert(o.clone(), v.clone());

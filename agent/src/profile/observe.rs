@@ -2,7 +2,7 @@
 
 use super::{printer_mib as pm, Profile, Snapshot, TableShape};
 use crate::observation::{Alert, Counter, DerivedCounter, DeviceReading, Identity, Status, Supply};
-use crate::snmp::{oid, Oid, Value};
+use crate::snmp::{Oid, Value};
 use std::collections::BTreeMap;
 
 /// Builds the observation of one device from what was read.
@@ -52,7 +52,7 @@ fn column<'a>(snap: &'a Snapshot, col: &Oid) -> impl Iterator<Item = (Vec<u32>, 
 }
 
 fn identity(p: &Profile, snap: &Snapshot) -> Identity {
-    let sys_object_id = match snap.get(&oid(pm::SYS_OBJECT_ID)) {
+    let sys_object_id = match snap.get(&*pm::SYS_OBJECT_ID) {
         Some(Value::ObjectId(o)) => Some(o.clone()),
         _ => None,
     };
@@ -65,7 +65,7 @@ fn identity(p: &Profile, snap: &Snapshot) -> Identity {
             None
         }
     });
-    let mac = column(snap, &oid(pm::IF_PHYS_ADDRESS)).find_map(|(_, v)| {
+    let mac = column(snap, &pm::IF_PHYS_ADDRESS).find_map(|(_, v)| {
         let b = v.as_bytes()?;
         (b.len() == 6 && b.iter().any(|x| *x != 0)).then(|| {
             b.iter()
@@ -80,7 +80,7 @@ fn identity(p: &Profile, snap: &Snapshot) -> Identity {
         serial: first_text(snap, &p.identity.serial),
         firmware: first_text(snap, &p.identity.firmware),
         sys_object_id: sys_object_id.map(|o| o.to_string()),
-        sys_descr: snap.get(&oid(pm::SYS_DESCR)).and_then(printable),
+        sys_descr: snap.get(&*pm::SYS_DESCR).and_then(printable),
         mac,
     }
 }
@@ -266,7 +266,7 @@ fn derived(p: &Profile, counters: &[Counter]) -> Vec<DerivedCounter> {
 }
 
 fn supplies(snap: &Snapshot) -> Vec<Supply> {
-    let entry = oid(pm::SUPPLIES_ENTRY);
+    let entry = pm::SUPPLIES_ENTRY.clone();
     let mut rows: BTreeMap<Vec<u32>, BTreeMap<u32, &Value>> = BTreeMap::new();
     for c in pm::SUPPLY_COLUMNS {
         for (idx, v) in column(snap, &entry.child(c)) {
@@ -309,13 +309,13 @@ fn supplies(snap: &Snapshot) -> Vec<Supply> {
 }
 
 fn status(snap: &Snapshot) -> Status {
-    let int = |o: &str| snap.get(&oid(o)).and_then(|v| v.as_i64());
+    let int = |o: &Oid| snap.get(o).and_then(|v| v.as_i64());
     let errors = snap
-        .get(&oid(pm::HR_PRINTER_ERROR_STATE))
+        .get(&*pm::HR_PRINTER_ERROR_STATE)
         .and_then(|v| v.as_bytes())
         .map(pm::error_bits)
         .unwrap_or_default();
-    let entry = oid(pm::ALERT_ENTRY);
+    let entry = pm::ALERT_ENTRY.clone();
     let mut rows: BTreeMap<Vec<u32>, BTreeMap<u32, &Value>> = BTreeMap::new();
     for c in pm::ALERT_COLUMNS {
         for (idx, v) in column(snap, &entry.child(c)) {
@@ -342,12 +342,12 @@ fn status(snap: &Snapshot) -> Status {
             }
         })
         .collect();
-    let console = column(snap, &oid(pm::CONSOLE_TEXT))
+    let console = column(snap, &pm::CONSOLE_TEXT)
         .filter_map(|(_, v)| printable(v))
         .collect();
     Status {
-        device: int(pm::HR_DEVICE_STATUS).map(pm::device_status),
-        printer: int(pm::HR_PRINTER_STATUS).map(pm::printer_status),
+        device: int(&pm::HR_DEVICE_STATUS).map(pm::device_status),
+        printer: int(&pm::HR_PRINTER_STATUS).map(pm::printer_status),
         errors,
         alerts,
         console,

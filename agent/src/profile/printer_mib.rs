@@ -2,21 +2,25 @@
 //! IANA-PRINTER-MIB) and HOST-RESOURCES-MIB. These are standards, the same
 //! for every brand; vendor specifics live in the profile files.
 
-pub const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-pub const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-pub const PRINTER_MIB: &str = "1.3.6.1.2.1.43";
-pub const IF_PHYS_ADDRESS: &str = "1.3.6.1.2.1.2.2.1.6";
-pub const HR_DEVICE_STATUS: &str = "1.3.6.1.2.1.25.3.2.1.5.1";
-pub const HR_PRINTER_STATUS: &str = "1.3.6.1.2.1.25.3.5.1.1.1";
-pub const HR_PRINTER_ERROR_STATE: &str = "1.3.6.1.2.1.25.3.5.1.2.1";
+use crate::snmp::{oid, Oid};
+use std::sync::LazyLock;
+
+pub static SYS_DESCR: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.1.1.0"));
+pub static SYS_OBJECT_ID: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.1.2.0"));
+pub static PRINTER_MIB: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.43"));
+pub static IF_PHYS_ADDRESS: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.2.2.1.6"));
+pub static HR_DEVICE_STATUS: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.25.3.2.1.5.1"));
+pub static HR_PRINTER_STATUS: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.25.3.5.1.1.1"));
+pub static HR_PRINTER_ERROR_STATE: LazyLock<Oid> =
+    LazyLock::new(|| oid("1.3.6.1.2.1.25.3.5.1.2.1"));
 /// prtMarkerSuppliesTable columns (entry 1.3.6.1.2.1.43.11.1.1).
-pub const SUPPLIES_ENTRY: &str = "1.3.6.1.2.1.43.11.1.1";
+pub static SUPPLIES_ENTRY: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.43.11.1.1"));
 pub const SUPPLY_COLUMNS: [u32; 6] = [4, 5, 6, 7, 8, 9];
 /// prtAlertTable columns (entry 1.3.6.1.2.1.43.18.1.1).
-pub const ALERT_ENTRY: &str = "1.3.6.1.2.1.43.18.1.1";
+pub static ALERT_ENTRY: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.43.18.1.1"));
 pub const ALERT_COLUMNS: [u32; 5] = [2, 3, 4, 7, 8];
 /// prtConsoleDisplayBufferText.
-pub const CONSOLE_TEXT: &str = "1.3.6.1.2.1.43.16.5.1.2";
+pub static CONSOLE_TEXT: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.43.16.5.1.2"));
 
 pub fn device_status(v: i64) -> String {
     match v {

@@ -242,10 +242,7 @@ fn same_peer(a: &SocketAddr, b: &SocketAddr) -> bool {
 
 /// Reads the request id (v1/v2c) or msgID (v3) without decoding the rest.
 fn peek_id(bytes: &[u8]) -> Option<i32> {
-    match decode_message(bytes).ok()? {
-        Message::Community(m) => Some(m.pdu.request_id),
-        Message::V3(d) => Some(d.msg.msg_id),
-    }
+    super::message::peek_id(bytes)
 }
 
 /// What the engine remembers about one device between reads.
@@ -713,6 +710,7 @@ impl Engine {
             .collect();
         let mut out = Vec::new();
         let mut reps = self.cfg.max_repetitions.max(1) as i64;
+        let mut first_round = true;
         let mut guard = 0usize;
         while !live.is_empty() {
             guard += 1;
@@ -723,8 +721,11 @@ impl Engine {
             let use_bulk = cred.version() != Version::V1 && !mem.bulk_broken;
             let asks: Vec<Oid> = live.iter().map(|c| c.last.clone()).collect();
             let (kind, r) = if use_bulk {
-                // Keep a response within a typical printer's buffer.
-                let per = (reps as usize).min((400 / asks.len()).max(1)) as i64;
+                // GETBULK runs every column `per` rows on, also past its
+                // end: ask little while many columns are live (most tables
+                // are short), more once only the long ones remain.
+                let budget = if first_round { 120 } else { 240 };
+                let per = (reps as usize).min((budget / asks.len()).max(2)) as i64;
                 let r = self
                     .request(
                         addr,
@@ -753,6 +754,7 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             };
+            first_round = false;
             if r.error_status != error_status::NO_ERROR || r.varbinds.is_empty() {
                 if kind == PduType::GetBulk {
                     if r.error_status == error_status::TOO_BIG && reps > 1 {

@@ -585,6 +585,25 @@ pub enum Message {
     V3(DecodedV3),
 }
 
+/// The request id (v1/v2c) or msgID (v3) of a message, read without decoding
+/// the varbinds: what a receiver needs to route a response to its waiter.
+pub fn peek_id(bytes: &[u8]) -> Option<i32> {
+    let mut r = Reader::new(bytes);
+    let mut m = r.expect(ber::SEQUENCE, "message").ok()?;
+    match m.read_integer("version").ok()? {
+        0 | 1 => {
+            m.read_octets("community").ok()?;
+            let (_, mut pdu) = m.read_tlv().ok()?;
+            i32::try_from(pdu.read_integer("request-id").ok()?).ok()
+        }
+        3 => {
+            let mut h = m.expect(ber::SEQUENCE, "msgGlobalData").ok()?;
+            i32::try_from(h.read_integer("msgID").ok()?).ok()
+        }
+        _ => None,
+    }
+}
+
 /// Decodes any SNMP message. v3 scoped data stays encrypted if it was; USM
 /// decides what to do with it.
 pub fn decode_message(bytes: &[u8]) -> DResult<Message> {
@@ -747,6 +766,18 @@ mod tests {
             panic!()
         };
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn peek_id_matches_full_decode() {
+        let m = CommunityMessage {
+            version: Version::V2c,
+            community: b"public".to_vec(),
+            pdu: Pdu::request(PduType::Get, 0x1234_5678, &[oid("1.3.6.1.2.1.1.1.0")]),
+        };
+        assert_eq!(peek_id(&m.encode()), Some(0x1234_5678));
+        assert_eq!(peek_id(&[0x30, 0x03, 0x02, 0x01, 0x07]), None);
+        assert_eq!(peek_id(&[]), None);
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! own; the exporter and the net-snmp tools are their own processes too.
 
 use clap::{Parser, Subcommand};
+
+// Reads of thousands of devices allocate many small buffers; mimalloc keeps
+// that cheap (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use meterlink_agent::poll::read_device;
 use meterlink_agent::profile::ProfileSet;
 use meterlink_agent::snmp::engine::{Credential, CredentialSet, Engine, EngineConfig, Secret};
@@ -20,7 +25,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Parser)]
-#[command(name = "meterlink-bench", about = "Full-read benchmark: meterlink agent vs snmp_exporter vs net-snmp")]
+#[command(
+    name = "meterlink-bench",
+    about = "Full-read benchmark: meterlink agent vs snmp_exporter vs net-snmp"
+)]
 struct Args {
     #[command(subcommand)]
     mode: Option<Mode>,
@@ -62,9 +70,16 @@ enum Mode {
 }
 
 fn addrs(first: SocketAddr, n: usize) -> Vec<SocketAddr> {
-    let IpAddr::V4(ip) = first.ip() else { panic!("IPv4 first address") };
+    let IpAddr::V4(ip) = first.ip() else {
+        panic!("IPv4 first address")
+    };
     (0..n)
-        .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(u32::from(ip) + i as u32)), first.port()))
+        .map(|i| {
+            SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::from(u32::from(ip) + i as u32)),
+                first.port(),
+            )
+        })
         .collect()
 }
 
@@ -72,7 +87,10 @@ fn addrs(first: SocketAddr, n: usize) -> Vec<SocketAddr> {
 fn cpu_of(pid: &str) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
-    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
     // Fields after ')' start at field 3; utime=14, stime=15, cutime=16, cstime=17.
     let tick = 100.0;
     let g = |n: usize| f.get(n - 3).copied().unwrap_or(0.0) / tick;
@@ -102,14 +120,21 @@ async fn agent_child(first: SocketAddr, devices: usize, concurrency: usize) {
     let profiles = Arc::new(ProfileSet::embedded());
     let cred = Arc::new([CredentialSet {
         name: "public".into(),
-        credential: Credential::Community { version: Version::V2c, community: Secret("public".into()) },
+        credential: Credential::Community {
+            version: Version::V2c,
+            community: Secret("public".into()),
+        },
     }]);
     let cpu0 = cpu_of("self").0;
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for a in addrs(first, devices) {
         let (e, p, c) = (engine.clone(), profiles.clone(), cred.clone());
-        set.spawn(async move { read_device(&e, &p, a, &c[..]).await.map(|r| (r.pdus, r.reading.counters.len())) });
+        set.spawn(async move {
+            read_device(&e, &p, a, &c[..])
+                .await
+                .map(|r| (r.pdus, r.reading.counters.len()))
+        });
     }
     let (mut ok, mut failed, mut pdus, mut counters) = (0u64, 0u64, 0u64, 0usize);
     while let Some(r) = set.join_next().await {
@@ -146,9 +171,16 @@ struct Figures {
 fn exporter_config(rec: &Recording, path: &std::path::Path) {
     let set = ProfileSet::embedded();
     let canon = set.get("canon").expect("canon profile");
-    let value_of = |prefix: &Oid| rec.items.iter().find(|(o, _)| o.starts_with(prefix)).map(|x| (x.0.clone(), x.1.clone()));
+    let value_of = |prefix: &Oid| {
+        rec.items
+            .iter()
+            .find(|(o, _)| o.starts_with(prefix))
+            .map(|x| (x.0.clone(), x.1.clone()))
+    };
     let kind = |v: &Value, o: &Oid| match v {
-        Value::OctetString(_) if o.to_string().starts_with("1.3.6.1.2.1.2.2.1.6") => "PhysAddress48",
+        Value::OctetString(_) if o.to_string().starts_with("1.3.6.1.2.1.2.2.1.6") => {
+            "PhysAddress48"
+        }
         Value::OctetString(_) => "DisplayString",
         Value::ObjectId(_) => "OctetString",
         Value::Counter32(_) | Value::Counter64(_) => "counter",
@@ -160,12 +192,16 @@ fn exporter_config(rec: &Recording, path: &std::path::Path) {
     let mut n = 0;
     for o in set.scalar_oids() {
         get.push_str(&format!("    - {o}\n"));
-        if let Some((_, v)) = value_of(&o) {
+        if let Some((_, v)) = value_of(o) {
             let parent = Oid(o.arcs()[..o.arcs().len() - 1].to_vec());
             n += 1;
-            metrics.push_str(&format!("    - name: s{n}\n      oid: {parent}\n      type: {}\n", kind(&v, &o)));
+            metrics.push_str(&format!(
+                "    - name: s{n}\n      oid: {parent}\n      type: {}\n",
+                kind(&v, o)
+            ));
             if o.arcs().last() != Some(&0) {
-                metrics.push_str("      indexes:\n        - labelname: idx\n          type: gauge\n");
+                metrics
+                    .push_str("      indexes:\n        - labelname: idx\n          type: gauge\n");
             }
         }
     }
@@ -173,9 +209,14 @@ fn exporter_config(rec: &Recording, path: &std::path::Path) {
         walk.push_str(&format!("    - {col}\n"));
         if let Some((o, v)) = value_of(&col) {
             n += 1;
-            metrics.push_str(&format!("    - name: w{n}\n      oid: {col}\n      type: {}\n      indexes:\n", kind(&v, &o)));
+            metrics.push_str(&format!(
+                "    - name: w{n}\n      oid: {col}\n      type: {}\n      indexes:\n",
+                kind(&v, &o)
+            ));
             for k in 0..o.arcs().len() - col.arcs().len() {
-                metrics.push_str(&format!("        - labelname: i{k}\n          type: gauge\n"));
+                metrics.push_str(&format!(
+                    "        - labelname: i{k}\n          type: gauge\n"
+                ));
             }
         }
     }
@@ -187,7 +228,9 @@ fn exporter_config(rec: &Recording, path: &std::path::Path) {
 
 async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, usize)> {
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").as_bytes()).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.ok()?;
     let head = String::from_utf8_lossy(&buf[..buf.len().min(64)]).to_string();
@@ -204,13 +247,24 @@ async fn run_agent(fleet: &Fleet, a: &Args) -> Figures {
     let before = requests(fleet);
     let start = Instant::now();
     let out = tokio::process::Command::new(exe)
-        .args(["agent-child", "--first", &a.first.to_string(), "--devices", &a.devices.to_string(), "--concurrency", &a.concurrency.to_string()])
+        .args([
+            "agent-child",
+            "--first",
+            &a.first.to_string(),
+            "--devices",
+            &a.devices.to_string(),
+            "--concurrency",
+            &a.concurrency.to_string(),
+        ])
         .output()
         .await
         .expect("agent child");
     let wall_outer = start.elapsed().as_secs_f64();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!("agent child failed: {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "agent child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     let _ = wall_outer;
     Figures {
@@ -224,7 +278,11 @@ async fn run_agent(fleet: &Fleet, a: &Args) -> Figures {
 }
 
 async fn run_exporter(fleet: &Fleet, a: &Args, config: &std::path::Path) -> Option<Figures> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let listen: SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
     let mut child = tokio::process::Command::new("prometheus-snmp-exporter")
         .arg(format!("--config.file={}", config.display()))
@@ -282,7 +340,13 @@ async fn run_netsnmp(fleet: &Fleet, a: &Args) -> Figures {
     let set_ = ProfileSet::embedded();
     let scalars: Vec<String> = set_.scalar_oids().iter().map(|o| o.to_string()).collect();
     // Whole subtrees, as a person with the net-snmp tools would walk them.
-    let walks = ["1.3.6.1.2.1.2.2.1.6", "1.3.6.1.4.1.1602.1.11", "1.3.6.1.2.1.43.11.1.1", "1.3.6.1.2.1.43.18.1.1", "1.3.6.1.2.1.43.16.5.1.2"];
+    let walks = [
+        "1.3.6.1.2.1.2.2.1.6",
+        "1.3.6.1.4.1.1602.1.11",
+        "1.3.6.1.2.1.43.11.1.1",
+        "1.3.6.1.2.1.43.18.1.1",
+        "1.3.6.1.2.1.43.16.5.1.2",
+    ];
     let cpu0 = cpu_of("self").1;
     let before = requests(fleet);
     let start = Instant::now();
@@ -295,11 +359,16 @@ async fn run_netsnmp(fleet: &Fleet, a: &Args) -> Figures {
             let _p = sem.acquire_owned().await.ok()?;
             let target = format!("udp:{d}");
             let mut get = tokio::process::Command::new("snmpget");
-            get.args(["-v2c", "-c", "public", "-t", "2", "-r", "2", "-Oqn", &target]).args(&scalars);
+            get.args([
+                "-v2c", "-c", "public", "-t", "2", "-r", "2", "-Oqn", &target,
+            ])
+            .args(&scalars);
             let mut ok = get.output().await.ok()?.status.success();
             for w in walks {
                 let o = tokio::process::Command::new("snmpbulkwalk")
-                    .args(["-v2c", "-c", "public", "-t", "2", "-r", "2", "-Cr25", "-Oqn", &target, w])
+                    .args([
+                        "-v2c", "-c", "public", "-t", "2", "-r", "2", "-Cr25", "-Oqn", &target, w,
+                    ])
                     .output()
                     .await
                     .ok()?;
@@ -326,22 +395,39 @@ async fn run_netsnmp(fleet: &Fleet, a: &Args) -> Figures {
 }
 
 fn have(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
 async fn scenario(a: &Args, rec: &Arc<Recording>, latency_ms: f64, config: &std::path::Path) {
-    let cfg = SimConfig { latency: Duration::from_secs_f64(latency_ms / 1000.0), ..SimConfig::default() };
-    let fleet = Arc::new(Fleet::new(cfg, vec![rec.clone()], addrs(a.first, a.devices)));
-    let tasks = serve(fleet.clone()).await.expect("serve the fleet (raise ulimit -n above the device count)");
+    let cfg = SimConfig {
+        latency: Duration::from_secs_f64(latency_ms / 1000.0),
+        ..SimConfig::default()
+    };
+    let fleet = Arc::new(Fleet::new(
+        cfg,
+        vec![rec.clone()],
+        addrs(a.first, a.devices),
+    ));
+    let tasks = serve(fleet.clone())
+        .await
+        .expect("serve the fleet (raise ulimit -n above the device count)");
     let sim_cpu0 = cpu_of("self").0;
-    println!("\n## {} devices, {latency_ms} ms per response, concurrency {}\n", a.devices, a.concurrency);
+    println!(
+        "\n## {} devices, {latency_ms} ms per response, concurrency {}\n",
+        a.devices, a.concurrency
+    );
     let agent = run_agent(&fleet, a).await;
     let exporter = if a.skip_exporter || !have("prometheus-snmp-exporter") {
         None
     } else {
         run_exporter(&fleet, a, config).await
     };
-    let netsnmp = if a.skip_netsnmp || !have("snmpbulkwalk") { None } else { Some(run_netsnmp(&fleet, a).await) };
+    let netsnmp = if a.skip_netsnmp || !have("snmpbulkwalk") {
+        None
+    } else {
+        Some(run_netsnmp(&fleet, a).await)
+    };
     let sim_cpu = cpu_of("self").0 - sim_cpu0;
     println!("| reader | devices read | failed | wall s | CPU s | CPU s per 10k reads | peak RSS MB | PDUs/device |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -353,7 +439,11 @@ async fn scenario(a: &Args, rec: &Arc<Recording>, latency_ms: f64, config: &std:
             f.wall,
             f.cpu,
             f.cpu * 10_000.0 / n as f64,
-            if f.rss_mb > 0.0 { format!("{:.1}", f.rss_mb) } else { "-".into() },
+            if f.rss_mb > 0.0 {
+                format!("{:.1}", f.rss_mb)
+            } else {
+                "-".into()
+            },
             f.pdus_per_device
         );
     };
@@ -365,16 +455,27 @@ async fn scenario(a: &Args, rec: &Arc<Recording>, latency_ms: f64, config: &std:
         row("net-snmp tools", n, a.netsnmp_devices.min(a.devices));
     }
     println!("\nsimulator and load driver (this process): {sim_cpu:.2} CPU s over the scenario");
-    let floor = a.devices as f64 * agent.pdus_per_device * latency_ms / 1000.0 / a.concurrency as f64;
+    let floor =
+        a.devices as f64 * agent.pdus_per_device * latency_ms / 1000.0 / a.concurrency as f64;
     if latency_ms > 0.0 {
         println!("agent floor (devices x PDUs/device x latency / concurrency): {floor:.2} s; agent wall / floor = {:.2}", agent.wall / floor.max(1e-9));
     }
     if let Some(e) = &exporter {
-        println!("agent / snmp_exporter: wall {:.2}, CPU {:.3}, PDUs/device {:.2}", agent.wall / e.wall.max(1e-9), agent.cpu / e.cpu.max(1e-9), agent.pdus_per_device / e.pdus_per_device.max(1e-9));
+        println!(
+            "agent / snmp_exporter: wall {:.2}, CPU {:.3}, PDUs/device {:.2}",
+            agent.wall / e.wall.max(1e-9),
+            agent.cpu / e.cpu.max(1e-9),
+            agent.pdus_per_device / e.pdus_per_device.max(1e-9)
+        );
     }
     if let Some(n) = &netsnmp {
         let k = a.devices as f64 / a.netsnmp_devices.min(a.devices) as f64;
-        println!("agent / net-snmp tools (scaled to {} devices): CPU {:.3}, PDUs/device {:.2}", a.devices, agent.cpu / (n.cpu * k).max(1e-9), agent.pdus_per_device / n.pdus_per_device.max(1e-9));
+        println!(
+            "agent / net-snmp tools (scaled to {} devices): CPU {:.3}, PDUs/device {:.2}",
+            a.devices,
+            agent.cpu / (n.cpu * k).max(1e-9),
+            agent.pdus_per_device / n.pdus_per_device.max(1e-9)
+        );
     }
     for t in tasks {
         t.abort();
@@ -384,15 +485,28 @@ async fn scenario(a: &Args, rec: &Arc<Recording>, latency_ms: f64, config: &std:
 
 /// The first address of the next /16.
 fn next_block(first: SocketAddr) -> SocketAddr {
-    let IpAddr::V4(ip) = first.ip() else { return first };
+    let IpAddr::V4(ip) = first.ip() else {
+        return first;
+    };
     let o = ip.octets();
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(o[0], o[1].wrapping_add(1), o[2], o[3])), first.port())
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(o[0], o[1].wrapping_add(1), o[2], o[3])),
+        first.port(),
+    )
 }
 
 fn main() {
     let a = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    if let Some(Mode::AgentChild { first, devices, concurrency }) = a.mode {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if let Some(Mode::AgentChild {
+        first,
+        devices,
+        concurrency,
+    }) = a.mode
+    {
         rt.block_on(agent_child(first, devices, concurrency));
         return;
     }
@@ -405,7 +519,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("snmp.yml");
     exporter_config(&rec, &config);
-    println!("# meterlink-bench: full read (identity, counters, supplies, status, alerts) of {}", path.display());
+    println!(
+        "# meterlink-bench: full read (identity, counters, supplies, status, alerts) of {}",
+        path.display()
+    );
     rt.block_on(async {
         scenario(&a, &rec, a.latency_ms, &config).await;
         // A fresh address block: the first fleet's sockets may linger a moment.

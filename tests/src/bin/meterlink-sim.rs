@@ -1,6 +1,11 @@
 //! meterlink-sim: serves simulated printers from snmpsim `.snmprec` files.
 
 use clap::Parser;
+
+// Reads of thousands of devices allocate many small buffers; mimalloc keeps
+// that cheap (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use meterlink_agent::snmp::usm::UsmUser;
 use meterlink_tests::sim::{serve, Fault, Fleet, Recording, SimConfig};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
