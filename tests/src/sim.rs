@@ -592,6 +592,61 @@ fn value_len(v: &Value) -> usize {
     }
 }
 
+/// Executes one line of the control protocol and returns the answer:
+/// `fault KIND on|off [all|I[,J...]]`, `stats`, `list`.
+pub fn control(fleet: &Fleet, line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["fault", kind, state, rest @ ..] => {
+            let fault: Fault = match kind.parse() {
+                Ok(f) => f,
+                Err(e) => return format!("error: {e}"),
+            };
+            let on = match *state {
+                "on" => true,
+                "off" => false,
+                other => return format!("error: expected on or off, got {other:?}"),
+            };
+            let which: Vec<usize> = match rest {
+                [] | ["all"] => (0..fleet.devices.len()).collect(),
+                [list] => match list
+                    .split(',')
+                    .map(|x| x.parse::<usize>())
+                    .collect::<Result<Vec<_>, _>>()
+                {
+                    Ok(v) if v.iter().all(|i| *i < fleet.devices.len()) => v,
+                    _ => return format!("error: device indexes are 0..{}", fleet.devices.len()),
+                },
+                _ => return "error: usage: fault KIND on|off [all|I,J,...]".into(),
+            };
+            for i in &which {
+                fleet.devices[*i].set_fault(fault, on);
+            }
+            format!("ok: {kind} {state} on {} devices", which.len())
+        }
+        ["stats"] => format!(
+            "devices {} requests {}",
+            fleet.devices.len(),
+            fleet.devices.iter().map(|d| d.requests()).sum::<u64>()
+        ),
+        ["list"] => fleet
+            .devices
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {} {} {}",
+                    d.index,
+                    d.addr,
+                    d.recording.name,
+                    d.serial().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => "error: commands: fault KIND on|off [all|I,J,...]; stats; list".into(),
+    }
+}
+
 /// Serves the fleet until the returned handle is dropped or aborted.
 pub async fn serve(fleet: Arc<Fleet>) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut tasks = Vec::with_capacity(fleet.devices.len());
@@ -623,4 +678,79 @@ pub async fn serve(fleet: Arc<Fleet>) -> std::io::Result<Vec<tokio::task::JoinHa
         }));
     }
     Ok(tasks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet(n: usize) -> Fleet {
+        let (r, _) = Recording::parse(
+            "t",
+            "1.3.6.1.2.1.1.1.0|4|Canon LBP\n1.3.6.1.2.1.43.10.2.1.4.1.1|65|100\n",
+        );
+        let addrs = (0..n)
+            .map(|i| format!("127.0.0.1:{}", 20000 + i).parse().unwrap())
+            .collect();
+        Fleet::new(SimConfig::default(), vec![Arc::new(r)], addrs)
+    }
+
+    fn get(f: &Fleet, d: usize, oid: &str) -> Option<Pdu> {
+        let m = CommunityMessage {
+            version: Version::V2c,
+            community: b"public".to_vec(),
+            pdu: Pdu::request(PduType::Get, 7, &[oid.parse().unwrap()]),
+        };
+        let out = f.handle(&f.devices[d], &m.encode())?;
+        match decode_message(&out).ok()? {
+            Message::Community(c) => Some(c.pdu),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn control_switches_faults_on_and_off() {
+        let f = fleet(3);
+        assert!(get(&f, 1, "1.3.6.1.2.1.1.1.0").is_some());
+        assert_eq!(
+            control(&f, "fault no-reply on 1"),
+            "ok: no-reply on on 1 devices"
+        );
+        assert!(get(&f, 1, "1.3.6.1.2.1.1.1.0").is_none());
+        assert!(get(&f, 0, "1.3.6.1.2.1.1.1.0").is_some());
+        assert_eq!(
+            control(&f, "fault no-reply off all"),
+            "ok: no-reply off on 3 devices"
+        );
+        assert!(get(&f, 1, "1.3.6.1.2.1.1.1.0").is_some());
+        assert!(control(&f, "fault melt on").starts_with("error: unknown fault"));
+        assert!(control(&f, "fault no-reply on 9").starts_with("error"));
+        assert!(control(&f, "stats").starts_with("devices 3 requests"));
+    }
+
+    #[test]
+    fn counters_offset_per_clone_and_regress_on_demand() {
+        let f = fleet(2);
+        let value = |d| {
+            get(&f, d, "1.3.6.1.2.1.43.10.2.1.4.1.1").unwrap().varbinds[0]
+                .value
+                .clone()
+        };
+        assert_eq!(value(0), Value::Counter32(100));
+        assert_eq!(value(1), Value::Counter32(1100));
+        control(&f, "fault counter-regression on 1");
+        assert_eq!(value(1), Value::Counter32(550));
+    }
+
+    #[test]
+    fn wrong_community_gets_no_answer_and_garbage_is_ignored() {
+        let f = fleet(1);
+        let m = CommunityMessage {
+            version: Version::V2c,
+            community: b"nope".to_vec(),
+            pdu: Pdu::request(PduType::Get, 7, &["1.3.6.1.2.1.1.1.0".parse().unwrap()]),
+        };
+        assert!(f.handle(&f.devices[0], &m.encode()).is_none());
+        assert!(f.handle(&f.devices[0], &[0x30, 0x80, 0xff]).is_none());
+    }
 }

@@ -87,7 +87,7 @@ impl Default for EngineConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnmpError {
-    #[error("no answer from {addr} with credential set '{credential}' ({version}) after {attempts} attempts: device unreachable, not speaking SNMP, or wrong community/credentials")]
+    #[error("no answer from {addr} with credential set '{credential}' ({version}) after {attempts} attempt(s): device unreachable, not speaking SNMP, or wrong community/credentials")]
     Timeout {
         addr: SocketAddr,
         credential: String,

@@ -68,6 +68,10 @@ struct Args {
     /// Print the devices (address, recording, serial) as JSON lines on stdout.
     #[arg(long)]
     list: bool,
+    /// Accept control commands on this TCP address (loopback), one per line:
+    /// `fault KIND on|off [all|I,J]`, `stats`, `list`.
+    #[arg(long)]
+    control: Option<SocketAddr>,
 }
 
 fn fail(msg: String) -> ExitCode {
@@ -248,6 +252,30 @@ fn main() -> ExitCode {
                     serde_json::json!({"index": d.index, "address": d.addr.to_string(), "recording": d.recording.name, "serial": d.serial()})
                 );
             }
+        }
+        if let Some(addr) = args.control {
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => return fail(format!("cannot listen for control on {addr}: {e}")),
+            };
+            let fleet = fleet.clone();
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let fleet = fleet.clone();
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+                        let (r, mut w) = stream.into_split();
+                        let mut lines = BufReader::new(r).lines();
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            let answer = meterlink_tests::sim::control(&fleet, &line);
+                            if w.write_all(format!("{answer}\n").as_bytes()).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            });
+            eprintln!("meterlink-sim: control on {addr}");
         }
         let first = fleet.devices.first().map(|d| d.addr);
         let last = fleet.devices.last().map(|d| d.addr);
