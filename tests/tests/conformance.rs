@@ -142,6 +142,8 @@ const PAGECOUNTERS: [(&str, &str); 9] = [
 /// Disagreements we understand, and why our reading is the one to keep.
 fn explanation(recording: &str, field: &str) -> Option<&'static str> {
     Some(match (recording, field) {
+        (r, "firmware") if r.contains("canon") => "netinventory 2.6 does not read Canon's canPdInfoProductVersion (1.3.6.1.4.1.1602.1.1.1.4.0); meterlink reports it",
+        ("librenms_jetdirect_m880" | "hp_laserjet_m404", "firmware") => "netinventory takes the JetDirect EEPROM id from sysDescr (EEPROM JDI..., JSI...) as firmware; meterlink has no HP profile and reports no firmware rather than a network-card id",
         (_, "type") => "the recording is a detection stub (sysDescr/sysObjectID only, no Printer-MIB): netinventory was forced with --type PRINTER; with nothing to meter meterlink reports 'not a printer'",
         ("librenms_brother", "serial") => "Brother keeps its serial in a private Brother OID that no meterlink profile reads yet (no Brother profile); the Printer-MIB serial is absent",
         ("librenms_brother", "model") => "the capture's sources disagree: hrDeviceDescr says MFC-L2710DW series, the Brother private MIB MFC-9340CDW; meterlink reads the standard hrDeviceDescr",
@@ -200,7 +202,7 @@ async fn identity_and_page_counters_agree_with_fusioninventory() {
             .await
             .unwrap();
         let xml = String::from_utf8_lossy(&out.stdout).to_string();
-        let mut tags = vec!["SERIAL", "MODEL", "MANUFACTURER"];
+        let mut tags = vec!["SERIAL", "MODEL", "MANUFACTURER", "FIRMWARE"];
         tags.extend(PAGECOUNTERS.iter().map(|p| p.0));
         let fi = xml_fields(&xml, &tags);
         let (code, ours, _) = probe_json(&addr.to_string(), "public").await;
@@ -253,6 +255,13 @@ async fn identity_and_page_counters_agree_with_fusioninventory() {
             _ => false,
         };
         check("model", fi.get("MODEL").cloned(), model, model_same);
+        let firmware = s(&id["firmware"]);
+        check(
+            "firmware",
+            fi.get("FIRMWARE").cloned(),
+            firmware.clone(),
+            fi.get("FIRMWARE") == firmware.as_ref(),
+        );
         let counters: BTreeMap<String, u64> = ours["counters"]
             .as_array()
             .unwrap()
