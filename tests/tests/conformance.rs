@@ -75,7 +75,10 @@ async fn probe_json(addr: &str, community: &str) -> (u8, Value, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meterlink_sim_and_snmpsim_serve_recordings_identically() {
     let Some(dir) = shared_recordings() else {
-        eprintln!("SKIPPED meterlink_sim_and_snmpsim_serve_recordings_identically: ../shared/recordings not present");
+        peers::skip(
+            "meterlink_sim_and_snmpsim_serve_recordings_identically",
+            "../shared/recordings not present",
+        );
         return;
     };
     if !have_tool(
