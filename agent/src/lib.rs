@@ -1,5 +1,6 @@
 //! meterlink agent library: SNMP codec and engine, device profiles, discovery.
 
+pub mod buffer;
 pub mod cli;
 pub mod discovery;
 pub mod observation;

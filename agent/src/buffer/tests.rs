@@ -1,0 +1,198 @@
+use super::*;
+use meterlink_proto::v1::{CounterValue, DeviceStatus, MeterReading};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+pub fn meter(serial: &str, counters: &[(&str, u64)]) -> Observation {
+    Observation {
+        seq: 0,
+        taken_at_ms: 1_700_000_000_000,
+        device_address: "127.0.0.1:161".into(),
+        serial: serial.into(),
+        body: Some(Body::Meter(MeterReading {
+            counters: counters
+                .iter()
+                .map(|(id, v)| CounterValue {
+                    id: id.to_string(),
+                    value: *v,
+                    ..Default::default()
+                })
+                .collect(),
+        })),
+    }
+}
+
+pub fn status(serial: &str, text: &str) -> Observation {
+    Observation {
+        seq: 0,
+        taken_at_ms: 1_700_000_000_000,
+        device_address: "127.0.0.1:161".into(),
+        serial: serial.into(),
+        body: Some(Body::Status(DeviceStatus {
+            device: text.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn all(b: &SledBuffer) -> Vec<Observation> {
+    b.read(0, usize::MAX, usize::MAX).unwrap()
+}
+
+#[test]
+fn append_read_ack_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("buf");
+    let (b, outcome) = SledBuffer::open(&path, 1 << 30).unwrap();
+    assert_eq!(outcome, sled_buffer_outcome_opened());
+    let seqs = b
+        .append(vec![
+            meter("A", &[("canon.101", 5)]),
+            status("A", "running"),
+        ])
+        .unwrap();
+    assert_eq!(seqs[1], seqs[0] + 1);
+    let got = all(&b);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].seq, seqs[0]);
+    assert_eq!(b.ack(seqs[0]).unwrap(), 1);
+    drop(b);
+    let (b, _) = SledBuffer::open(&path, 1 << 30).unwrap();
+    let got = all(&b);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].seq, seqs[1]);
+    let next = b.append(vec![status("A", "x")]).unwrap();
+    assert!(
+        next[0] > seqs[1],
+        "sequence numbers never go back after a reopen"
+    );
+    let st = b.stats();
+    assert_eq!(st.count, 2);
+    assert_eq!(st.oldest_seq, Some(seqs[1]));
+    assert_eq!(st.last_ack, seqs[0]);
+}
+
+fn sled_buffer_outcome_opened() -> super::sled_buffer::OpenOutcome {
+    super::sled_buffer::OpenOutcome::Opened
+}
+
+#[test]
+fn full_buffer_drops_status_first_and_coalesces_meters() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, _) = SledBuffer::open(&dir.path().join("buf"), 600).unwrap();
+    for i in 0..10 {
+        b.append(vec![status(
+            "A",
+            &format!("status {i} with some padding text"),
+        )])
+        .unwrap();
+    }
+    let before = b.stats();
+    assert!(before.bytes <= 600);
+    assert!(before.dropped > 0);
+    // Meter readings: three of device A, two of device B.
+    b.append(vec![meter("A", &[("canon.101", 1), ("canon.102", 1)])])
+        .unwrap();
+    b.append(vec![meter("B", &[("canon.101", 7)])]).unwrap();
+    b.append(vec![meter("A", &[("canon.101", 2)])]).unwrap();
+    for i in 0..20 {
+        b.append(vec![meter(
+            "A",
+            &[("canon.101", 3 + i), ("canon.102", 3 + i)],
+        )])
+        .unwrap();
+        b.append(vec![status("A", "more status padding")]).unwrap();
+    }
+    b.append(vec![meter("B", &[("canon.101", 8)])]).unwrap();
+    let st = b.stats();
+    assert!(st.coalesced > 0, "{st:?}");
+    let left = all(&b);
+    // No status survives while meters need the room; the latest value of
+    // every device and counter does.
+    let latest = |serial: &str, id: &str| {
+        left.iter()
+            .filter(|o| o.serial == serial)
+            .filter_map(|o| match &o.body {
+                Some(Body::Meter(m)) => m.counters.iter().find(|c| c.id == id).map(|c| c.value),
+                _ => None,
+            })
+            .max()
+    };
+    assert_eq!(latest("A", "canon.101"), Some(22));
+    assert_eq!(latest("A", "canon.102"), Some(22));
+    assert_eq!(latest("B", "canon.101"), Some(8));
+    // Order is kept.
+    assert!(left.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(Vec<(bool, u8)>),
+    Read(u8, u8),
+    Ack(u8),
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => proptest::collection::vec((any::<bool>(), any::<u8>()), 1..6).prop_map(Op::Append),
+        2 => (any::<u8>(), 1u8..10).prop_map(|(a, n)| Op::Read(a, n)),
+        2 => any::<u8>().prop_map(Op::Ack),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random append, read, ack and reopen against a plain in-memory model.
+    #[test]
+    fn behaves_like_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("buf");
+        let mut b = SledBuffer::open(&path, u64::MAX).unwrap().0;
+        let mut model: BTreeMap<u64, Observation> = BTreeMap::new();
+        let mut last_seq = 0u64;
+        for op in ops {
+            match op {
+                Op::Append(items) => {
+                    let obs: Vec<Observation> = items.iter().map(|(m, v)| {
+                        if *m { meter("S", &[("canon.101", *v as u64)]) } else { status("S", &v.to_string()) }
+                    }).collect();
+                    let seqs = b.append(obs.clone()).unwrap();
+                    for (s, mut o) in seqs.into_iter().zip(obs) {
+                        prop_assert!(s > last_seq);
+                        last_seq = s;
+                        o.seq = s;
+                        model.insert(s, o);
+                    }
+                }
+                Op::Read(a, n) => {
+                    let keys: Vec<u64> = model.keys().copied().collect();
+                    let after = if keys.is_empty() { 0 } else { keys[a as usize % keys.len()] };
+                    let got = b.read(after, n as usize, usize::MAX).unwrap();
+                    let want: Vec<Observation> = model.range(after + 1..).take(n as usize).map(|(_, o)| o.clone()).collect();
+                    prop_assert_eq!(got, want);
+                }
+                Op::Ack(k) => {
+                    let keys: Vec<u64> = model.keys().copied().collect();
+                    if keys.is_empty() { continue; }
+                    let upto = keys[k as usize % keys.len()];
+                    let n = b.ack(upto).unwrap();
+                    let before = model.len();
+                    model.retain(|s, _| *s > upto);
+                    prop_assert_eq!(n as usize, before - model.len());
+                }
+                Op::Reopen => {
+                    drop(b);
+                    b = SledBuffer::open(&path, u64::MAX).unwrap().0;
+                }
+            }
+            let st = b.stats();
+            prop_assert_eq!(st.count as usize, model.len());
+            prop_assert_eq!(st.oldest_seq, model.keys().next().copied());
+        }
+        let got = all(&b);
+        prop_assert_eq!(got, model.into_values().collect::<Vec<_>>());
+    }
+}
