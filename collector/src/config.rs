@@ -1,0 +1,131 @@
+//! collector.toml: validated at start; errors name the key and the line.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the store and the development PKI live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub grpc: Listen,
+    #[serde(default = "default_http")]
+    pub http: Listen,
+    /// Certificates; without them a development CA in data_dir/pki is used.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    #[serde(default)]
+    pub store: Store,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    pub listen: SocketAddr,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            listen: "127.0.0.1:50051".parse().expect("addr"),
+        }
+    }
+}
+
+fn default_http() -> Listen {
+    Listen {
+        listen: "127.0.0.1:8080".parse().expect("addr"),
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data/collector")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// CA that signs agent certificates.
+    pub client_ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    /// SQLite file; default data_dir/meterlink.db.
+    pub sqlite: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {what}")]
+pub struct ConfigError {
+    pub file: String,
+    pub what: String,
+}
+
+impl Config {
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError {
+            file: file.into(),
+            what: e.to_string(),
+        })
+    }
+
+    /// Reads a config file; relative paths in it are relative to its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            what: format!("cannot read: {e}"),
+        })?;
+        let mut c = Self::parse(&file, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut c.data_dir);
+        if let Some(t) = c.tls.as_mut() {
+            fix(&mut t.client_ca);
+            fix(&mut t.cert);
+            fix(&mut t.key);
+        }
+        if let Some(s) = c.store.sqlite.as_mut() {
+            fix(s);
+        }
+        Ok(c)
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.store
+            .sqlite
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("meterlink.db"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let e =
+            Config::parse("c.toml", "data_dir = \"x\"\n[grpc]\nlisten = \"nope\"\n").unwrap_err();
+        assert!(e.what.contains("line 3"), "{e}");
+        let e = Config::parse("c.toml", "data_dir = \"x\"\nlisten_typo = 1\n").unwrap_err();
+        assert!(e.what.contains("listen_typo"), "{e}");
+        let c = Config::parse("c.toml", "").unwrap();
+        assert_eq!(c.grpc.listen.port(), 50051);
+        assert_eq!(
+            c.sqlite_path(),
+            PathBuf::from("data/collector/meterlink.db")
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! gRPC ingest: authenticates agents by their client certificate, files each
+//! batch in one store transaction, and acknowledges only after the commit.
+//! Batches of one stream are filed one after the other, so a slow store slows
+//! the agent down (HTTP/2 flow control) instead of growing memory here.
+
+use crate::pki::common_name;
+use crate::store::{SqliteStore, StoreError};
+use meterlink_proto::v1::collector_server::Collector;
+use meterlink_proto::v1::{agent_message, collector_message, Ack, AgentMessage, CollectorMessage};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Most observations accepted in one batch.
+pub const MAX_BATCH: usize = 20_000;
+/// Largest message accepted, in bytes.
+pub const MAX_MESSAGE: usize = 8 << 20;
+
+pub struct Ingest {
+    pub store: Arc<SqliteStore>,
+}
+
+fn store_status(e: &StoreError) -> Status {
+    match e {
+        // The store is down or busy: the agent keeps its data and retries.
+        StoreError::Db { .. } => {
+            Status::unavailable(format!("store unavailable, retry later: {e}"))
+        }
+        StoreError::Invalid { .. } => Status::invalid_argument(e.to_string()),
+    }
+}
+
+/// The agent's identity: the common name of its client certificate.
+fn agent_of<T>(req: &Request<T>) -> Result<String, Status> {
+    let certs = req
+        .peer_certs()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    common_name(first.as_ref())
+        .filter(|cn| !cn.is_empty())
+        .ok_or_else(|| Status::permission_denied("the client certificate has no common name"))
+}
+
+#[tonic::async_trait]
+impl Collector for Ingest {
+    type StreamStream = ReceiverStream<Result<CollectorMessage, Status>>;
+
+    async fn stream(
+        &self,
+        req: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let agent = agent_of(&req)?;
+        let peer = req.remote_addr();
+        let mut inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(8);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut hello = false;
+            loop {
+                let msg = match inbound.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(%agent, ?peer, error = %e, "agent stream failed; nothing of the failed message was filed");
+                        break;
+                    }
+                };
+                let reply = match msg.kind {
+                    Some(agent_message::Kind::Hello(h)) => {
+                        if !h.agent_id.is_empty() && h.agent_id != agent {
+                            Err(Status::permission_denied(format!(
+                                "agent id {:?} does not match the certificate's {agent:?}",
+                                h.agent_id
+                            )))
+                        } else {
+                            hello = true;
+                            match store.agent_hello(&agent, &h.version).await {
+                                Ok(highest) => {
+                                    tracing::info!(%agent, version = %h.version, held = h.highest_seq, filed = highest, "agent connected");
+                                    Ok(None)
+                                }
+                                Err(e) => Err(store_status(&e)),
+                            }
+                        }
+                    }
+                    Some(agent_message::Kind::Batch(b)) if hello => {
+                        if b.observations.len() > MAX_BATCH {
+                            Err(Status::invalid_argument(format!(
+                                "batch of {} observations; at most {MAX_BATCH}",
+                                b.observations.len()
+                            )))
+                        } else if b.observations.is_empty() {
+                            Ok(None)
+                        } else {
+                            match store.ingest(&agent, &b.observations).await {
+                                Ok(o) => {
+                                    tracing::debug!(%agent, new = o.new, duplicates = o.duplicates, ack = o.highest_seq, "batch filed");
+                                    Ok(Some(o.highest_seq))
+                                }
+                                Err(e) => {
+                                    tracing::error!(%agent, error = %e, "batch not filed");
+                                    Err(store_status(&e))
+                                }
+                            }
+                        }
+                    }
+                    Some(agent_message::Kind::Batch(_)) => Err(Status::failed_precondition(
+                        "send Hello before the first Batch",
+                    )),
+                    None => Err(Status::invalid_argument("empty agent message")),
+                };
+                match reply {
+                    Ok(Some(seq)) => {
+                        let ack = CollectorMessage {
+                            kind: Some(collector_message::Kind::Ack(Ack { seq })),
+                        };
+                        if tx.send(Ok(ack)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(status) => {
+                        tracing::warn!(%agent, ?peer, status = %status, "closing agent stream");
+                        let _ = tx.send(Err(status)).await;
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}

@@ -1,0 +1,104 @@
+use clap::{Parser, Subcommand};
+use meterlink_collector::config::Config;
+use meterlink_collector::pki::Pki;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "meterlink-collector",
+    version,
+    about = "meterlink collector: files meter readings sent by agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector.
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Certificate authority for agents: create it, issue certificates.
+    Ca {
+        /// Directory of the CA (ca.pem, ca-key.pem); created if missing.
+        #[arg(long, default_value = "data/collector/pki")]
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: CaAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaAction {
+    /// Create the CA if it does not exist and print where it is.
+    Init,
+    /// Issue a certificate: an agent's (client) or a collector's (--server).
+    Issue {
+        /// Common name: the agent id, or the collector's host name.
+        name: String,
+        #[arg(long)]
+        server: bool,
+        /// Output directory.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("meterlink-collector: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let r: Result<(), String> = rt.block_on(async {
+        match cli.command {
+            Command::Serve { config } => {
+                let cfg = match config {
+                    Some(p) => Config::load(&p).map_err(|e| e.to_string())?,
+                    None => Config::parse("(defaults)", "").map_err(|e| e.to_string())?,
+                };
+                let running = meterlink_collector::server::start(&cfg).await.map_err(|e| e.to_string())?;
+                println!("meterlink-collector: gRPC on {} (mutual TLS), REST API on http://{}/api/v1/products", running.grpc_addr, running.http_addr);
+                let _ = tokio::signal::ctrl_c().await;
+                running.stop().await;
+                Ok(())
+            }
+            Command::Ca { dir, action } => {
+                let pki = Pki::ensure(&dir, "meterlink CA").map_err(|e| e.to_string())?;
+                match action {
+                    CaAction::Init => println!("CA certificate: {}", pki.ca_cert().display()),
+                    CaAction::Issue { name, server, out } => {
+                        let file = if server { "collector".to_string() } else { name.clone() };
+                        let i = pki.issue(&name, server, &out, &file, None).map_err(|e| e.to_string())?;
+                        println!("certificate: {}\nkey:         {}", i.cert.display(), i.key.display());
+                    }
+                }
+                Ok(())
+            }
+        }
+    });
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meterlink-collector: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

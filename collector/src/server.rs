@@ -1,0 +1,154 @@
+//! Starting the collector: TLS material, store, gRPC (ingest, health,
+//! reflection) and HTTP listeners.
+
+use crate::config::Config;
+use crate::ingest::{Ingest, MAX_MESSAGE};
+use crate::pki::{read_pair, Pki};
+use crate::store::SqliteStore;
+use meterlink_proto::v1::collector_server::CollectorServer;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// A running collector.
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub store: Arc<SqliteStore>,
+    /// The CA agents' certificates must chain to.
+    pub client_ca: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting and waits for the listeners to close.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+/// TLS files to use: the configured ones, or the development PKI under the
+/// data directory (created on first start).
+fn tls_files(cfg: &Config) -> Result<(PathBuf, PathBuf, PathBuf), StartError> {
+    if let Some(t) = &cfg.tls {
+        return Ok((t.client_ca.clone(), t.cert.clone(), t.key.clone()));
+    }
+    let dir = cfg.data_dir.join("pki");
+    let pki = Pki::ensure(&dir, "meterlink development CA")?;
+    let cert = dir.join("collector.pem");
+    let key = dir.join("collector-key.pem");
+    if !cert.exists() || !key.exists() {
+        pki.issue("localhost", true, &dir, "collector", None)?;
+    }
+    Ok((pki.ca_cert(), cert, key))
+}
+
+pub async fn start(cfg: &Config) -> Result<Running, StartError> {
+    let (ca, cert, key) = tls_files(cfg)?;
+    let (cert_pem, key_pem) = read_pair(&cert, &key)?;
+    let ca_pem = std::fs::read_to_string(&ca)
+        .map_err(|e| StartError::Tls(format!("{}: {e}", ca.display())))?;
+    let store = Arc::new(SqliteStore::open(&cfg.sqlite_path()).await?);
+
+    let grpc = tokio::net::TcpListener::bind(cfg.grpc.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: cfg.grpc.listen,
+            source,
+        })?;
+    let http = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: cfg.http.listen,
+            source,
+        })?;
+    let grpc_addr = grpc.local_addr().map_err(|source| StartError::Listen {
+        addr: cfg.grpc.listen,
+        source,
+    })?;
+    let http_addr = http.local_addr().map_err(|source| StartError::Listen {
+        addr: cfg.http.listen,
+        source,
+    })?;
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<CollectorServer<Ingest>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(meterlink_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let ingest = CollectorServer::new(Ingest {
+        store: store.clone(),
+    })
+    .max_decoding_message_size(MAX_MESSAGE);
+    // Client certificates are required: the agent's identity comes from it.
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert_pem, key_pem))
+        .client_ca_root(Certificate::from_pem(ca_pem));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    let router = Server::builder()
+        .tls_config(tls)
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(ingest);
+    let grpc_task = tokio::spawn(async move {
+        let stop = async {
+            let _ = stop_rx.await;
+            let _ = stop_http_tx.send(());
+        };
+        if let Err(e) = router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stop)
+            .await
+        {
+            tracing::error!(error = %e, "gRPC server stopped");
+        }
+    });
+    let app = crate::api::router(store.clone());
+    let http_task = tokio::spawn(async move {
+        let r = axum::serve(http, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_http_rx.await;
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    tracing::info!(%grpc_addr, %http_addr, "collector listening");
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        store,
+        client_ca: ca,
+        shutdown: Some(stop_tx),
+        tasks: vec![grpc_task, http_task],
+    })
+}
