@@ -40,6 +40,21 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Find SNMP devices in address ranges and tell printers from the rest.
     Discover(crate::discovery::DiscoverArgs),
+    /// Run the agent: poll on schedule, buffer, send to the collector.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and say what is wrong, with the line.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show the running agent's backlog, last ack and connection state.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -291,6 +306,9 @@ pub async fn run(argv: impl IntoIterator<Item = String>) -> (u8, String, String)
     let r = match cli.command {
         Command::Probe(a) => probe(a).await,
         Command::Discover(a) => crate::discovery::run(a).await,
+        Command::Run { config } => run_daemon(&config).await,
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Status { config } => status(&config),
     };
     match r {
         Ok(out) => (exit::OK, out, String::new()),
@@ -407,4 +425,94 @@ pub fn render_table(r: &DeviceReading) -> String {
         let _ = writeln!(o, "  console: {line}");
     }
     o
+}
+
+fn load(config: &std::path::Path) -> Result<crate::config::Validated, Failure> {
+    crate::config::AgentConfig::load(config).map_err(|e| Failure::usage(e.to_string()))
+}
+
+fn check_config(config: &std::path::Path) -> Result<String, Failure> {
+    let v = load(config)?;
+    crate::daemon::uplink_config(&v).map_err(Failure::usage)?;
+    Ok(format!(
+        "{}: ok ({} credential sets, {} target groups, meter schedule {:?})\n",
+        config.display(),
+        v.credentials.len(),
+        v.target_creds.len(),
+        v.meter.expr
+    ))
+}
+
+fn status(config: &std::path::Path) -> Result<String, Failure> {
+    let v = load(config)?;
+    let path = crate::daemon::status_path(&v.cfg.data_dir);
+    let text = std::fs::read_to_string(&path).map_err(|e| Failure {
+        code: exit::OTHER,
+        message: format!(
+            "no status at {} ({e}): is the agent running with this configuration?",
+            path.display()
+        ),
+    })?;
+    let r: crate::daemon::StatusReport = serde_json::from_str(&text).map_err(|e| Failure {
+        code: exit::OTHER,
+        message: format!("{}: {e}", path.display()),
+    })?;
+    let age = |ms: i64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        format!("{:.0} s ago", (now - ms).max(0) as f64 / 1000.0)
+    };
+    let mut o = String::new();
+    use std::fmt::Write;
+    let _ = writeln!(o, "agent {} (status {})", r.agent_id, age(r.updated_at_ms));
+    let _ = writeln!(o, "  connection   {}", r.connection);
+    let _ = writeln!(
+        o,
+        "  last ack     seq {}{}",
+        r.last_ack,
+        if r.last_ack_at_ms > 0 {
+            format!(", {}", age(r.last_ack_at_ms as i64))
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  backlog      {} observations, {} bytes{}",
+        r.backlog_count,
+        r.backlog_bytes,
+        r.oldest_taken_at_ms
+            .map(|t| format!(", oldest taken {}", age(t)))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "  dropped      {} status/supply observations, {} meter readings merged",
+        r.dropped, r.coalesced
+    );
+    let _ = writeln!(
+        o,
+        "  devices      {} (last poll: {} read, {} failed)",
+        r.devices, r.last_poll_read, r.last_poll_failed
+    );
+    if let Some(e) = r.last_error {
+        let _ = writeln!(o, "  last error   {e}");
+    }
+    Ok(o)
+}
+
+async fn run_daemon(config: &std::path::Path) -> Result<String, Failure> {
+    let v = load(config)?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(true);
+    });
+    crate::daemon::run(v, rx).await.map_err(|e| Failure {
+        code: exit::OTHER,
+        message: e,
+    })?;
+    Ok(String::new())
 }

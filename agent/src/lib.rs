@@ -2,8 +2,12 @@
 
 pub mod buffer;
 pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod discovery;
 pub mod observation;
 pub mod poll;
 pub mod profile;
+pub mod schedule;
 pub mod snmp;
+pub mod uplink;

@@ -84,3 +84,86 @@ pub struct Alert {
     pub code_name: String,
     pub description: String,
 }
+
+/// The observations one read yields, in the wire form the agent buffers and
+/// sends: identity, meter reading, status (with alerts), supplies. Sequence
+/// numbers are assigned by the buffer.
+pub fn to_observations(
+    r: &DeviceReading,
+    taken_at_ms: i64,
+    with_meter: bool,
+) -> Vec<meterlink_proto::v1::Observation> {
+    use meterlink_proto::v1 as p;
+    use p::observation::Body;
+    let s = |o: &Option<String>| o.clone().unwrap_or_default();
+    let obs = |body: Body| p::Observation {
+        seq: 0,
+        taken_at_ms,
+        device_address: r.address.clone(),
+        serial: s(&r.identity.serial),
+        body: Some(body),
+    };
+    let id = &r.identity;
+    let mut out = vec![obs(Body::Identity(p::Identity {
+        vendor: s(&id.vendor),
+        model: s(&id.model),
+        serial: s(&id.serial),
+        firmware: s(&id.firmware),
+        sys_object_id: s(&id.sys_object_id),
+        sys_descr: s(&id.sys_descr),
+        mac: s(&id.mac),
+        profile: r.profile.clone(),
+    }))];
+    if with_meter {
+        out.push(obs(Body::Meter(p::MeterReading {
+            counters: r
+                .counters
+                .iter()
+                .map(|c| p::CounterValue {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    value: c.value,
+                    unit: c.unit.clone(),
+                    oid: c.oid.clone(),
+                    wraps_at_bits: c.wraps_at_bits.unwrap_or(0) as u32,
+                })
+                .collect(),
+        })));
+    }
+    let st = &r.status;
+    out.push(obs(Body::Status(p::DeviceStatus {
+        device: s(&st.device),
+        printer: s(&st.printer),
+        errors: st.errors.clone(),
+        alerts: st
+            .alerts
+            .iter()
+            .map(|a| p::Alert {
+                index: a.index,
+                severity: a.severity.clone(),
+                training_level: a.training_level.clone(),
+                group: a.group.clone(),
+                code: a.code,
+                code_name: a.code_name.clone(),
+                description: a.description.clone(),
+            })
+            .collect(),
+        console: st.console.clone(),
+    })));
+    out.push(obs(Body::Supplies(p::Supplies {
+        supplies: r
+            .supplies
+            .iter()
+            .map(|x| p::Supply {
+                index: x.index,
+                description: x.description.clone(),
+                kind: x.kind.clone(),
+                level: x.level,
+                max: x.max,
+                percent: x.percent.map(|p| p as u32),
+                state: x.state.clone(),
+            })
+            .collect(),
+    })));
+    out
+}

@@ -95,6 +95,25 @@ impl SledBuffer {
     }
 
     fn try_open(path: &Path, max_bytes: u64) -> Result<SledBuffer, BufferError> {
+        // sled's IO threads may hold the file lock for a moment after the last
+        // handle of a previous open is dropped: wait for it, boundedly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match Self::try_open_once(path, max_bytes) {
+                Err(BufferError::Storage {
+                    source: sled::Error::Io(e),
+                    ..
+                }) if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open_once(path: &Path, max_bytes: u64) -> Result<SledBuffer, BufferError> {
         let p = path.to_path_buf();
         let storage = |source: sled::Error| BufferError::Storage {
             path: p.display().to_string(),
@@ -103,7 +122,9 @@ impl SledBuffer {
         // sled may panic on some damaged files; a damaged buffer must not
         // take the agent down.
         let opened = std::panic::catch_unwind(|| {
-            let db = sled::Config::new().path(path).open()?;
+            // No background flusher: every append and ack flushes itself, and
+            // without that thread the file lock goes with the last handle.
+            let db = sled::Config::new().path(path).flush_every_ms(None).open()?;
             let obs = db.open_tree("obs")?;
             let meta = db.open_tree("meta")?;
             let quarantine = db.open_tree("quarantine")?;

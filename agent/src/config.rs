@@ -1,0 +1,451 @@
+//! agent.toml: parsed and validated before anything starts; errors name the
+//! key and the line.
+
+use crate::schedule::Schedule;
+use crate::snmp::engine::{Credential, CredentialSet, Secret};
+use crate::snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
+use crate::snmp::Version;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Must equal the common name of the agent's certificate.
+    pub agent_id: String,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    pub collector: CollectorConfig,
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    #[serde(default)]
+    pub engine: EngineSection,
+    pub credentials: Vec<CredentialConfig>,
+    pub targets: Vec<TargetConfig>,
+    pub schedule: ScheduleConfig,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data/agent")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// https://HOST:PORT of the collector's gRPC listener.
+    pub url: String,
+    /// Name in the collector's certificate (default: the URL's host).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// CA that signed the collector's certificate.
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    #[serde(default = "default_batch")]
+    pub batch_max_count: usize,
+    #[serde(default = "default_window")]
+    pub window: usize,
+}
+
+fn default_batch() -> usize {
+    500
+}
+fn default_window() -> usize {
+    4
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferConfig {
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+}
+
+fn default_max_bytes() -> u64 {
+    512 << 20
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        BufferConfig {
+            max_bytes: default_max_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_timeout() -> f64 {
+    1.5
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_concurrency() -> usize {
+    128
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            timeout: default_timeout(),
+            retries: default_retries(),
+            concurrency: default_concurrency(),
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    pub name: String,
+    /// "1", "2c" or "3".
+    pub version: String,
+    #[serde(default)]
+    pub community: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub auth_protocol: Option<String>,
+    #[serde(default)]
+    pub auth_passphrase: Option<String>,
+    #[serde(default)]
+    pub privacy_protocol: Option<String>,
+    #[serde(default)]
+    pub privacy_passphrase: Option<String>,
+    #[serde(default)]
+    pub context: String,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Addresses, CIDR blocks or ranges, as for `discover`.
+    pub addresses: Vec<String>,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Credential set names, tried in this order.
+    pub credentials: Vec<String>,
+}
+
+fn default_port() -> u16 {
+    161
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    #[serde(default = "default_tz")]
+    pub timezone: String,
+    /// Meter reads (counters, status, supplies).
+    pub meter: String,
+    /// Status polls (status and supplies).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Discovery of the target ranges.
+    #[serde(default)]
+    pub discovery: Option<String>,
+}
+
+fn default_tz() -> String {
+    "UTC".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {what}")]
+pub struct ConfigError {
+    pub file: String,
+    pub what: String,
+}
+
+/// A validated configuration, ready to run.
+#[derive(Debug)]
+pub struct Validated {
+    pub cfg: AgentConfig,
+    pub credentials: Vec<CredentialSet>,
+    /// Per target group: the credential sets in order.
+    pub target_creds: Vec<Vec<CredentialSet>>,
+    pub meter: Schedule,
+    pub status: Option<Schedule>,
+    pub discovery: Option<Schedule>,
+}
+
+/// The 1-based line of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+impl AgentConfig {
+    pub fn load(path: &Path) -> Result<Validated, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            what: format!("cannot read: {e}"),
+        })?;
+        let mut v = Self::parse(&file, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut v.cfg.data_dir,
+            &mut v.cfg.collector.ca,
+            &mut v.cfg.collector.cert,
+            &mut v.cfg.collector.key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(v)
+    }
+
+    /// Parses and validates. `file` names the source in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Validated, ConfigError> {
+        let err = |what: String| ConfigError {
+            file: file.to_string(),
+            what,
+        };
+        let cfg: AgentConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let at = |key: &str, needle: &str| match line_of(text, needle) {
+            Some(l) => format!("{key} (line {l})"),
+            None => key.to_string(),
+        };
+        let mut credentials = Vec::new();
+        for (i, c) in cfg.credentials.iter().enumerate() {
+            let key = format!("credentials[{i}] ({:?})", c.name);
+            let here = at(&key, &format!("\"{}\"", c.name));
+            let set = match c.version.as_str() {
+                "1" | "2c" => CredentialSet {
+                    name: c.name.clone(),
+                    credential: Credential::Community {
+                        version: if c.version == "1" {
+                            Version::V1
+                        } else {
+                            Version::V2c
+                        },
+                        community: Secret(c.community.clone().ok_or_else(|| {
+                            err(format!(
+                                "{here}: community is required for version {}",
+                                c.version
+                            ))
+                        })?),
+                    },
+                },
+                "3" => {
+                    let user = c
+                        .user
+                        .clone()
+                        .ok_or_else(|| err(format!("{here}: user is required for version 3")))?;
+                    let auth = match (&c.auth_protocol, &c.auth_passphrase) {
+                        (Some(p), Some(a)) => Some((
+                            p.parse::<AuthProtocol>()
+                                .map_err(|e| err(format!("{here}: auth_protocol: {e}")))?,
+                            a.as_str(),
+                        )),
+                        (None, None) => None,
+                        _ => {
+                            return Err(err(format!(
+                                "{here}: give auth_protocol and auth_passphrase together"
+                            )))
+                        }
+                    };
+                    let privacy = match (&c.privacy_protocol, &c.privacy_passphrase) {
+                        (Some(p), Some(a)) => Some((
+                            p.parse::<PrivProtocol>()
+                                .map_err(|e| err(format!("{here}: privacy_protocol: {e}")))?,
+                            a.as_str(),
+                        )),
+                        (None, None) => None,
+                        _ => {
+                            return Err(err(format!(
+                                "{here}: give privacy_protocol and privacy_passphrase together"
+                            )))
+                        }
+                    };
+                    let u = UsmUser::new(&user, auth, privacy)
+                        .map_err(|e| err(format!("{here}: {e}")))?;
+                    CredentialSet {
+                        name: c.name.clone(),
+                        credential: Credential::V3 {
+                            user: Arc::new(u),
+                            context: c.context.clone(),
+                        },
+                    }
+                }
+                other => {
+                    return Err(err(format!(
+                        "{here}: version {other:?}; expected \"1\", \"2c\" or \"3\""
+                    )))
+                }
+            };
+            if credentials.iter().any(|x: &CredentialSet| x.name == c.name) {
+                return Err(err(format!(
+                    "{here}: a credential set with this name already exists"
+                )));
+            }
+            credentials.push(set);
+        }
+        let mut target_creds = Vec::new();
+        for (i, t) in cfg.targets.iter().enumerate() {
+            crate::discovery::expand(&t.addresses, t.port, 1 << 20).map_err(|e| {
+                err(format!(
+                    "{}: {e}",
+                    at(&format!("targets[{i}].addresses"), "addresses")
+                ))
+            })?;
+            if t.credentials.is_empty() {
+                return Err(err(format!(
+                    "targets[{i}].credentials: name at least one credential set"
+                )));
+            }
+            let mut sets = Vec::new();
+            for n in &t.credentials {
+                let s = credentials.iter().find(|c| &c.name == n).ok_or_else(|| {
+                    err(format!(
+                        "{}: no credential set named {n:?}",
+                        at(&format!("targets[{i}].credentials"), &format!("\"{n}\""))
+                    ))
+                })?;
+                sets.push(s.clone());
+            }
+            target_creds.push(sets);
+        }
+        let sched = |key: &str, expr: &str| {
+            Schedule::parse(expr, &cfg.schedule.timezone)
+                .map_err(|e| err(format!("{}: {e}", at(&format!("schedule.{key}"), key))))
+        };
+        let meter = sched("meter", &cfg.schedule.meter)?;
+        let status = cfg
+            .schedule
+            .status
+            .as_deref()
+            .map(|e| sched("status", e))
+            .transpose()?;
+        let discovery = cfg
+            .schedule
+            .discovery
+            .as_deref()
+            .map(|e| sched("discovery", e))
+            .transpose()?;
+        if !cfg.collector.url.starts_with("https://") {
+            return Err(err(format!(
+                "{}: the collector is reached over TLS: use https://HOST:PORT",
+                at("collector.url", "url")
+            )));
+        }
+        Ok(Validated {
+            cfg,
+            credentials,
+            target_creds,
+            meter,
+            status,
+            discovery,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+agent_id = "agent-1"
+[collector]
+url = "https://127.0.0.1:50051"
+ca = "ca.pem"
+cert = "agent.pem"
+key = "agent-key.pem"
+
+[[credentials]]
+name = "office"
+version = "2c"
+community = "public"
+
+[[credentials]]
+name = "secure"
+version = "3"
+user = "meter"
+auth_protocol = "SHA-256"
+auth_passphrase = "authpass1"
+privacy_protocol = "AES"
+privacy_passphrase = "privpass1"
+
+[[targets]]
+addresses = ["192.0.2.0/28", "198.51.100.7:1161"]
+credentials = ["secure", "office"]
+
+[schedule]
+timezone = "Europe/Rome"
+meter = "0 */15 * * * *"
+status = "*/5 * * * *"
+"#;
+
+    #[test]
+    fn good_config() {
+        let v = AgentConfig::parse("agent.toml", GOOD).unwrap();
+        assert_eq!(v.credentials.len(), 2);
+        assert_eq!(v.target_creds[0][0].name, "secure");
+        assert!(v.status.is_some());
+        assert!(format!("{:?}", v.cfg).contains("office"));
+        assert!(
+            !format!("{:?}", v.cfg).contains("authpass1"),
+            "secrets in Debug output"
+        );
+    }
+
+    #[test]
+    fn errors_point_at_key_and_line() {
+        let bad = GOOD.replace(
+            "credentials = [\"secure\", \"office\"]",
+            "credentials = [\"secure\", \"ofice\"]",
+        );
+        let e = AgentConfig::parse("agent.toml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("targets[0].credentials")
+                && e.contains("line 25")
+                && e.contains("\"ofice\""),
+            "{e}"
+        );
+        let bad = GOOD.replace("*/5 * * * *", "*/5 * * *");
+        let e = AgentConfig::parse("agent.toml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("schedule.status") && e.contains("line 30"),
+            "{e}"
+        );
+        let bad = GOOD.replace("privpass1", "short");
+        let e = AgentConfig::parse("agent.toml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("credentials[1]") && e.contains("at least 8"),
+            "{e}"
+        );
+        assert!(!e.contains("short\""), "{e}");
+        let bad = GOOD.replace("agent_id", "agent_name");
+        let e = AgentConfig::parse("agent.toml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("agent_name") && e.contains("line 2"), "{e}");
+    }
+}

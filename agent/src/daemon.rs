@@ -1,0 +1,372 @@
+//! `meterlink-agent run`: schedules polls, appends what they read to the
+//! buffer, and streams the buffer to the collector.
+
+use crate::buffer::{Buffer, BufferStats, SledBuffer};
+use crate::config::Validated;
+use crate::discovery;
+use crate::observation::to_observations;
+use crate::poll::read_device;
+use crate::profile::ProfileSet;
+use crate::schedule::Schedule;
+use crate::snmp::engine::{CredentialSet, Engine, EngineConfig};
+use crate::uplink::{self, UplinkConfig, UplinkStatus};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// What `meterlink-agent status` shows; written by the daemon every few seconds.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
+pub struct StatusReport {
+    pub agent_id: String,
+    pub updated_at_ms: i64,
+    pub connection: String,
+    pub last_ack: u64,
+    pub last_ack_at_ms: u64,
+    pub last_error: Option<String>,
+    pub backlog_count: u64,
+    pub backlog_bytes: u64,
+    pub oldest_seq: Option<u64>,
+    pub oldest_taken_at_ms: Option<i64>,
+    pub dropped: u64,
+    pub coalesced: u64,
+    pub devices: usize,
+    pub last_poll_at_ms: Option<i64>,
+    pub last_poll_read: u64,
+    pub last_poll_failed: u64,
+}
+
+pub fn status_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("status.json")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn read_key(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "key file {} can be read by other users; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The uplink settings the configuration describes (reads the TLS files).
+pub fn uplink_config(v: &Validated) -> Result<UplinkConfig, String> {
+    let c = &v.cfg.collector;
+    let host = c
+        .url
+        .trim_start_matches("https://")
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+        .unwrap_or_default();
+    let mut u = UplinkConfig::new(
+        &c.url,
+        c.server_name.as_deref().unwrap_or(&host),
+        read_file(&c.ca)?,
+        read_file(&c.cert)?,
+        read_key(&c.key)?,
+        &v.cfg.agent_id,
+    );
+    u.batch_max_count = c.batch_max_count.max(1);
+    u.window = c.window.max(1);
+    Ok(u)
+}
+
+/// Poll targets: (address, credential sets).
+type Devices = Arc<Mutex<Vec<(SocketAddr, Vec<CredentialSet>)>>>;
+
+/// Opens the buffer, retrying while the disk is full or the directory unusable.
+async fn open_buffer(
+    dir: PathBuf,
+    max_bytes: u64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Arc<SledBuffer>> {
+    loop {
+        let d = dir.clone();
+        match tokio::task::spawn_blocking(move || SledBuffer::open(&d, max_bytes)).await {
+            Ok(Ok((b, outcome))) => {
+                if let crate::buffer::sled_buffer::OpenOutcome::MovedAside(p) = outcome {
+                    tracing::error!(moved_to = %p.display(), "the buffer was damaged and has been replaced; see the moved directory");
+                }
+                return Some(Arc::new(b));
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot open the buffer; retrying in 10 s"),
+            Err(e) => tracing::error!(error = %e, "buffer open task failed; retrying in 10 s"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = shutdown.changed() => return None,
+        }
+    }
+}
+
+/// Runs the agent until `shutdown` turns true.
+pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+    let up_cfg = uplink_config(&v)?;
+    std::fs::create_dir_all(&v.cfg.data_dir)
+        .map_err(|e| format!("{}: {e}", v.cfg.data_dir.display()))?;
+    let Some(buffer) = open_buffer(
+        v.cfg.data_dir.join("buffer"),
+        v.cfg.buffer.max_bytes,
+        &mut shutdown,
+    )
+    .await
+    else {
+        return Ok(());
+    };
+    let engine = Engine::new(EngineConfig {
+        timeout: Duration::from_secs_f64(v.cfg.engine.timeout.clamp(0.05, 60.0)),
+        retries: v.cfg.engine.retries.min(10),
+        concurrency: v.cfg.engine.concurrency.max(1),
+        ..EngineConfig::default()
+    })
+    .await
+    .map_err(|e| format!("cannot open UDP sockets: {e}"))?;
+    let profiles = Arc::new(ProfileSet::embedded());
+    let appended = Arc::new(Notify::new());
+    let up_status = Arc::new(UplinkStatus::default());
+    let report = Arc::new(Mutex::new(StatusReport {
+        agent_id: v.cfg.agent_id.clone(),
+        ..Default::default()
+    }));
+
+    let uplink_task = {
+        let (b, n, s, sd) = (
+            buffer.clone() as Arc<dyn Buffer>,
+            appended.clone(),
+            up_status.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move { uplink::run(up_cfg, b, n, s, sd).await })
+    };
+
+    // Devices: every address of the targets, narrowed by discovery when a schedule for it exists.
+    let all: Vec<(SocketAddr, Vec<CredentialSet>)> = v
+        .cfg
+        .targets
+        .iter()
+        .zip(&v.target_creds)
+        .flat_map(|(t, creds)| {
+            discovery::expand(&t.addresses, t.port, 1 << 20)
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |a| (a, creds.clone()))
+        })
+        .collect();
+    let devices: Devices = Arc::new(Mutex::new(all.clone()));
+    if v.discovery.is_some() {
+        discover(&engine, &profiles, &all, &devices).await;
+    }
+
+    let status_file = status_path(&v.cfg.data_dir);
+    let mut next_meter = v.meter.next_after(chrono::Utc::now());
+    let mut next_status = v
+        .status
+        .as_ref()
+        .and_then(|s| s.next_after(chrono::Utc::now()));
+    let mut next_disc = v
+        .discovery
+        .as_ref()
+        .and_then(|s| s.next_after(chrono::Utc::now()));
+    let mut status_tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        let soonest = [next_meter, next_status, next_disc]
+            .into_iter()
+            .flatten()
+            .min();
+        let sleep = soonest
+            .map(|t| (t - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = status_tick.tick() => {
+                write_status(&status_file, &report, &buffer, &up_status, devices.lock().map(|d| d.len()).unwrap_or(0)).await;
+                continue;
+            }
+            _ = tokio::time::sleep(sleep) => {}
+        }
+        let now = chrono::Utc::now();
+        let due = |t: &Option<chrono::DateTime<chrono::Utc>>| t.is_some_and(|t| t <= now);
+        if due(&next_disc) {
+            discover(&engine, &profiles, &all, &devices).await;
+            next_disc = advance(&v.discovery, now);
+        }
+        let meter_due = due(&next_meter);
+        if meter_due || due(&next_status) {
+            poll_all(
+                &engine, &profiles, &devices, &buffer, &appended, &report, meter_due,
+            )
+            .await;
+            if meter_due {
+                next_meter = v.meter.next_after(now);
+            }
+            if due(&next_status) {
+                next_status = advance(&v.status, now);
+            }
+        }
+    }
+    write_status(&status_file, &report, &buffer, &up_status, 0).await;
+    match uplink_task.await {
+        Ok(Err(f)) => Err(f.to_string()),
+        _ => Ok(()),
+    }
+}
+
+fn advance(
+    s: &Option<Schedule>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    s.as_ref().and_then(|s| s.next_after(now))
+}
+
+async fn discover(
+    engine: &Arc<Engine>,
+    profiles: &Arc<ProfileSet>,
+    all: &[(SocketAddr, Vec<CredentialSet>)],
+    devices: &Devices,
+) {
+    let mut found = Vec::new();
+    // Each target group has its own credentials; scan with its first set.
+    let mut groups: Vec<(Vec<SocketAddr>, Vec<CredentialSet>)> = Vec::new();
+    for (a, c) in all {
+        match groups
+            .iter_mut()
+            .find(|g| g.1.iter().map(|x| &x.name).eq(c.iter().map(|x| &x.name)))
+        {
+            Some(g) => g.0.push(*a),
+            None => groups.push((vec![*a], c.clone())),
+        }
+    }
+    for (addrs, creds) in groups {
+        let Some(first) = creds.first().cloned() else {
+            continue;
+        };
+        let res =
+            discovery::scan(engine.clone(), profiles.clone(), addrs, first, |_, _, _| {}).await;
+        for f in res.into_iter().filter(|f| f.kind == "printer") {
+            if let Ok(a) = f.address.parse() {
+                found.push((a, creds.clone()));
+            }
+        }
+    }
+    tracing::info!(printers = found.len(), "discovery finished");
+    if let Ok(mut d) = devices.lock() {
+        *d = found;
+    }
+}
+
+async fn poll_all(
+    engine: &Arc<Engine>,
+    profiles: &Arc<ProfileSet>,
+    devices: &Devices,
+    buffer: &Arc<SledBuffer>,
+    appended: &Arc<Notify>,
+    report: &Arc<Mutex<StatusReport>>,
+    meter: bool,
+) {
+    let list = devices.lock().map(|d| d.clone()).unwrap_or_default();
+    let mut set = tokio::task::JoinSet::new();
+    for (addr, creds) in list {
+        let (e, p) = (engine.clone(), profiles.clone());
+        set.spawn(async move {
+            let taken = now_ms();
+            (
+                addr,
+                read_device(&e, &p, addr, &creds)
+                    .await
+                    .map(|r| to_observations(&r.reading, taken, meter)),
+            )
+        });
+    }
+    let mut obs = Vec::new();
+    let (mut ok, mut failed) = (0u64, 0u64);
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok((_, Ok(o))) => {
+                ok += 1;
+                obs.extend(o);
+            }
+            Ok((addr, Err(e))) => {
+                failed += 1;
+                tracing::warn!(%addr, error = %e, "device not read");
+            }
+            Err(e) => {
+                failed += 1;
+                tracing::error!(error = %e, "poll task failed");
+            }
+        }
+    }
+    let n = obs.len();
+    if n > 0 {
+        let b = buffer.clone();
+        match tokio::task::spawn_blocking(move || b.append(obs)).await {
+            Ok(Ok(_)) => appended.notify_one(),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, observations = n, "poll results not stored; the next poll reads the devices again")
+            }
+            Err(e) => tracing::error!(error = %e, "buffer append task failed"),
+        }
+    }
+    if let Ok(mut r) = report.lock() {
+        r.last_poll_at_ms = Some(now_ms());
+        r.last_poll_read = ok;
+        r.last_poll_failed = failed;
+    }
+    tracing::info!(read = ok, failed, observations = n, meter, "poll finished");
+}
+
+async fn write_status(
+    path: &Path,
+    report: &Arc<Mutex<StatusReport>>,
+    buffer: &Arc<SledBuffer>,
+    up: &Arc<UplinkStatus>,
+    devices: usize,
+) {
+    let b = buffer.clone();
+    let st: BufferStats = tokio::task::spawn_blocking(move || b.stats())
+        .await
+        .unwrap_or_default();
+    let r = {
+        let Ok(mut r) = report.lock() else { return };
+        r.updated_at_ms = now_ms();
+        r.connection = up.state();
+        r.last_ack = up.last_ack.load(Ordering::Relaxed);
+        r.last_ack_at_ms = up.last_ack_at_ms.load(Ordering::Relaxed);
+        r.last_error = up.last_error.lock().map(|e| e.clone()).unwrap_or(None);
+        r.backlog_count = st.count;
+        r.backlog_bytes = st.bytes;
+        r.oldest_seq = st.oldest_seq;
+        r.oldest_taken_at_ms = st.oldest_taken_at_ms;
+        r.dropped = st.dropped;
+        r.coalesced = st.coalesced;
+        if devices > 0 {
+            r.devices = devices;
+        }
+        r.clone()
+    };
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(&r).unwrap_or_default();
+    if std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .is_err()
+    {
+        tracing::debug!(path = %path.display(), "status file not written");
+    }
+}

@@ -1,0 +1,297 @@
+//! The uplink: streams the buffer to the collector over gRPC with mutual
+//! TLS, outbound only. Batches are bounded by count and bytes; at most
+//! `window` batches are unacknowledged at once; the buffer deletes only what
+//! an Ack covers. Retryable failures back off with jitter; fatal ones (the
+//! collector says the agent is not allowed, or its data is invalid) stop the
+//! uplink with a message that says why.
+
+use crate::buffer::Buffer;
+use meterlink_proto::v1::collector_client::CollectorClient;
+use meterlink_proto::v1::{agent_message, collector_message, AgentMessage, Batch, Hello};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tonic::Code;
+
+#[derive(Debug, Clone)]
+pub struct UplinkConfig {
+    pub url: String,
+    /// Name the collector's certificate must carry.
+    pub server_name: String,
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub agent_id: String,
+    pub batch_max_count: usize,
+    pub batch_max_bytes: usize,
+    /// Unacknowledged batches in flight.
+    pub window: usize,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl UplinkConfig {
+    pub fn new(
+        url: &str,
+        server_name: &str,
+        ca_pem: String,
+        cert_pem: String,
+        key_pem: String,
+        agent_id: &str,
+    ) -> Self {
+        UplinkConfig {
+            url: url.to_string(),
+            server_name: server_name.to_string(),
+            ca_pem,
+            cert_pem,
+            key_pem,
+            agent_id: agent_id.to_string(),
+            batch_max_count: 500,
+            batch_max_bytes: 1 << 20,
+            window: 4,
+            backoff_min: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the uplink is doing, for `status`.
+#[derive(Debug, Default)]
+pub struct UplinkStatus {
+    pub state: Mutex<String>,
+    pub last_ack: AtomicU64,
+    pub last_ack_at_ms: AtomicU64,
+    pub sent_batches: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl UplinkStatus {
+    fn set(&self, s: &str) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = s.to_string();
+    }
+    fn error(&self, e: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+    pub fn state(&self) -> String {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the collector refused this agent for good ({code:?}): {message}")]
+pub struct Fatal {
+    pub code: Code,
+    pub message: String,
+}
+
+/// Retry, or stop and say why: gRPC codes by meaning.
+pub fn is_fatal(code: Code) -> bool {
+    matches!(
+        code,
+        Code::PermissionDenied
+            | Code::Unauthenticated
+            | Code::InvalidArgument
+            | Code::DataLoss
+            | Code::FailedPrecondition
+            | Code::Unimplemented
+            | Code::OutOfRange
+    )
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let _ = getrandom::getrandom(&mut b);
+    let f = 0.5 + (u16::from_ne_bytes(b) as f64 / u16::MAX as f64);
+    d.mul_f64(f)
+}
+
+enum Ended {
+    Retry(String),
+    Fatal(Fatal),
+    Shutdown,
+}
+
+/// Runs until `shutdown` fires or the collector refuses the agent for good.
+/// `appended` is notified when the buffer has new data.
+pub async fn run(
+    cfg: UplinkConfig,
+    buffer: Arc<dyn Buffer>,
+    appended: Arc<Notify>,
+    status: Arc<UplinkStatus>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), Fatal> {
+    let mut backoff = cfg.backoff_min;
+    loop {
+        status.set("connecting");
+        let ended = tokio::select! {
+            e = session(&cfg, &buffer, &appended, &status) => e,
+            _ = shutdown.changed() => Ended::Shutdown,
+        };
+        match ended {
+            Ended::Shutdown => {
+                status.set("stopped");
+                return Ok(());
+            }
+            Ended::Fatal(f) => {
+                tracing::error!(error = %f, "uplink stopped: fix the agent's configuration or certificate and restart it");
+                status.set("refused");
+                status.error(f.to_string());
+                return Err(f);
+            }
+            Ended::Retry(why) => {
+                let wait = jitter(backoff);
+                tracing::warn!(error = %why, retry_in = ?wait, "uplink interrupted; data stays buffered");
+                status.set("backing off");
+                status.error(why);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => { status.set("stopped"); return Ok(()); }
+                }
+                backoff = (backoff * 2).min(cfg.backoff_max);
+            }
+        }
+        // A session that got acks resets the backoff.
+        if status.sent_batches.load(Ordering::Relaxed) > 0 && status.state() == "backing off" {
+            backoff = backoff.max(cfg.backoff_min);
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("buffer task panicked")
+}
+
+async fn session(
+    cfg: &UplinkConfig,
+    buffer: &Arc<dyn Buffer>,
+    appended: &Arc<Notify>,
+    status: &Arc<UplinkStatus>,
+) -> Ended {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&cfg.ca_pem))
+        .identity(Identity::from_pem(&cfg.cert_pem, &cfg.key_pem))
+        .domain_name(cfg.server_name.clone());
+    let endpoint = match Endpoint::from_shared(cfg.url.clone()).and_then(|e| e.tls_config(tls)) {
+        Ok(e) => e
+            .connect_timeout(Duration::from_secs(10))
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(20)),
+        Err(e) => {
+            return Ended::Fatal(Fatal {
+                code: Code::InvalidArgument,
+                message: format!("collector url {:?}: {e}", cfg.url),
+            })
+        }
+    };
+    let channel = match endpoint.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            return Ended::Retry(format!("cannot connect to {}: {msg}", cfg.url));
+        }
+    };
+    let mut client = CollectorClient::new(channel).max_decoding_message_size(4 << 20);
+    let (tx, rx) = mpsc::channel::<AgentMessage>(cfg.window + 2);
+    let stats = {
+        let b = buffer.clone();
+        blocking(move || b.stats()).await
+    };
+    let hello = AgentMessage {
+        kind: Some(agent_message::Kind::Hello(Hello {
+            agent_id: cfg.agent_id.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            lowest_seq: stats.oldest_seq.unwrap_or(0),
+            highest_seq: stats.next_seq.saturating_sub(1),
+        })),
+    };
+    if tx.send(hello).await.is_err() {
+        return Ended::Retry("stream closed before hello".into());
+    }
+    let mut inbound = match client
+        .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(s) if is_fatal(s.code()) => {
+            return Ended::Fatal(Fatal {
+                code: s.code(),
+                message: s.message().to_string(),
+            })
+        }
+        Err(s) => return Ended::Retry(format!("collector: {s}")),
+    };
+    status.set("connected");
+    tracing::info!(url = %cfg.url, "uplink connected");
+    // Every unacknowledged observation is sent again on a new session, in order.
+    let mut sent_upto = 0u64;
+    let mut in_flight: std::collections::VecDeque<u64> = Default::default();
+    loop {
+        // Fill the window.
+        while in_flight.len() < cfg.window {
+            let (b, after, n, bytes) = (
+                buffer.clone(),
+                sent_upto,
+                cfg.batch_max_count,
+                cfg.batch_max_bytes,
+            );
+            let obs = match blocking(move || b.read(after, n, bytes)).await {
+                Ok(o) => o,
+                Err(e) => return Ended::Retry(format!("buffer read failed: {e}")),
+            };
+            let Some(last) = obs.last().map(|o| o.seq) else {
+                break;
+            };
+            let msg = AgentMessage {
+                kind: Some(agent_message::Kind::Batch(Batch { observations: obs })),
+            };
+            if tx.send(msg).await.is_err() {
+                return Ended::Retry("stream closed while sending".into());
+            }
+            sent_upto = last;
+            in_flight.push_back(last);
+            status.sent_batches.fetch_add(1, Ordering::Relaxed);
+        }
+        let notified = appended.notified();
+        tokio::select! {
+            m = inbound.message() => match m {
+                Ok(Some(msg)) => {
+                    if let Some(collector_message::Kind::Ack(a)) = msg.kind {
+                        let b = buffer.clone();
+                        let upto = a.seq;
+                        if let Err(e) = blocking(move || b.ack(upto)).await {
+                            return Ended::Retry(format!("buffer ack failed: {e}"));
+                        }
+                        while in_flight.front().is_some_and(|s| *s <= upto) {
+                            in_flight.pop_front();
+                        }
+                        status.last_ack.fetch_max(upto, Ordering::Relaxed);
+                        status.last_ack_at_ms.store(now_ms(), Ordering::Relaxed);
+                    }
+                }
+                Ok(None) => return Ended::Retry("collector closed the stream".into()),
+                Err(s) if is_fatal(s.code()) => return Ended::Fatal(Fatal { code: s.code(), message: s.message().to_string() }),
+                Err(s) => return Ended::Retry(format!("collector: {s}")),
+            },
+            _ = notified, if in_flight.len() < cfg.window => {}
+            // New data can also arrive without a notification reaching us
+            // (appended before we started waiting): look again now and then.
+            _ = tokio::time::sleep(Duration::from_millis(500)), if in_flight.len() < cfg.window => {}
+        }
+    }
+}
