@@ -507,7 +507,7 @@ async fn run_daemon(config: &std::path::Path) -> Result<String, Failure> {
     let v = load(config)?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         let _ = tx.send(true);
     });
     crate::daemon::run(v, rx).await.map_err(|e| Failure {
@@ -515,4 +515,20 @@ async fn run_daemon(config: &std::path::Path) -> Result<String, Failure> {
         message: e,
     })?;
     Ok(String::new())
+}
+
+/// Ctrl-C or SIGTERM (what systemd sends).
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }

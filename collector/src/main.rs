@@ -76,7 +76,18 @@ fn main() -> ExitCode {
                 };
                 let running = meterlink_collector::server::start(&cfg).await.map_err(|e| e.to_string())?;
                 println!("meterlink-collector: gRPC on {} (mutual TLS), REST API on http://{}/api/v1/products", running.grpc_addr, running.http_addr);
-                let _ = tokio::signal::ctrl_c().await;
+                let term = async {
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                        Ok(mut s) => {
+                            s.recv().await;
+                        }
+                        Err(_) => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term => {}
+                }
                 running.stop().await;
                 Ok(())
             }
