@@ -52,7 +52,13 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // Refused TLS handshakes (no, foreign or expired client
+                // certificates) are logged by tonic at debug level: show them.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        "info,tonic::transport::server::io_stream=debug",
+                    )
+                }),
         )
         .with_writer(std::io::stderr)
         .init();

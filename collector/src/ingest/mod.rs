@@ -64,7 +64,9 @@ impl Collector for Ingest {
                     Ok(Some(m)) => m,
                     Ok(None) => break,
                     Err(e) => {
-                        tracing::warn!(%agent, ?peer, error = %e, "agent stream failed; nothing of the failed message was filed");
+                        // Malformed or oversized: refuse, say why, drop the stream.
+                        tracing::warn!(%agent, ?peer, error = %e, "agent stream refused; nothing of the failed message was filed");
+                        let _ = tx.send(Err(e)).await;
                         break;
                     }
                 };
