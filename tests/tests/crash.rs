@@ -404,6 +404,5 @@ async fn agent_drain(conf: PathBuf) -> u64 {
     .await;
     let _ = stop.send(true);
     let _ = task.await;
-    let next = buf.stats().next_seq;
-    next
+    buf.stats().next_seq
 }
