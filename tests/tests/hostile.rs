@@ -309,3 +309,80 @@ impl tonic::codec::Decoder for RawCodec {
         Ok(Some(v))
     }
 }
+
+/// What grpcurl does: list the services by reflection, describe the ingest
+/// service, and call the health check (with a client certificate, like any
+/// agent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_and_health_answers() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let r = collector(tmp.path()).await;
+    let pki = Pki::ensure(&tmp.path().join("collector/pki"), "x").unwrap();
+    let good = pki
+        .issue("ops", false, &tmp.path().join("certs"), "ops", None)
+        .unwrap();
+    let ch = channel(
+        &r,
+        &pem(&pki.ca_cert()),
+        Some((pem(&good.cert), pem(&good.key))),
+    )
+    .await
+    .unwrap();
+
+    let mut refl = ServerReflectionClient::new(ch.clone());
+    let reqs = vec![
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "meterlink.v1.Collector".into(),
+            )),
+        },
+    ];
+    let mut answers = refl
+        .server_reflection_info(tokio_stream::iter(reqs))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no service list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"meterlink.v1.Collector".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_string()),
+        "{names:?}"
+    );
+    let Some(MessageResponse::FileDescriptorResponse(fd)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no descriptor for meterlink.v1.Collector")
+    };
+    assert!(!fd.file_descriptor_proto.is_empty());
+
+    let mut health = HealthClient::new(ch);
+    let s = health
+        .check(HealthCheckRequest {
+            service: "meterlink.v1.Collector".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s.status, 1, "SERVING");
+    r.stop().await;
+}
