@@ -42,6 +42,9 @@ pub struct CollectorConfig {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// HTTP proxy to reach the collector through (CONNECT), `http://HOST:PORT`.
+    #[serde(default)]
+    pub proxy: Option<String>,
     #[serde(default = "default_batch")]
     pub batch_max_count: usize,
     #[serde(default = "default_window")]
@@ -344,6 +347,15 @@ impl AgentConfig {
             .as_deref()
             .map(|e| sched("discovery", e))
             .transpose()?;
+        if let Some(p) = &cfg.collector.proxy {
+            let rest = p.strip_prefix("http://").unwrap_or("");
+            if rest.is_empty() || !rest.trim_end_matches('/').contains(':') {
+                return Err(err(format!(
+                    "{}: expected http://HOST:PORT",
+                    at("collector.proxy", "proxy")
+                )));
+            }
+        }
         if !cfg.collector.url.starts_with("https://") {
             return Err(err(format!(
                 "{}: the collector is reached over TLS: use https://HOST:PORT",

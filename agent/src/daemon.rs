@@ -85,6 +85,7 @@ pub fn uplink_config(v: &Validated) -> Result<UplinkConfig, String> {
         &v.cfg.agent_id,
     );
     u.batch_max_count = c.batch_max_count.max(1);
+    u.proxy = c.proxy.clone();
     u.window = c.window.max(1);
     Ok(u)
 }

@@ -30,6 +30,8 @@ pub struct UplinkConfig {
     pub window: usize,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// HTTP proxy (`http://HOST:PORT`) to tunnel through with CONNECT.
+    pub proxy: Option<String>,
 }
 
 impl UplinkConfig {
@@ -53,6 +55,7 @@ impl UplinkConfig {
             window: 4,
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
+            proxy: None,
         }
     }
 }
@@ -194,7 +197,15 @@ async fn session(
             })
         }
     };
-    let channel = match endpoint.connect().await {
+    let connected = match &cfg.proxy {
+        Some(p) => {
+            endpoint
+                .connect_with_connector(proxy::Connect::new(p))
+                .await
+        }
+        None => endpoint.connect().await,
+    };
+    let channel = match connected {
         Ok(c) => c,
         Err(e) => {
             let mut msg = e.to_string();
@@ -292,6 +303,96 @@ async fn session(
             // New data can also arrive without a notification reaching us
             // (appended before we started waiting): look again now and then.
             _ = tokio::time::sleep(Duration::from_millis(500)), if in_flight.len() < cfg.window => {}
+        }
+    }
+}
+
+/// Tunnelling through an HTTP proxy with CONNECT; TLS runs inside the tunnel,
+/// end to end with the collector.
+mod proxy {
+    use hyper_util::rt::TokioIo;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tonic::transport::Uri;
+
+    #[derive(Clone)]
+    pub struct Connect {
+        proxy: String,
+    }
+
+    impl Connect {
+        pub fn new(url: &str) -> Connect {
+            let p = url.trim_start_matches("http://").trim_end_matches('/');
+            Connect {
+                proxy: p.to_string(),
+            }
+        }
+    }
+
+    fn err(msg: String) -> std::io::Error {
+        std::io::Error::other(msg)
+    }
+
+    impl tower::Service<Uri> for Connect {
+        type Response = TokioIo<TcpStream>;
+        type Error = std::io::Error;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, uri: Uri) -> Self::Future {
+            let proxy = self.proxy.clone();
+            Box::pin(async move {
+                let host = uri.host().ok_or_else(|| err(format!("no host in {uri}")))?;
+                let port = uri.port_u16().unwrap_or(443);
+                let target = if host.contains(':') && !host.starts_with('[') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                let mut s = TcpStream::connect(&proxy)
+                    .await
+                    .map_err(|e| err(format!("cannot reach the proxy {proxy}: {e}")))?;
+                s.write_all(
+                    format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes(),
+                )
+                .await?;
+                // Read the proxy's answer byte by byte: nothing past its end
+                // may be taken from the tunnel.
+                let mut head = Vec::with_capacity(128);
+                while !head.ends_with(b"\r\n\r\n") {
+                    if head.len() > 8192 {
+                        return Err(err(format!(
+                            "proxy {proxy} sent an over-long answer to CONNECT"
+                        )));
+                    }
+                    let b = s
+                        .read_u8()
+                        .await
+                        .map_err(|e| err(format!("proxy {proxy} closed during CONNECT: {e}")))?;
+                    head.push(b);
+                }
+                let status_line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let ok = status_line
+                    .split_whitespace()
+                    .nth(1)
+                    .is_some_and(|c| c.starts_with('2'));
+                if !ok {
+                    return Err(err(format!(
+                        "proxy {proxy} refused CONNECT {target}: {status_line}"
+                    )));
+                }
+                Ok(TokioIo::new(s))
+            })
         }
     }
 }

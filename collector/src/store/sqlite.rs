@@ -4,7 +4,7 @@ use super::{IngestOutcome, Product, Reading, StoreError};
 use meterlink_proto::v1::{observation::Body, Observation};
 use prost::Message;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -162,6 +162,8 @@ impl SqliteStore {
 
     /// Files one batch in one transaction: raw observations deduplicated on
     /// (agent, seq), products, current counter values and reading history.
+    /// Rows go in multi-row statements: per-row round trips would cost more
+    /// than the writes themselves.
     pub async fn ingest(
         &self,
         agent: &str,
@@ -176,47 +178,74 @@ impl SqliteStore {
                     what: "sequence number out of range".into(),
                 });
             }
+            out.highest_seq = out.highest_seq.max(o.seq);
         }
         let now = now_ms();
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        for o in batch {
-            out.highest_seq = out.highest_seq.max(o.seq);
-            let inserted = sqlx::query(
-                "INSERT INTO observations (agent_id, seq, kind, serial, device_address, taken_at_ms, received_at_ms, body)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(agent)
-            .bind(o.seq as i64)
-            .bind(kind(o))
-            .bind(&o.serial)
-            .bind(&o.device_address)
-            .bind(o.taken_at_ms)
-            .bind(now)
-            .bind(o.encode_to_vec())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?
-            .rows_affected();
-            if inserted == 0 {
-                out.duplicates += 1;
-                continue;
+        // 1. Raw observations; the ones inserted now are the new ones.
+        let mut new: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        for chunk in batch.chunks(500) {
+            let bodies: Vec<Vec<u8>> = chunk.iter().map(|o| o.encode_to_vec()).collect();
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO observations (agent_id, seq, kind, serial, device_address, taken_at_ms, received_at_ms, body) ",
+            );
+            qb.push_values(chunk.iter().zip(bodies), |mut b, (o, body)| {
+                b.push_bind(agent)
+                    .push_bind(o.seq as i64)
+                    .push_bind(kind(o))
+                    .push_bind(o.serial.as_str())
+                    .push_bind(o.device_address.as_str())
+                    .push_bind(o.taken_at_ms)
+                    .push_bind(now)
+                    .push_bind(body);
+            });
+            qb.push(" ON CONFLICT DO NOTHING RETURNING seq");
+            let seqs: Vec<i64> = qb
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            new.extend(seqs);
+        }
+        out.new = new.len() as u64;
+        out.duplicates = batch.len() as u64 - out.new;
+        let fresh: Vec<&Observation> = batch
+            .iter()
+            .filter(|o| new.contains(&(o.seq as i64)) && !o.serial.is_empty())
+            .collect();
+        // 2. Products: one row per serial, with its latest address.
+        let mut products: std::collections::BTreeMap<&str, (&str, i64)> = Default::default();
+        for o in &fresh {
+            let e = products
+                .entry(o.serial.as_str())
+                .or_insert((o.device_address.as_str(), o.taken_at_ms));
+            if o.taken_at_ms >= e.1 {
+                *e = (o.device_address.as_str(), o.taken_at_ms);
             }
-            out.new += 1;
-            if o.serial.is_empty() {
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO products (serial, address, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (serial) DO UPDATE SET address = excluded.address,
-                   last_seen_ms = MAX(products.last_seen_ms, excluded.last_seen_ms)",
-            )
-            .bind(&o.serial)
-            .bind(&o.device_address)
-            .bind(o.taken_at_ms)
-            .bind(o.taken_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        }
+        let prows: Vec<_> = products.into_iter().collect();
+        for chunk in prows.chunks(500) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO products (serial, address, first_seen_ms, last_seen_ms) ",
+            );
+            qb.push_values(chunk, |mut b, (serial, (addr, t))| {
+                b.push_bind(*serial)
+                    .push_bind(*addr)
+                    .push_bind(*t)
+                    .push_bind(*t);
+            });
+            qb.push(
+                " ON CONFLICT (serial) DO UPDATE SET address = excluded.address, \
+                 last_seen_ms = MAX(products.last_seen_ms, excluded.last_seen_ms)",
+            );
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        // 3. Identity details, reading history, current values.
+        let mut readings: Vec<(&str, &str, i64, i64, i64)> = Vec::new();
+        for o in &fresh {
             match &o.body {
                 Some(Body::Identity(id)) => {
                     sqlx::query("UPDATE products SET vendor = ?, model = ?, firmware = ?, mac = ? WHERE serial = ?")
@@ -230,42 +259,67 @@ impl SqliteStore {
                         .map_err(|e| self.err(e))?;
                 }
                 Some(Body::Meter(m)) => {
-                    for c in &m.counters {
-                        if c.value > i64::MAX as u64 {
-                            continue;
-                        }
-                        sqlx::query(
-                            "INSERT INTO readings (serial, counter_id, value, taken_at_ms, filed_at_ms, agent_id, seq)
-                             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        )
-                        .bind(&o.serial)
-                        .bind(&c.id)
-                        .bind(c.value as i64)
-                        .bind(o.taken_at_ms)
-                        .bind(now)
-                        .bind(agent)
-                        .bind(o.seq as i64)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| self.err(e))?;
-                        // A late reading never replaces a newer current value.
-                        sqlx::query(
-                            "INSERT INTO counter_current (serial, counter_id, value, taken_at_ms) VALUES (?, ?, ?, ?)
-                             ON CONFLICT (serial, counter_id) DO UPDATE SET value = excluded.value, taken_at_ms = excluded.taken_at_ms
-                             WHERE excluded.taken_at_ms >= counter_current.taken_at_ms",
-                        )
-                        .bind(&o.serial)
-                        .bind(&c.id)
-                        .bind(c.value as i64)
-                        .bind(o.taken_at_ms)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| self.err(e))?;
-                        out.counter_values += 1;
+                    for c in m.counters.iter().filter(|c| c.value <= i64::MAX as u64) {
+                        readings.push((
+                            o.serial.as_str(),
+                            c.id.as_str(),
+                            c.value as i64,
+                            o.taken_at_ms,
+                            o.seq as i64,
+                        ));
                     }
                 }
                 _ => {}
             }
+        }
+        out.counter_values = readings.len() as u64;
+        for chunk in readings.chunks(1000) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO readings (serial, counter_id, value, taken_at_ms, filed_at_ms, agent_id, seq) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.0)
+                    .push_bind(r.1)
+                    .push_bind(r.2)
+                    .push_bind(r.3)
+                    .push_bind(now)
+                    .push_bind(agent)
+                    .push_bind(r.4);
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        // The latest value per (serial, counter) in this batch; a late reading
+        // never replaces a newer current value.
+        let mut current: std::collections::BTreeMap<(&str, &str), (i64, i64)> = Default::default();
+        for r in &readings {
+            let e = current.entry((r.0, r.1)).or_insert((r.2, r.3));
+            if r.3 >= e.1 {
+                *e = (r.2, r.3);
+            }
+        }
+        let crows: Vec<_> = current.into_iter().collect();
+        for chunk in crows.chunks(1000) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO counter_current (serial, counter_id, value, taken_at_ms) ",
+            );
+            qb.push_values(chunk, |mut b, ((serial, id), (v, t))| {
+                b.push_bind(*serial)
+                    .push_bind(*id)
+                    .push_bind(*v)
+                    .push_bind(*t);
+            });
+            qb.push(
+                " ON CONFLICT (serial, counter_id) DO UPDATE SET value = excluded.value, taken_at_ms = excluded.taken_at_ms \
+                 WHERE excluded.taken_at_ms >= counter_current.taken_at_ms",
+            );
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
         }
         sqlx::query("UPDATE agents SET highest_seq = MAX(highest_seq, ?), last_seen_ms = ? WHERE agent_id = ?")
             .bind(out.highest_seq as i64)
@@ -364,5 +418,79 @@ impl SqliteStore {
                 .await
                 .map_err(|e| self.err(e))?;
         Ok(v.into_iter().map(|x| x as u64).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meterlink_proto::v1::{CounterValue, Identity, MeterReading};
+
+    fn meter(seq: u64, serial: &str, taken: i64, value: u64) -> Observation {
+        Observation {
+            seq,
+            taken_at_ms: taken,
+            device_address: "10.0.0.5:161".into(),
+            serial: serial.into(),
+            body: Some(Body::Meter(MeterReading {
+                counters: vec![CounterValue {
+                    id: "canon.101".into(),
+                    value,
+                    ..Default::default()
+                }],
+            })),
+        }
+    }
+
+    #[tokio::test]
+    async fn dedupes_and_keeps_the_newest_current_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        s.agent_hello("a1", "1").await.unwrap();
+        let mut id = meter(1, "S1", 1000, 0);
+        id.body = Some(Body::Identity(Identity {
+            model: "iR-ADV C5560".into(),
+            ..Default::default()
+        }));
+        let o = s
+            .ingest(
+                "a1",
+                &[id, meter(2, "S1", 2000, 500), meter(3, "S1", 3000, 600)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (o.new, o.duplicates, o.counter_values, o.highest_seq),
+            (3, 0, 2, 3)
+        );
+        // Resent after a reconnect: acknowledged, not filed again.
+        let o = s
+            .ingest(
+                "a1",
+                &[meter(2, "S1", 2000, 500), meter(3, "S1", 3000, 600)],
+            )
+            .await
+            .unwrap();
+        assert_eq!((o.new, o.duplicates, o.counter_values), (0, 2, 0));
+        // A late reading (taken before the current one) goes into history only.
+        s.ingest("a1", &[meter(4, "S1", 1500, 450)]).await.unwrap();
+        let p = s.product("S1").await.unwrap().unwrap();
+        assert_eq!(p.counters["canon.101"], 600);
+        assert_eq!(p.model.as_deref(), Some("iR-ADV C5560"));
+        let r = s.readings("S1").await.unwrap();
+        assert_eq!(
+            r.iter().map(|r| r.value).collect::<Vec<_>>(),
+            vec![450, 500, 600]
+        );
+        // The same seq from another agent is another observation.
+        let o = s.ingest("a2", &[meter(2, "S2", 2000, 7)]).await.unwrap();
+        assert_eq!(o.new, 1);
+        assert_eq!(s.filed_seqs("a1").await.unwrap(), vec![1, 2, 3, 4]);
+        // Invalid sequence numbers are refused whole.
+        assert!(s
+            .ingest("a1", &[meter(9, "S1", 1, 1), meter(0, "S1", 1, 1)])
+            .await
+            .is_err());
+        assert_eq!(s.filed_seqs("a1").await.unwrap(), vec![1, 2, 3, 4]);
     }
 }

@@ -58,6 +58,19 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Mode {
+    /// Store and forward: collector ingest with durable acks against a plain
+    /// SQLite insert loop, buffer append/ack, poll-to-ack latency.
+    Store {
+        /// Meter observations to file.
+        #[arg(long, default_value_t = 20_000)]
+        observations: usize,
+        /// Counters per observation.
+        #[arg(long, default_value_t = 20)]
+        counters: usize,
+        /// Poll cycles for the latency measurement.
+        #[arg(long, default_value_t = 30)]
+        cycles: usize,
+    },
     /// Internal: read `devices` devices with the agent library and print figures.
     AgentChild {
         #[arg(long)]
@@ -501,14 +514,24 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    if let Some(Mode::AgentChild {
-        first,
-        devices,
-        concurrency,
-    }) = a.mode
-    {
-        rt.block_on(agent_child(first, devices, concurrency));
-        return;
+    match a.mode {
+        Some(Mode::AgentChild {
+            first,
+            devices,
+            concurrency,
+        }) => {
+            rt.block_on(agent_child(first, devices, concurrency));
+            return;
+        }
+        Some(Mode::Store {
+            observations,
+            counters,
+            cycles,
+        }) => {
+            rt.block_on(store_bench::run(observations, counters, cycles));
+            return;
+        }
+        None => {}
     }
     let path = a.recording.clone().unwrap_or_else(|| {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/canon_iradv_c5560.snmprec")
@@ -530,4 +553,210 @@ fn main() {
         b.first = next_block(a.first);
         scenario(&b, &rec, 0.0, &config).await;
     });
+}
+
+mod store_bench {
+    use meterlink_agent::buffer::{Buffer, SledBuffer};
+    use meterlink_agent::uplink::{self, UplinkConfig, UplinkStatus};
+    use meterlink_collector::config::Config;
+    use meterlink_collector::pki::Pki;
+    use meterlink_proto::v1::observation::Body;
+    use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sqlx::ConnectOptions;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    fn observations(n: usize, counters: usize, seq0: u64) -> Vec<Observation> {
+        (0..n)
+            .map(|i| Observation {
+                seq: seq0 + i as u64,
+                taken_at_ms: 1_700_000_000_000 + i as i64,
+                device_address: format!("10.0.{}.{}:161", (i / 250) % 250, i % 250),
+                serial: format!("BENCH{:05}", i % 1000),
+                body: Some(Body::Meter(MeterReading {
+                    counters: (0..counters)
+                        .map(|c| CounterValue {
+                            id: format!("canon.{}", 101 + c),
+                            name: "Total".into(),
+                            value: 100_000 + i as u64 + c as u64,
+                            unit: "impressions".into(),
+                            oid: format!("1.3.6.1.4.1.1602.1.11.1.3.1.4.{}", 101 + c),
+                            wraps_at_bits: 32,
+                        })
+                        .collect(),
+                })),
+            })
+            .collect()
+    }
+
+    /// The baseline: the same rows with a plain prepared INSERT loop, same
+    /// durability (WAL, synchronous FULL), one transaction per 500 observations.
+    async fn plain_sqlite(dir: &std::path::Path, obs: &[Observation]) -> f64 {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(dir.join("plain.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .connect()
+            .await
+            .expect("sqlite");
+        sqlx::raw_sql("CREATE TABLE readings (serial TEXT, counter_id TEXT, value INTEGER, taken_at_ms INTEGER, seq INTEGER)")
+            .execute(&mut conn)
+            .await
+            .expect("schema");
+        let t = Instant::now();
+        for chunk in obs.chunks(500) {
+            let mut tx = sqlx::Connection::begin(&mut conn).await.expect("begin");
+            for o in chunk {
+                let Some(Body::Meter(m)) = &o.body else {
+                    continue;
+                };
+                for c in &m.counters {
+                    sqlx::query("INSERT INTO readings VALUES (?, ?, ?, ?, ?)")
+                        .bind(&o.serial)
+                        .bind(&c.id)
+                        .bind(c.value as i64)
+                        .bind(o.taken_at_ms)
+                        .bind(o.seq as i64)
+                        .execute(&mut *tx)
+                        .await
+                        .expect("insert");
+                }
+            }
+            tx.commit().await.expect("commit");
+        }
+        t.elapsed().as_secs_f64()
+    }
+
+    fn pct(v: &mut [f64], p: f64) -> f64 {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[((v.len() as f64 - 1.0) * p).round() as usize]
+    }
+
+    pub async fn run(n: usize, counters: usize, cycles: usize) {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let obs = observations(n, counters, 1);
+        let values = (n * counters) as f64;
+        println!("# meterlink-bench store: {n} meter observations x {counters} counters\n");
+
+        let base = plain_sqlite(tmp.path(), &obs).await;
+
+        // Collector ingest end to end: gRPC with mutual TLS, durable acks.
+        let cfg = Config::parse(
+            "bench",
+            &format!("data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n", tmp.path().join("c").display()),
+        )
+        .expect("config");
+        let collector = meterlink_collector::server::start(&cfg)
+            .await
+            .expect("collector");
+        let pki = Pki::ensure(&tmp.path().join("c/pki"), "x").expect("pki");
+        let cert = pki
+            .issue("bench-agent", false, &tmp.path().join("certs"), "a", None)
+            .expect("cert");
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("read");
+        let (buf, _) = SledBuffer::open(&tmp.path().join("buf"), u64::MAX).expect("buffer");
+        let buf = Arc::new(buf);
+
+        // Buffer append throughput (batches of 500, each flushed).
+        let t = Instant::now();
+        let mut last = 0;
+        for chunk in observations(n, counters, 0).chunks(500) {
+            last = *buf
+                .append(chunk.to_vec())
+                .expect("append")
+                .last()
+                .expect("seq");
+        }
+        let append_s = t.elapsed().as_secs_f64();
+
+        let mut up = UplinkConfig::new(
+            &format!("https://{}", collector.grpc_addr),
+            "localhost",
+            read(&pki.ca_cert()),
+            read(&cert.cert),
+            read(&cert.key),
+            "bench-agent",
+        );
+        up.batch_max_count = 500;
+        up.batch_max_bytes = 8 << 20;
+        let status = Arc::new(UplinkStatus::default());
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let t = Instant::now();
+        let task = tokio::spawn(uplink::run(
+            up,
+            buf.clone() as Arc<dyn Buffer>,
+            notify.clone(),
+            status.clone(),
+            rx,
+        ));
+        while status.last_ack.load(Ordering::Relaxed) < last {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let ingest_s = t.elapsed().as_secs_f64();
+        assert_eq!(buf.stats().count, 0, "buffer drained and acked");
+
+        // Poll-to-ack latency: a cycle of 50 observations appended, until acked.
+        let mut lat = Vec::new();
+        let mut seq0 = 10_000_000u64;
+        for _ in 0..cycles {
+            let batch = observations(50, counters, seq0);
+            seq0 += 50;
+            let t = Instant::now();
+            let b = buf.clone();
+            let top = *tokio::task::spawn_blocking(move || b.append(batch))
+                .await
+                .expect("join")
+                .expect("append")
+                .last()
+                .expect("seq");
+            notify.notify_one();
+            while status.last_ack.load(Ordering::Relaxed) < top {
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let _ = stop.send(true);
+        let _ = task.await;
+
+        // Buffer ack throughput: append then ack in steps of 500.
+        let (b2, _) = SledBuffer::open(&tmp.path().join("buf2"), u64::MAX).expect("buffer");
+        let seqs: Vec<u64> = observations(n, counters, 0)
+            .chunks(500)
+            .flat_map(|c| b2.append(c.to_vec()).expect("append"))
+            .collect();
+        let t = Instant::now();
+        for s in seqs.chunks(500) {
+            b2.ack(*s.last().expect("seq")).expect("ack");
+        }
+        let ack_s = t.elapsed().as_secs_f64();
+
+        println!("| what | observations/s | counter values/s |");
+        println!("|---|---|---|");
+        println!(
+            "| plain SQLite insert loop (baseline) | {:.0} | {:.0} |",
+            n as f64 / base,
+            values / base
+        );
+        println!(
+            "| collector ingest, gRPC + mTLS, durable acks | {:.0} | {:.0} |",
+            n as f64 / ingest_s,
+            values / ingest_s
+        );
+        println!(
+            "| agent buffer append (flushed, 500 per batch) | {:.0} | - |",
+            n as f64 / append_s
+        );
+        println!(
+            "| agent buffer ack (500 per ack, flushed) | {:.0} | - |",
+            n as f64 / ack_s
+        );
+        println!("\ningest / plain SQLite: {:.2}", base / ingest_s);
+        let (p50, p99) = (pct(&mut lat.clone(), 0.5), pct(&mut lat, 0.99));
+        println!("append-to-ack latency over {cycles} cycles of 50 observations: p50 {p50:.1} ms, p99 {p99:.1} ms");
+        collector.stop().await;
+    }
 }

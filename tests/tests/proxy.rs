@@ -1,0 +1,148 @@
+//! The uplink through an HTTP proxy (CONNECT), as agents behind a corporate
+//! proxy reach the collector. TLS runs end to end inside the tunnel.
+
+use meterlink_agent::buffer::{Buffer, SledBuffer};
+use meterlink_agent::uplink::{self, UplinkConfig, UplinkStatus};
+use meterlink_collector::config::Config;
+use meterlink_collector::pki::Pki;
+use meterlink_proto::v1::observation::Body;
+use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// A minimal CONNECT proxy on loopback; records what it was asked for.
+/// `refuse` answers 407 instead of opening the tunnel.
+async fn proxy(refuse: bool) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((c, _)) = l.accept().await {
+            let seen = s2.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(c);
+                let mut line = String::new();
+                if r.read_line(&mut line).await.is_err() {
+                    return;
+                }
+                seen.lock().unwrap().push(line.trim().to_string());
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).await.unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let mut c = r.into_inner();
+                if refuse {
+                    let _ = c
+                        .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let Ok(mut up) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let _ = c
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut c, &mut up).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn meter(i: u64) -> Observation {
+    Observation {
+        seq: 0,
+        taken_at_ms: 1_700_000_000_000,
+        device_address: "127.0.0.1:161".into(),
+        serial: format!("PROXY{i}"),
+        body: Some(Body::Meter(MeterReading {
+            counters: vec![CounterValue {
+                id: "canon.101".into(),
+                value: 10 + i,
+                ..Default::default()
+            }],
+        })),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uplink_through_a_connect_proxy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = Config::parse(
+        "t",
+        &format!("data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n", tmp.path().join("c").display()),
+    )
+    .unwrap();
+    let r = meterlink_collector::server::start(&cfg).await.unwrap();
+    let pki = Pki::ensure(&tmp.path().join("c/pki"), "x").unwrap();
+    let cert = pki
+        .issue("agent-proxy", false, &tmp.path().join("certs"), "a", None)
+        .unwrap();
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+
+    for refuse in [false, true] {
+        let (paddr, seen) = proxy(refuse).await;
+        let (buf, _) =
+            SledBuffer::open(&tmp.path().join(format!("buf-{refuse}")), u64::MAX).unwrap();
+        buf.append((0..5).map(meter).collect()).unwrap();
+        let buf = Arc::new(buf);
+        let mut up = UplinkConfig::new(
+            &format!("https://{}", r.grpc_addr),
+            "localhost",
+            read(&pki.ca_cert()),
+            read(&cert.cert),
+            read(&cert.key),
+            "agent-proxy",
+        );
+        up.proxy = Some(format!("http://{paddr}"));
+        up.backoff_min = Duration::from_millis(50);
+        up.backoff_max = Duration::from_millis(200);
+        let status = Arc::new(UplinkStatus::default());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(uplink::run(
+            up,
+            buf.clone() as Arc<dyn Buffer>,
+            Arc::new(tokio::sync::Notify::new()),
+            status.clone(),
+            rx,
+        ));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        if refuse {
+            // The refusal is reported, retried, and nothing is sent.
+            while status.last_error.lock().unwrap().is_none() {
+                assert!(Instant::now() < deadline, "no error reported");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let e = status.last_error.lock().unwrap().clone().unwrap();
+            assert!(e.contains("407") && e.contains("proxy"), "{e}");
+            assert_eq!(buf.stats().count, 5);
+        } else {
+            while buf.stats().count > 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "buffer not drained through the proxy"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(r.store.observation_count("agent-proxy").await.unwrap(), 5);
+        }
+        let asked = seen.lock().unwrap().clone();
+        assert!(
+            asked
+                .iter()
+                .all(|l| l.starts_with(&format!("CONNECT {} ", r.grpc_addr))),
+            "{asked:?}"
+        );
+        assert!(!asked.is_empty());
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+    }
+    r.stop().await;
+}
