@@ -3,7 +3,7 @@
 
 use crate::cli::{CredentialArgs, EngineArgs, Failure};
 use crate::profile::{self, printer_mib, ProfileSet, Snapshot};
-use crate::snmp::engine::{Ask, CredentialSet, Engine, SnmpError};
+use crate::snmp::engine::{CredentialSet, Engine, SnmpError};
 use crate::snmp::{Oid, Value};
 use clap::Args;
 use serde::Serialize;
@@ -221,30 +221,7 @@ pub async fn probe_one(
         Err(e @ SnmpError::Auth { .. }) => return silent("refused", Some(e.to_string())),
         Err(e) => return silent("error", Some(e.to_string())),
     };
-    let mut snap: Snapshot = vbs
-        .into_iter()
-        .filter(|v| !v.value.is_exception())
-        .map(|v| (v.oid, v.value))
-        .collect();
-    if !profile::has_printer_mib(&snap) {
-        let root = printer_mib::PRINTER_MIB.clone();
-        if let Ok(r) = engine
-            .request(
-                addr,
-                cred,
-                &mut mem,
-                Ask::GetNext,
-                std::slice::from_ref(&root),
-            )
-            .await
-        {
-            if let Some(vb) = r.varbinds.into_iter().next() {
-                if r.error_status == 0 && vb.oid.starts_with(&root) && !vb.value.is_exception() {
-                    snap.insert(vb.oid, vb.value);
-                }
-            }
-        }
-    }
+    let snap = crate::poll::first_snapshot(engine, addr, cred, &mut mem, vbs).await;
     classify(profiles, addr, cred.version().name(), &snap)
 }
 

@@ -4,7 +4,8 @@
 
 use crate::observation::DeviceReading;
 use crate::profile::{self, printer_mib, ProfileSet, Snapshot};
-use crate::snmp::engine::{Ask, Credential, CredentialSet, Engine, SnmpError};
+use crate::snmp::engine::{Ask, Credential, CredentialSet, DeviceMemory, Engine, SnmpError};
+use crate::snmp::VarBind;
 use crate::snmp::Version;
 use std::net::SocketAddr;
 
@@ -30,6 +31,42 @@ pub struct DeviceRead {
     /// Requests sent for this read, retransmissions not counted.
     pub pdus: u64,
     pub snapshot: Snapshot,
+}
+
+/// The answers of a device's first GET as a snapshot, plus one GETNEXT into
+/// the Printer-MIB when the GET showed none of it (some printers answer no
+/// Printer-MIB scalar but have its tables). A failed probe only means less to
+/// recognise the device by.
+pub async fn first_snapshot(
+    engine: &Engine,
+    addr: SocketAddr,
+    cred: &CredentialSet,
+    mem: &mut DeviceMemory,
+    vbs: Vec<VarBind>,
+) -> Snapshot {
+    let mut snap: Snapshot = vbs
+        .into_iter()
+        .filter(|vb| !vb.value.is_exception())
+        .map(|vb| (vb.oid, vb.value))
+        .collect();
+    if !profile::has_printer_mib(&snap) {
+        let root = printer_mib::PRINTER_MIB.clone();
+        match engine
+            .request(addr, cred, mem, Ask::GetNext, std::slice::from_ref(&root))
+            .await
+        {
+            Ok(r) => {
+                if let Some(vb) = r.varbinds.into_iter().next() {
+                    if r.error_status == 0 && vb.oid.starts_with(&root) && !vb.value.is_exception()
+                    {
+                        snap.insert(vb.oid, vb.value);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(%addr, error = %e, "Printer-MIB probe failed"),
+        }
+    }
+    snap
 }
 
 /// The order to try credential sets in: the one that worked last first.
@@ -91,28 +128,8 @@ pub async fn read_device(
             .into());
     };
     let cred = &creds[ci];
-    let mut snap: Snapshot = vbs
-        .into_iter()
-        .filter(|vb| !vb.value.is_exception())
-        .map(|vb| (vb.oid, vb.value))
-        .collect();
-    if !profile::has_printer_mib(&snap) {
-        let root = printer_mib::PRINTER_MIB.clone();
-        let r = engine
-            .request(
-                addr,
-                cred,
-                &mut mem,
-                Ask::GetNext,
-                std::slice::from_ref(&root),
-            )
-            .await?;
-        if let Some(vb) = r.varbinds.into_iter().next() {
-            if r.error_status == 0 && vb.oid.starts_with(&root) && !vb.value.is_exception() {
-                snap.insert(vb.oid, vb.value);
-            }
-        }
-    }
+    let snap = first_snapshot(engine, addr, cred, &mut mem, vbs).await;
+    let mut snap = snap;
     let Some(p) = profiles.recognise(&snap) else {
         let descr = snap
             .get(&*printer_mib::SYS_DESCR)

@@ -241,3 +241,17 @@ pub fn shared_recordings() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/recordings");
     p.is_dir().then(|| p.canonicalize().unwrap_or(p))
 }
+
+/// Waits for `cond`, checked every 100 ms, for at most `limit`; panics naming
+/// `what` when it does not come true.
+pub async fn until<F, Fut>(limit: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -17,7 +17,7 @@ use meterlink_agent::uplink::{self, UplinkStatus};
 use meterlink_collector::config::Config;
 use meterlink_collector::pki::Pki;
 use meterlink_collector::store::SqliteStore;
-use meterlink_tests::peers::fixtures_dir;
+use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KILLS: usize = 50;
 const AGENT_ID: &str = "agent-crash";
@@ -263,18 +263,6 @@ fn ledger_seqs(p: &Path) -> BTreeSet<u64> {
         .lines()
         .filter_map(|l| l.parse().ok())
         .collect()
-}
-
-async fn until<F, Fut>(limit: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Lost and duplicated among the durable observations.

@@ -7,25 +7,12 @@ use meterlink_agent::buffer::{Buffer, SledBuffer};
 use meterlink_agent::config::AgentConfig;
 use meterlink_collector::config::Config;
 use meterlink_collector::pki::Pki;
-use meterlink_tests::peers::fixtures_dir;
+use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Waits for `cond` (checked every 100 ms) for at most `limit`.
-async fn until<F, Fut>(limit: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use std::time::Duration;
 
 pub fn agent_toml(
     dir: &Path,
