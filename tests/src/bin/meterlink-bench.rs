@@ -258,7 +258,6 @@ fn requests(fleet: &Fleet) -> u64 {
 async fn run_agent(fleet: &Fleet, a: &Args) -> Figures {
     let exe = std::env::current_exe().expect("own path");
     let before = requests(fleet);
-    let start = Instant::now();
     let out = tokio::process::Command::new(exe)
         .args([
             "agent-child",
@@ -272,14 +271,12 @@ async fn run_agent(fleet: &Fleet, a: &Args) -> Figures {
         .output()
         .await
         .expect("agent child");
-    let wall_outer = start.elapsed().as_secs_f64();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
         panic!(
             "agent child failed: {}",
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    let _ = wall_outer;
     Figures {
         wall: v["wall"].as_f64().unwrap_or(0.0),
         cpu: v["cpu"].as_f64().unwrap_or(0.0),
