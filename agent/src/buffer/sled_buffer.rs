@@ -9,7 +9,7 @@
 use super::{device_key, is_meter, Buffer, BufferError, BufferStats};
 use meterlink_proto::v1::{observation::Body, Observation};
 use prost::Message;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -34,6 +34,13 @@ struct State {
     last_ack: u64,
     dropped: u64,
     coalesced: u64,
+    /// Non-meter records, oldest first, with their sizes: what goes first
+    /// when the buffer is full.
+    others: VecDeque<(u64, u64)>,
+    /// Where the meter-merging sweep resumes.
+    cursor: u64,
+    /// Newest meter reading per device (seq, counter ids); built on first need.
+    newest: Option<HashMap<String, (u64, HashSet<String>)>>,
 }
 
 fn key(seq: u64) -> [u8; 8] {
@@ -155,13 +162,17 @@ impl SledBuffer {
             let mut count = 0u64;
             let mut bytes = 0u64;
             let mut last = 0u64;
+            let mut others = VecDeque::new();
             for item in obs.iter() {
                 let (k, v) = item?;
                 count += 1;
                 bytes += v.len() as u64;
                 last = seq_of(&k);
+                if v.first() != Some(&KIND_METER) {
+                    others.push_back((last, v.len() as u64));
+                }
             }
-            Ok::<_, sled::Error>((count, bytes, last))
+            Ok::<_, sled::Error>((count, bytes, last, others))
         }))
         .map_err(|_| {
             storage(sled::Error::Unsupported(
@@ -171,6 +182,7 @@ impl SledBuffer {
         .map_err(storage)?;
         st.count = scan.0;
         st.bytes = scan.1;
+        st.others = scan.3;
         if st.next_seq == 0 {
             // A new buffer continues above anything an earlier buffer (one
             // moved aside, say) can have sent: the collector files (agent, seq)
@@ -232,67 +244,31 @@ impl SledBuffer {
 
     /// Keeps the buffer within its bound: oldest status, supply and identity
     /// observations go first; meter readings are never dropped, only merged
-    /// into a newer reading of the same device that has the same counters.
+    /// into the newest reading of the same device: counters that the newest
+    /// reading also carries leave the older one (which goes when empty).
+    ///
+    /// Incremental: the non-meter records are indexed in memory, and the
+    /// meter sweep resumes where it stopped, so an append over the bound
+    /// costs about as much work as it adds, also with a million records.
     fn enforce_bound(&self, st: &mut State) -> Result<(), BufferError> {
         if st.bytes <= self.max_bytes {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
         let mut dropped = 0u64;
-        for item in self.obs.iter() {
-            if st.bytes <= self.max_bytes {
+        while st.bytes > self.max_bytes {
+            let Some((seq, len)) = st.others.pop_front() else {
                 break;
-            }
-            let (k, v) = item.map_err(|e| self.storage(e))?;
-            if v.first() != Some(&KIND_METER) {
-                batch.remove(k.clone());
-                st.bytes -= v.len() as u64;
-                st.count -= 1;
-                dropped += 1;
-            }
+            };
+            batch.remove(&key(seq));
+            st.bytes = st.bytes.saturating_sub(len);
+            st.count = st.count.saturating_sub(1);
+            dropped += 1;
         }
         self.obs.apply_batch(batch).map_err(|e| self.storage(e))?;
         let mut coalesced = 0u64;
         if st.bytes > self.max_bytes {
-            // Newest first: remember which counters each device has newer values for.
-            let mut newer: HashMap<String, HashSet<String>> = HashMap::new();
-            let mut batch = sled::Batch::default();
-            for item in self.obs.iter().rev() {
-                let (k, v) = item.map_err(|e| self.storage(e))?;
-                if v.first() != Some(&KIND_METER) {
-                    continue;
-                }
-                let Ok(mut o) = self.decode(&k, &v) else {
-                    continue;
-                };
-                let dev = device_key(&o);
-                let seen = newer.entry(dev).or_default();
-                let Some(Body::Meter(m)) = o.body.as_mut() else {
-                    continue;
-                };
-                let before = m.counters.len();
-                let ids: Vec<String> = m.counters.iter().map(|c| c.id.clone()).collect();
-                if st.bytes > self.max_bytes {
-                    m.counters.retain(|c| !seen.contains(&c.id));
-                }
-                let after = m.counters.len();
-                seen.extend(ids);
-                if after == before {
-                    continue;
-                }
-                coalesced += 1;
-                st.bytes -= v.len() as u64;
-                if after == 0 {
-                    batch.remove(k);
-                    st.count -= 1;
-                } else {
-                    let mut nv = vec![KIND_METER];
-                    o.encode(&mut nv).expect("encoding into a Vec cannot fail");
-                    st.bytes += nv.len() as u64;
-                    batch.insert(k, nv);
-                }
-            }
-            self.obs.apply_batch(batch).map_err(|e| self.storage(e))?;
+            coalesced = self.coalesce(st)?;
         }
         st.dropped += dropped;
         st.coalesced += coalesced;
@@ -308,6 +284,95 @@ impl SledBuffer {
             tracing::warn!(bytes = st.bytes, bound = self.max_bytes, "buffer holds only distinct meter readings and stays above its bound; they are never dropped");
         }
         Ok(())
+    }
+
+    /// Merges meter readings, oldest first from the sweep cursor, until the
+    /// buffer is within its bound or one full pass found nothing more.
+    fn coalesce(&self, st: &mut State) -> Result<u64, BufferError> {
+        if st.newest.is_none() {
+            st.newest = Some(self.newest_meters()?);
+        }
+        let mut batch = sled::Batch::default();
+        let mut coalesced = 0u64;
+        let mut wrapped = false;
+        while st.bytes > self.max_bytes {
+            let item = self
+                .obs
+                .range(key(st.cursor)..)
+                .next()
+                .transpose()
+                .map_err(|e| self.storage(e))?;
+            let Some((k, v)) = item else {
+                if wrapped || st.cursor == 0 {
+                    break;
+                }
+                wrapped = true;
+                st.cursor = 0;
+                continue;
+            };
+            let seq = seq_of(&k);
+            st.cursor = seq + 1;
+            if v.first() != Some(&KIND_METER) {
+                continue;
+            }
+            let Ok(mut o) = self.decode(&k, &v) else {
+                continue;
+            };
+            let dev = device_key(&o);
+            let newest = st.newest.as_ref().and_then(|n| n.get(&dev));
+            let Some((newest_seq, newer_ids)) = newest else {
+                continue;
+            };
+            if *newest_seq <= seq {
+                continue;
+            }
+            let Some(Body::Meter(m)) = o.body.as_mut() else {
+                continue;
+            };
+            let before = m.counters.len();
+            m.counters.retain(|c| !newer_ids.contains(c.id.as_str()));
+            if m.counters.len() == before {
+                continue;
+            }
+            coalesced += 1;
+            st.bytes = st.bytes.saturating_sub(v.len() as u64);
+            if m.counters.is_empty() {
+                batch.remove(k);
+                st.count = st.count.saturating_sub(1);
+            } else {
+                let mut nv = vec![KIND_METER];
+                o.encode(&mut nv).expect("encoding into a Vec cannot fail");
+                st.bytes += nv.len() as u64;
+                batch.insert(k, nv);
+            }
+        }
+        self.obs.apply_batch(batch).map_err(|e| self.storage(e))?;
+        Ok(coalesced)
+    }
+
+    /// The newest meter reading of each device and its counter ids: built
+    /// once, the first time the bound needs meters merged, then kept current
+    /// by appends.
+    fn newest_meters(&self) -> Result<HashMap<String, (u64, HashSet<String>)>, BufferError> {
+        let mut newest: HashMap<String, (u64, HashSet<String>)> = HashMap::new();
+        for item in self.obs.iter().rev() {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            if v.first() != Some(&KIND_METER) {
+                continue;
+            }
+            let Ok(o) = self.decode(&k, &v) else {
+                continue;
+            };
+            if let Some(Body::Meter(m)) = &o.body {
+                newest.entry(device_key(&o)).or_insert_with(|| {
+                    (
+                        seq_of(&k),
+                        m.counters.iter().map(|c| c.id.clone()).collect(),
+                    )
+                });
+            }
+        }
+        Ok(newest)
     }
 }
 
@@ -339,13 +404,23 @@ impl Buffer for SledBuffer {
         let mut seqs = Vec::with_capacity(obs.len());
         let mut added = 0u64;
         let mut next = st.next_seq;
+        let mut others = Vec::new();
+        let mut meters = Vec::new();
         for mut o in obs {
             o.seq = next;
             next += 1;
             let mut v = Vec::with_capacity(o.encoded_len() + 1);
-            v.push(if is_meter(&o) { KIND_METER } else { KIND_OTHER });
+            let meter = is_meter(&o);
+            v.push(if meter { KIND_METER } else { KIND_OTHER });
             o.encode(&mut v).expect("encoding into a Vec cannot fail");
             added += v.len() as u64;
+            if meter {
+                if st.newest.is_some() {
+                    meters.push(o.clone());
+                }
+            } else {
+                others.push((o.seq, v.len() as u64));
+            }
             batch.insert(&key(o.seq), v);
             seqs.push(o.seq);
         }
@@ -353,6 +428,15 @@ impl Buffer for SledBuffer {
         self.put_meta("next_seq", next)?;
         self.flush()?;
         st.next_seq = next;
+        st.others.extend(others);
+        if let Some(newest) = st.newest.as_mut() {
+            for o in meters {
+                if let Some(Body::Meter(m)) = &o.body {
+                    let ids = m.counters.iter().map(|c| c.id.clone()).collect();
+                    newest.insert(device_key(&o), (o.seq, ids));
+                }
+            }
+        }
         st.count += seqs.len() as u64;
         st.bytes += added;
         self.enforce_bound(&mut st)?;
@@ -382,10 +466,12 @@ impl Buffer for SledBuffer {
                     // Unreadable: keep it for inspection, out of the stream.
                     tracing::error!(error = %e, "buffer record unreadable; moved to quarantine");
                     let _ = self.quarantine.insert(k.clone(), v.clone());
+                    let seq = seq_of(&k);
                     let _ = self.obs.remove(k);
                     let mut st = self.lock();
                     st.count = st.count.saturating_sub(1);
                     st.bytes = st.bytes.saturating_sub(v.len() as u64);
+                    st.others.retain(|(s, _)| *s != seq);
                 }
             }
         }
@@ -408,6 +494,9 @@ impl Buffer for SledBuffer {
         st.count -= n.min(st.count);
         st.bytes -= freed.min(st.bytes);
         st.last_ack = st.last_ack.max(upto);
+        while st.others.front().is_some_and(|(s, _)| *s <= upto) {
+            st.others.pop_front();
+        }
         self.put_meta("last_ack", st.last_ack)?;
         // Durable, so that a restart does not resend what was acknowledged
         // (resending would be harmless: the collector files (agent, seq) once).

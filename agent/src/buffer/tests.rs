@@ -196,3 +196,106 @@ proptest! {
         prop_assert_eq!(got, model.into_values().collect::<Vec<_>>());
     }
 }
+
+#[derive(Debug, Clone)]
+enum BoundOp {
+    /// A meter reading of device 0..3 carrying counters picked by the mask.
+    Meter(u8, u8),
+    /// A status observation of device 0..3 with this much padding.
+    Status(u8, u8),
+    Ack(u8),
+    Reopen,
+}
+
+fn bound_op() -> impl Strategy<Value = BoundOp> {
+    prop_oneof![
+        5 => (0u8..3, 1u8..8).prop_map(|(d, m)| BoundOp::Meter(d, m)),
+        4 => (0u8..3, any::<u8>()).prop_map(|(d, p)| BoundOp::Status(d, p)),
+        1 => any::<u8>().prop_map(BoundOp::Ack),
+        1 => Just(BoundOp::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Under a small bound: the latest unacked value of every device and
+    /// counter survives unchanged, status goes before any meter is merged,
+    /// order is kept, and the bound holds whenever status is left to drop.
+    #[test]
+    fn bound_keeps_the_latest_meter_values(
+        bound in 300u64..3000,
+        ops in proptest::collection::vec(bound_op(), 1..80),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("buf");
+        let mut b = SledBuffer::open(&path, bound).unwrap().0;
+        // (device, counter) -> (seq, value) of the latest appended reading.
+        let mut latest: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        let mut appended: BTreeMap<u64, Observation> = BTreeMap::new();
+        let mut acked = 0u64;
+        let mut value = 0u64;
+        for op in ops {
+            match op {
+                BoundOp::Meter(d, mask) => {
+                    let serial = format!("D{d}");
+                    let ids: Vec<String> = (0..3).filter(|i| mask & (1 << i) != 0).map(|i| format!("canon.{}", 101 + i)).collect();
+                    value += 1;
+                    let counters: Vec<(&str, u64)> = ids.iter().map(|id| (id.as_str(), value)).collect();
+                    let mut o = meter(&serial, &counters);
+                    let seq = b.append(vec![o.clone()]).unwrap()[0];
+                    o.seq = seq;
+                    for id in ids {
+                        latest.insert((serial.clone(), id), (seq, value));
+                    }
+                    appended.insert(seq, o);
+                }
+                BoundOp::Status(d, pad) => {
+                    let mut o = status(&format!("D{d}"), &"x".repeat(pad as usize));
+                    o.seq = b.append(vec![o.clone()]).unwrap()[0];
+                    appended.insert(o.seq, o);
+                }
+                BoundOp::Ack(k) => {
+                    let held = all(&b);
+                    if held.is_empty() { continue; }
+                    let upto = held[k as usize % held.len()].seq;
+                    b.ack(upto).unwrap();
+                    acked = acked.max(upto);
+                }
+                BoundOp::Reopen => {
+                    drop(b);
+                    b = SledBuffer::open(&path, bound).unwrap().0;
+                }
+            }
+            let held = all(&b);
+            let st = b.stats();
+            prop_assert_eq!(st.count as usize, held.len());
+            prop_assert!(held.windows(2).all(|w| w[0].seq < w[1].seq));
+            let has_status = held.iter().any(|o| !is_meter(o));
+            prop_assert!(st.bytes <= bound || !has_status, "over the bound with status left: {:?}", st);
+            if st.coalesced > 0 {
+                // Merging started only once no older status was left to drop.
+                prop_assert!(st.dropped > 0 || appended.values().all(is_meter));
+            }
+            for o in &held {
+                prop_assert!(o.seq > acked);
+                let sent = &appended[&o.seq];
+                match (&o.body, &sent.body) {
+                    (Some(Body::Meter(m)), Some(Body::Meter(s))) => {
+                        // A merged reading keeps a subset of its own values.
+                        prop_assert!(m.counters.iter().all(|c| s.counters.contains(c)));
+                    }
+                    _ => prop_assert_eq!(o, sent),
+                }
+            }
+            for ((serial, id), (seq, v)) in &latest {
+                if *seq <= acked { continue; }
+                let kept = held.iter().find(|o| o.seq == *seq).and_then(|o| match &o.body {
+                    Some(Body::Meter(m)) => m.counters.iter().find(|c| &c.id == id).map(|c| c.value),
+                    _ => None,
+                });
+                prop_assert_eq!(kept, Some(*v), "latest {} {} lost", serial, id);
+            }
+        }
+    }
+}

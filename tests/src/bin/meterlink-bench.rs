@@ -70,6 +70,9 @@ enum Mode {
         /// Poll cycles for the latency measurement.
         #[arg(long, default_value_t = 30)]
         cycles: usize,
+        /// Skip the plain SQLite baseline (to profile ingest alone).
+        #[arg(long)]
+        no_baseline: bool,
     },
     /// Internal: read `devices` devices with the agent library and print figures.
     AgentChild {
@@ -524,8 +527,14 @@ fn main() {
             observations,
             counters,
             cycles,
+            no_baseline,
         }) => {
-            rt.block_on(store_bench::run(observations, counters, cycles));
+            rt.block_on(store_bench::run(
+                observations,
+                counters,
+                cycles,
+                !no_baseline,
+            ));
             return;
         }
         None => {}
@@ -632,13 +641,17 @@ mod store_bench {
         v[((v.len() as f64 - 1.0) * p).round() as usize]
     }
 
-    pub async fn run(n: usize, counters: usize, cycles: usize) {
+    pub async fn run(n: usize, counters: usize, cycles: usize, baseline: bool) {
         let tmp = tempfile::tempdir().expect("tmp");
         let obs = observations(n, counters, 1);
         let values = (n * counters) as f64;
         println!("# meterlink-bench store: {n} meter observations x {counters} counters\n");
 
-        let base = plain_sqlite(tmp.path(), &obs).await;
+        let base = if baseline {
+            plain_sqlite(tmp.path(), &obs).await
+        } else {
+            f64::NAN
+        };
 
         // Collector ingest end to end: gRPC with mutual TLS, durable acks.
         let cfg = Config::parse(
