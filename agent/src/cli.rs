@@ -487,6 +487,12 @@ fn status(config: &std::path::Path) -> Result<String, Failure> {
             .map(|t| format!(", oldest taken {}", age(t)))
             .unwrap_or_default()
     );
+    if let (Some(p50), Some(p99)) = (r.ack_latency_p50_ms, r.ack_latency_p99_ms) {
+        let _ = writeln!(
+            o,
+            "  poll to ack  p50 {p50} ms, p99 {p99} ms (recent observations)"
+        );
+    }
     let _ = writeln!(
         o,
         "  dropped      {} status/supply observations, {} meter readings merged",
@@ -494,8 +500,11 @@ fn status(config: &std::path::Path) -> Result<String, Failure> {
     );
     let _ = writeln!(
         o,
-        "  devices      {} (last poll: {} read, {} failed)",
-        r.devices, r.last_poll_read, r.last_poll_failed
+        "  devices      {} (last poll: {} read, {} failed, {:.1} s)",
+        r.devices,
+        r.last_poll_read,
+        r.last_poll_failed,
+        r.last_poll_ms as f64 / 1000.0
     );
     if let Some(e) = r.last_error {
         let _ = writeln!(o, "  last error   {e}");

@@ -42,7 +42,9 @@ pub struct CollectorConfig {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
-    /// HTTP proxy to reach the collector through (CONNECT), `http://HOST:PORT`.
+    /// HTTP proxy to reach the collector through (CONNECT),
+    /// `http://[USER:PASSWORD@]HOST:PORT` (Basic authentication; percent-encode
+    /// special characters in the user and password).
     #[serde(default)]
     pub proxy: Option<String>,
     #[serde(default = "default_batch")]
@@ -351,7 +353,7 @@ impl AgentConfig {
             let rest = p.strip_prefix("http://").unwrap_or("");
             if rest.is_empty() || !rest.trim_end_matches('/').contains(':') {
                 return Err(err(format!(
-                    "{}: expected http://HOST:PORT",
+                    "{}: expected http://HOST:PORT or http://USER:PASSWORD@HOST:PORT",
                     at("collector.proxy", "proxy")
                 )));
             }

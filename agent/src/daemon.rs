@@ -10,6 +10,7 @@ use crate::profile::ProfileSet;
 use crate::schedule::Schedule;
 use crate::snmp::engine::{CredentialSet, Engine, EngineConfig};
 use crate::uplink::{self, UplinkConfig, UplinkStatus};
+use meterlink_proto::v1::Observation;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -34,8 +35,15 @@ pub struct StatusReport {
     pub oldest_taken_at_ms: Option<i64>,
     pub dropped: u64,
     pub coalesced: u64,
+    /// The sequence number the next observation gets.
+    pub next_seq: u64,
+    /// Poll-to-ack latency over recently acknowledged observations.
+    pub ack_latency_p50_ms: Option<u32>,
+    pub ack_latency_p99_ms: Option<u32>,
     pub devices: usize,
     pub last_poll_at_ms: Option<i64>,
+    /// How long the last poll of all devices took, in milliseconds.
+    pub last_poll_ms: u64,
     pub last_poll_read: u64,
     pub last_poll_failed: u64,
 }
@@ -282,6 +290,7 @@ async fn poll_all(
     report: &Arc<Mutex<StatusReport>>,
     meter: bool,
 ) {
+    let started = std::time::Instant::now();
     let list = devices.lock().map(|d| d.clone()).unwrap_or_default();
     let mut set = tokio::task::JoinSet::new();
     for (addr, creds) in list {
@@ -296,41 +305,58 @@ async fn poll_all(
             )
         });
     }
+    // Results go to the buffer in chunks as devices answer, so the uplink
+    // can send the first readings while the slowest devices are still read.
     let mut obs = Vec::new();
-    let (mut ok, mut failed) = (0u64, 0u64);
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok((_, Ok(o))) => {
+    let (mut ok, mut failed, mut n) = (0u64, 0u64, 0usize);
+    loop {
+        let next = set.join_next().await;
+        let done = next.is_none();
+        match next {
+            Some(Ok((_, Ok(o)))) => {
                 ok += 1;
                 obs.extend(o);
             }
-            Ok((addr, Err(e))) => {
+            Some(Ok((addr, Err(e)))) => {
                 failed += 1;
                 tracing::warn!(%addr, error = %e, "device not read");
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 failed += 1;
                 tracing::error!(error = %e, "poll task failed");
             }
+            None => {}
         }
-    }
-    let n = obs.len();
-    if n > 0 {
-        let b = buffer.clone();
-        match tokio::task::spawn_blocking(move || b.append(obs)).await {
-            Ok(Ok(_)) => appended.notify_one(),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, observations = n, "poll results not stored; the next poll reads the devices again")
-            }
-            Err(e) => tracing::error!(error = %e, "buffer append task failed"),
+        if obs.len() >= APPEND_CHUNK || (done && !obs.is_empty()) {
+            n += obs.len();
+            append(buffer, appended, std::mem::take(&mut obs)).await;
+        }
+        if done {
+            break;
         }
     }
     if let Ok(mut r) = report.lock() {
         r.last_poll_at_ms = Some(now_ms());
+        r.last_poll_ms = started.elapsed().as_millis() as u64;
         r.last_poll_read = ok;
         r.last_poll_failed = failed;
     }
     tracing::info!(read = ok, failed, observations = n, meter, "poll finished");
+}
+
+/// Observations per buffer append while a poll is running.
+const APPEND_CHUNK: usize = 2_000;
+
+async fn append(buffer: &Arc<SledBuffer>, appended: &Arc<Notify>, obs: Vec<Observation>) {
+    let n = obs.len();
+    let b = buffer.clone();
+    match tokio::task::spawn_blocking(move || b.append(obs)).await {
+        Ok(Ok(_)) => appended.notify_one(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, observations = n, "poll results not stored; the next poll reads the devices again")
+        }
+        Err(e) => tracing::error!(error = %e, "buffer append task failed"),
+    }
 }
 
 async fn write_status(
@@ -357,6 +383,11 @@ async fn write_status(
         r.oldest_taken_at_ms = st.oldest_taken_at_ms;
         r.dropped = st.dropped;
         r.coalesced = st.coalesced;
+        r.next_seq = st.next_seq;
+        if let Ok(l) = up.ack_latency.lock() {
+            r.ack_latency_p50_ms = l.quantile(0.5);
+            r.ack_latency_p99_ms = l.quantile(0.99);
+        }
         if devices > 0 {
             r.devices = devices;
         }

@@ -30,7 +30,7 @@ pub struct UplinkConfig {
     pub window: usize,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
-    /// HTTP proxy (`http://HOST:PORT`) to tunnel through with CONNECT.
+    /// HTTP proxy (`http://[USER:PASSWORD@]HOST:PORT`) to tunnel through with CONNECT.
     pub proxy: Option<String>,
 }
 
@@ -68,6 +68,43 @@ pub struct UplinkStatus {
     pub last_ack_at_ms: AtomicU64,
     pub sent_batches: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// Poll-to-ack latency of recently acknowledged observations.
+    pub ack_latency: Mutex<LatencyWindow>,
+}
+
+/// The last [`LatencyWindow::CAPACITY`] latencies, in milliseconds.
+#[derive(Debug, Default)]
+pub struct LatencyWindow {
+    samples: std::collections::VecDeque<u32>,
+}
+
+impl LatencyWindow {
+    pub const CAPACITY: usize = 16_384;
+
+    pub fn record(&mut self, ms: u32) {
+        if self.samples.len() == Self::CAPACITY {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(ms);
+    }
+
+    /// The `p` quantile (0..=1) of the window, if it holds anything.
+    pub fn quantile(&self, p: f64) -> Option<u32> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut v: Vec<u32> = self.samples.iter().copied().collect();
+        let i = ((v.len() - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize;
+        Some(*v.select_nth_unstable(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
 }
 
 impl UplinkStatus {
@@ -251,7 +288,8 @@ async fn session(
     tracing::info!(url = %cfg.url, "uplink connected");
     // Every unacknowledged observation is sent again on a new session, in order.
     let mut sent_upto = 0u64;
-    let mut in_flight: std::collections::VecDeque<u64> = Default::default();
+    // Batches in flight: their last seq and when their observations were taken.
+    let mut in_flight: std::collections::VecDeque<(u64, Vec<i64>)> = Default::default();
     loop {
         // Fill the window.
         while in_flight.len() < cfg.window {
@@ -268,6 +306,7 @@ async fn session(
             let Some(last) = obs.last().map(|o| o.seq) else {
                 break;
             };
+            let taken: Vec<i64> = obs.iter().map(|o| o.taken_at_ms).collect();
             let msg = AgentMessage {
                 kind: Some(agent_message::Kind::Batch(Batch { observations: obs })),
             };
@@ -275,7 +314,7 @@ async fn session(
                 return Ended::Retry("stream closed while sending".into());
             }
             sent_upto = last;
-            in_flight.push_back(last);
+            in_flight.push_back((last, taken));
             status.sent_batches.fetch_add(1, Ordering::Relaxed);
         }
         let notified = appended.notified();
@@ -288,9 +327,16 @@ async fn session(
                         if let Err(e) = blocking(move || b.ack(upto)).await {
                             return Ended::Retry(format!("buffer ack failed: {e}"));
                         }
-                        while in_flight.front().is_some_and(|s| *s <= upto) {
-                            in_flight.pop_front();
+                        let now = now_ms() as i64;
+                        let mut lat = status.ack_latency.lock().unwrap_or_else(|p| p.into_inner());
+                        while in_flight.front().is_some_and(|(s, _)| *s <= upto) {
+                            if let Some((_, taken)) = in_flight.pop_front() {
+                                for t in taken {
+                                    lat.record((now - t).clamp(0, u32::MAX as i64) as u32);
+                                }
+                            }
                         }
+                        drop(lat);
                         status.last_ack.fetch_max(upto, Ordering::Relaxed);
                         status.last_ack_at_ms.store(now_ms(), Ordering::Relaxed);
                     }
@@ -321,13 +367,30 @@ mod proxy {
     #[derive(Clone)]
     pub struct Connect {
         proxy: String,
+        /// `Proxy-Authorization` value for Basic authentication.
+        authorization: Option<String>,
     }
 
     impl Connect {
+        /// `url` is `http://[USER:PASSWORD@]HOST:PORT`; user and password
+        /// may be percent-encoded.
         pub fn new(url: &str) -> Connect {
+            use base64::Engine as _;
             let p = url.trim_start_matches("http://").trim_end_matches('/');
+            let (auth, host) = match p.rsplit_once('@') {
+                Some((a, h)) => (Some(a), h),
+                None => (None, p),
+            };
+            let authorization = auth.map(|a| {
+                let decoded = percent_encoding::percent_decode_str(a).decode_utf8_lossy();
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(decoded.as_bytes())
+                )
+            });
             Connect {
-                proxy: p.to_string(),
+                proxy: host.to_string(),
+                authorization,
             }
         }
     }
@@ -347,7 +410,9 @@ mod proxy {
 
         fn call(&mut self, uri: Uri) -> Self::Future {
             let proxy = self.proxy.clone();
+            let authorization = self.authorization.clone();
             Box::pin(async move {
+                let authorization = authorization.as_deref();
                 let host = uri.host().ok_or_else(|| err(format!("no host in {uri}")))?;
                 let port = uri.port_u16().unwrap_or(443);
                 let target = if host.contains(':') && !host.starts_with('[') {
@@ -358,8 +423,11 @@ mod proxy {
                 let mut s = TcpStream::connect(&proxy)
                     .await
                     .map_err(|e| err(format!("cannot reach the proxy {proxy}: {e}")))?;
+                let auth = authorization
+                    .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+                    .unwrap_or_default();
                 s.write_all(
-                    format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes(),
+                    format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{auth}\r\n").as_bytes(),
                 )
                 .await?;
                 // Read the proxy's answer byte by byte: nothing past its end
@@ -387,8 +455,13 @@ mod proxy {
                     .nth(1)
                     .is_some_and(|c| c.starts_with('2'));
                 if !ok {
+                    let hint = match (status_line.split_whitespace().nth(1), &authorization) {
+                        (Some("407"), None) => "; the proxy wants a user and password: use http://USER:PASSWORD@HOST:PORT in collector.proxy",
+                        (Some("407"), Some(_)) => "; the proxy refused the user and password in collector.proxy",
+                        _ => "",
+                    };
                     return Err(err(format!(
-                        "proxy {proxy} refused CONNECT {target}: {status_line}"
+                        "proxy {proxy} refused CONNECT {target}: {status_line}{hint}"
                     )));
                 }
                 Ok(TokioIo::new(s))

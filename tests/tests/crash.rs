@@ -19,6 +19,7 @@ use meterlink_collector::pki::Pki;
 use meterlink_collector::store::SqliteStore;
 use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
+use meterlink_tests::stack::{collector_toml, AgentToml};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -199,10 +200,7 @@ async fn world(net: u8, grpc: SocketAddr) -> World {
     let collector_conf = tmp.path().join("collector.toml");
     std::fs::write(
         &collector_conf,
-        format!(
-            "data_dir = \"{}\"\n[grpc]\nlisten = \"{grpc}\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
-            cdir.display()
-        ),
+        collector_toml(&cdir, &grpc.to_string(), "127.0.0.1:0"),
     )
     .unwrap();
     let pki = Pki::ensure(&cdir.join("pki"), "crash CA").unwrap();
@@ -212,35 +210,17 @@ async fn world(net: u8, grpc: SocketAddr) -> World {
         .issue(AGENT_ID, false, &tmp.path().join("certs"), "agent", None)
         .unwrap();
     let agent_conf = tmp.path().join("agent.toml");
-    std::fs::write(
-        &agent_conf,
-        format!(
-            r#"agent_id = "{AGENT_ID}"
-data_dir = "{data}"
-[collector]
-url = "https://{grpc}"
-server_name = "localhost"
-ca = "{ca}"
-cert = "{cert}"
-key = "{key}"
-[[credentials]]
-name = "office"
-version = "2c"
-community = "public"
-[[targets]]
-addresses = ["127.{net}.0.1-10"]
-port = 16161
-credentials = ["office"]
-[schedule]
-meter = "0 0 1 1 *"
-"#,
-            data = tmp.path().join("agent").display(),
-            ca = pki.ca_cert().display(),
-            cert = cert.cert.display(),
-            key = cert.key.display(),
-        ),
-    )
-    .unwrap();
+    let range = format!("127.{net}.0.1-10");
+    let spec = AgentToml::new(
+        AGENT_ID,
+        &tmp.path().join("agent"),
+        grpc,
+        &pki.ca_cert(),
+        &cert.cert,
+        &cert.key,
+        &[&range],
+    );
+    std::fs::write(&agent_conf, spec.render()).unwrap();
     World {
         tmp,
         _fleet: fleet,

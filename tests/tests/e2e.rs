@@ -9,60 +9,17 @@ use meterlink_collector::config::Config;
 use meterlink_collector::pki::Pki;
 use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
+use meterlink_tests::stack::{collector_toml, AgentToml};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-pub fn agent_toml(
-    dir: &Path,
-    grpc: SocketAddr,
-    ca: &Path,
-    cert: &Path,
-    key: &Path,
-    addrs: &str,
-    meter: &str,
-) -> String {
-    format!(
-        r#"agent_id = "agent-e2e"
-data_dir = "{data}"
-[collector]
-url = "https://{grpc}"
-server_name = "localhost"
-ca = "{ca}"
-cert = "{cert}"
-key = "{key}"
-batch_max_count = 100
-[engine]
-timeout = 0.5
-retries = 1
-[[credentials]]
-name = "office"
-version = "2c"
-community = "public"
-[[targets]]
-addresses = [{addrs}]
-port = 16161
-credentials = ["office"]
-[schedule]
-meter = "{meter}"
-"#,
-        data = dir.join("agent").display(),
-        ca = ca.display(),
-        cert = cert.display(),
-        key = key.display(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = Config::parse(
         "test",
-        &format!(
-            "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
-            tmp.path().join("collector").display()
-        ),
+        &collector_toml(&tmp.path().join("collector"), "127.0.0.1:0", "127.0.0.1:0"),
     )
     .unwrap();
     let collector = meterlink_collector::server::start(&cfg).await.unwrap();
@@ -79,15 +36,19 @@ async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
     let fleet = Arc::new(Fleet::new(SimConfig::default(), vec![Arc::new(rec)], addrs));
     let _sim = serve(fleet.clone()).await.unwrap();
 
-    let toml = agent_toml(
-        tmp.path(),
+    let mut spec = AgentToml::new(
+        "agent-e2e",
+        &tmp.path().join("agent"),
         collector.grpc_addr,
         &pki.ca_cert(),
         &agent_cert.cert,
         &agent_cert.key,
-        "\"127.47.0.1-50\"",
-        "*/2 * * * * *",
+        &["127.47.0.1-50"],
     );
+    spec.meter = "*/2 * * * * *".into();
+    spec.batch_max_count = Some(100);
+    spec.engine = Some((0.5, 1, 64));
+    let toml = spec.render();
     let conf = tmp.path().join("agent.toml");
     std::fs::write(&conf, &toml).unwrap();
     let v = AgentConfig::load(&conf).unwrap();
@@ -105,7 +66,8 @@ async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
     daemon.await.unwrap().unwrap();
 
     // Drain what is still buffered with a schedule that does not fire.
-    let toml = toml.replace("*/2 * * * * *", "0 0 1 1 *");
+    spec.meter = "0 0 1 1 *".into();
+    let toml = spec.render();
     std::fs::write(&conf, &toml).unwrap();
     let v = AgentConfig::load(&conf).unwrap();
     let buffer_dir = v.cfg.data_dir.join("buffer");

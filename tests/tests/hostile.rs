@@ -9,6 +9,7 @@ use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{
     agent_message, AgentMessage, Batch, CounterValue, Hello, MeterReading, Observation,
 };
+use meterlink_tests::stack::collector_toml;
 use std::path::Path;
 use std::time::Duration;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -16,7 +17,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 async fn collector(dir: &Path) -> Running {
     let cfg = Config::parse(
         "test",
-        &format!("data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n", dir.join("collector").display()),
+        &collector_toml(&dir.join("collector"), "127.0.0.1:0", "127.0.0.1:0"),
     )
     .unwrap();
     meterlink_collector::server::start(&cfg).await.unwrap()

@@ -7,14 +7,23 @@ use meterlink_collector::config::Config;
 use meterlink_collector::pki::Pki;
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
+use meterlink_tests::stack::collector_toml;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A minimal CONNECT proxy on loopback; records what it was asked for.
-/// `refuse` answers 407 instead of opening the tunnel.
-async fn proxy(refuse: bool) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+/// With `credentials`, it answers 407 unless the request carries
+/// `Proxy-Authorization: Basic` with exactly those.
+async fn proxy(credentials: Option<&str>) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    use base64::Engine as _;
+    let want = credentials.map(|c| {
+        format!(
+            "proxy-authorization: basic {}",
+            base64::engine::general_purpose::STANDARD.encode(c)
+        )
+    });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -22,6 +31,7 @@ async fn proxy(refuse: bool) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     tokio::spawn(async move {
         while let Ok((c, _)) = l.accept().await {
             let seen = s2.clone();
+            let want = want.clone();
             tokio::spawn(async move {
                 let mut r = BufReader::new(c);
                 let mut line = String::new();
@@ -29,16 +39,27 @@ async fn proxy(refuse: bool) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                     return;
                 }
                 seen.lock().unwrap().push(line.trim().to_string());
+                let mut authorized = want.is_none();
                 loop {
                     let mut h = String::new();
                     if r.read_line(&mut h).await.unwrap_or(0) == 0 || h == "\r\n" {
                         break;
                     }
+                    // The header name is case-insensitive; the base64 is not.
+                    let (name, value) = h.trim().split_once(':').unwrap_or(("", ""));
+                    let got = format!(
+                        "{}: basic {}",
+                        name.to_ascii_lowercase(),
+                        value.trim().trim_start_matches("Basic ")
+                    );
+                    if want.as_deref() == Some(got.as_str()) {
+                        authorized = true;
+                    }
                 }
                 let mut c = r.into_inner();
-                if refuse {
+                if !authorized {
                     let _ = c
-                        .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+                        .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\n\r\n")
                         .await;
                     return;
                 }
@@ -77,7 +98,7 @@ async fn uplink_through_a_connect_proxy() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = Config::parse(
         "t",
-        &format!("data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n", tmp.path().join("c").display()),
+        &collector_toml(&tmp.path().join("c"), "127.0.0.1:0", "127.0.0.1:0"),
     )
     .unwrap();
     let r = meterlink_collector::server::start(&cfg).await.unwrap();
@@ -87,10 +108,18 @@ async fn uplink_through_a_connect_proxy() {
         .unwrap();
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
 
-    for refuse in [false, true] {
-        let (paddr, seen) = proxy(refuse).await;
-        let (buf, _) =
-            SledBuffer::open(&tmp.path().join(format!("buf-{refuse}")), u64::MAX).unwrap();
+    // (proxy wants, agent's proxy userinfo, drains?)
+    let cases: [(Option<&str>, &str, bool); 4] = [
+        (None, "", true),
+        // Special characters percent-encoded in the URL, sent decoded.
+        (Some("meter:p@ss:w rd"), "meter:p%40ss%3Aw%20rd@", true),
+        (Some("meter:p@ss:w rd"), "", false),
+        (Some("meter:p@ss:w rd"), "meter:wrong@", false),
+    ];
+    for (i, (wants, userinfo, drains)) in cases.into_iter().enumerate() {
+        let refuse = !drains;
+        let (paddr, seen) = proxy(wants).await;
+        let (buf, _) = SledBuffer::open(&tmp.path().join(format!("buf-{i}")), u64::MAX).unwrap();
         buf.append((0..5).map(meter).collect()).unwrap();
         let buf = Arc::new(buf);
         let mut up = UplinkConfig::new(
@@ -101,7 +130,7 @@ async fn uplink_through_a_connect_proxy() {
             read(&cert.key),
             "agent-proxy",
         );
-        up.proxy = Some(format!("http://{paddr}"));
+        up.proxy = Some(format!("http://{userinfo}{paddr}"));
         up.backoff_min = Duration::from_millis(50);
         up.backoff_max = Duration::from_millis(200);
         let status = Arc::new(UplinkStatus::default());
@@ -122,6 +151,16 @@ async fn uplink_through_a_connect_proxy() {
             }
             let e = status.last_error.lock().unwrap().clone().unwrap();
             assert!(e.contains("407") && e.contains("proxy"), "{e}");
+            let hint = if userinfo.is_empty() {
+                "wants a user and password"
+            } else {
+                "refused the user and password"
+            };
+            assert!(e.contains(hint), "{e}");
+            assert!(
+                !e.contains("wrong") && !e.contains("p%40ss"),
+                "secret in {e}"
+            );
             assert_eq!(buf.stats().count, 5);
         } else {
             while buf.stats().count > 0 {
@@ -131,7 +170,10 @@ async fn uplink_through_a_connect_proxy() {
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            assert_eq!(r.store.observation_count("agent-proxy").await.unwrap(), 5);
+            assert_eq!(
+                r.store.observation_count("agent-proxy").await.unwrap(),
+                5 * (i as u64 + 1)
+            );
         }
         let asked = seen.lock().unwrap().clone();
         assert!(

@@ -74,6 +74,29 @@ enum Mode {
         #[arg(long)]
         no_baseline: bool,
     },
+    /// Outage: the collector down while the agent daemon polls the fleet
+    /// until the buffer has taken `observations`; then the backlog drains.
+    Outage {
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        observations: u64,
+        /// The buffer's bound in MiB (the agent's default is 512).
+        #[arg(long, default_value_t = 512)]
+        bound_mib: u64,
+    },
+    /// Poll-to-ack latency: the agent daemon polls the fleet on a schedule
+    /// with the collector up; from each device read's start to the Ack.
+    Latency {
+        #[arg(long, default_value_t = 1_000)]
+        devices: usize,
+        /// Simulated response time of each device, in milliseconds.
+        #[arg(long, default_value_t = 20.0)]
+        latency_ms: f64,
+        /// Poll cycles, one every 5 seconds.
+        #[arg(long, default_value_t = 6)]
+        cycles: u64,
+    },
     /// Internal: read `devices` devices with the agent library and print figures.
     AgentChild {
         #[arg(long)]
@@ -537,6 +560,43 @@ fn main() {
             ));
             return;
         }
+        Some(Mode::Latency {
+            devices,
+            latency_ms,
+            cycles,
+        }) => {
+            rt.block_on(latency_bench(devices, latency_ms, cycles));
+            return;
+        }
+        Some(Mode::Outage {
+            devices,
+            observations,
+            bound_mib,
+        }) => {
+            let p = meterlink_tests::outage::OutageParams {
+                devices,
+                min_observations: observations,
+                bound_bytes: bound_mib << 20,
+                first: "127.92.0.1".parse().expect("address"),
+                limit: Duration::from_secs(3600),
+            };
+            let dir = tempfile::tempdir().expect("temp dir");
+            println!("# meterlink-bench outage: {devices} devices, at least {observations} observations, bound {bound_mib} MiB\n");
+            let r = rt.block_on(meterlink_tests::outage::run(&p, dir.path()));
+            r.print();
+            // A day of 15-minute meter reads of this fleet (4 observations
+            // per device and poll), and how long it takes to send.
+            let day = (devices * 4 * 96) as f64;
+            println!(
+                "\na day's backlog of 15-minute polls ({day:.0} observations) drains in {:.1} min; polling made {:.0} observations/s back to back",
+                day / r.drain_rate() / 60.0,
+                r.appended as f64 / r.polling_secs
+            );
+            assert_eq!(r.filed, r.backlog_count, "every buffered observation filed");
+            assert_eq!(r.out_of_order, 0, "filed in sequence order");
+            assert_eq!(r.wrong_values, 0, "latest counters filed");
+            return;
+        }
         None => {}
     }
     let path = a.recording.clone().unwrap_or_else(|| {
@@ -559,6 +619,105 @@ fn main() {
         b.first = next_block(a.first);
         scenario(&b, &rec, 0.0, &config).await;
     });
+}
+
+/// Poll-to-ack latency through the real daemon, uplink and collector.
+async fn latency_bench(devices: usize, latency_ms: f64, cycles: u64) {
+    use meterlink_tests::stack::{collector_toml, AgentToml};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/canon_iradv_c5560.snmprec"),
+    )
+    .expect("fixture");
+    let (rec, _) = Recording::parse("canon", &text);
+    let first = u32::from("127.93.0.1".parse::<std::net::Ipv4Addr>().expect("ip"));
+    let addrs: Vec<SocketAddr> = (0..devices as u32)
+        .map(|i| SocketAddr::new(std::net::Ipv4Addr::from(first + i).into(), 16161))
+        .collect();
+    let sim = SimConfig {
+        latency: Duration::from_secs_f64(latency_ms / 1000.0),
+        ..SimConfig::default()
+    };
+    let fleet = Arc::new(Fleet::new(sim, vec![Arc::new(rec)], addrs));
+    let _sim = serve(fleet).await.expect("fleet");
+    let cfg = meterlink_collector::config::Config::parse(
+        "bench",
+        &collector_toml(&tmp.path().join("c"), "127.0.0.1:0", "127.0.0.1:0"),
+    )
+    .expect("config");
+    let collector = meterlink_collector::server::start(&cfg)
+        .await
+        .expect("collector");
+    let pki = meterlink_collector::pki::Pki::ensure(&tmp.path().join("c/pki"), "x").expect("pki");
+    let cert = pki
+        .issue("bench-agent", false, &tmp.path().join("certs"), "a", None)
+        .expect("cert");
+    let range = format!(
+        "127.93.0.1-{}",
+        std::net::Ipv4Addr::from(first + devices as u32 - 1)
+    );
+    let mut spec = AgentToml::new(
+        "bench-agent",
+        &tmp.path().join("agent"),
+        collector.grpc_addr,
+        &pki.ca_cert(),
+        &cert.cert,
+        &cert.key,
+        &[&range],
+    );
+    spec.meter = "*/5 * * * * *".into();
+    spec.engine = Some((2.0, 1, 256));
+    let conf = tmp.path().join("agent.toml");
+    std::fs::write(&conf, spec.render()).expect("agent.toml");
+    let v = meterlink_agent::config::AgentConfig::load(&conf).expect("agent config");
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let daemon = tokio::spawn(meterlink_agent::daemon::run(v, rx));
+    let status = meterlink_agent::daemon::status_path(&tmp.path().join("agent"));
+    let want = devices as u64 * 4 * cycles;
+    let deadline = Instant::now() + Duration::from_secs(60 + 10 * cycles);
+    let report = loop {
+        assert!(
+            Instant::now() < deadline,
+            "latency bench: {want} observations not acked in time"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(r) = std::fs::read_to_string(&status)
+            .ok()
+            .and_then(|t| serde_json::from_str::<meterlink_agent::daemon::StatusReport>(&t).ok())
+        else {
+            continue;
+        };
+        if collector
+            .store
+            .observation_count("bench-agent")
+            .await
+            .unwrap_or(0)
+            >= want
+            && r.backlog_count == 0
+        {
+            break r;
+        }
+    };
+    let _ = stop.send(true);
+    let _ = daemon.await;
+    collector.stop().await;
+    let (p50, p99) = (
+        report.ack_latency_p50_ms.unwrap_or(0),
+        report.ack_latency_p99_ms.unwrap_or(0),
+    );
+    println!("# meterlink-bench latency: {devices} devices answering in {latency_ms} ms, {cycles} polls 5 s apart\n");
+    println!("| what | ms |");
+    println!("|---|---|");
+    println!(
+        "| one poll of all devices (baseline: the read itself) | {} |",
+        report.last_poll_ms
+    );
+    println!("| poll-to-ack p50 (device read start to Ack, last 16,384 observations) | {p50} |");
+    println!("| poll-to-ack p99 | {p99} |");
+    println!(
+        "\np99 poll-to-ack / poll duration: {:.2}",
+        p99 as f64 / report.last_poll_ms.max(1) as f64
+    );
 }
 
 mod store_bench {
@@ -656,7 +815,11 @@ mod store_bench {
         // Collector ingest end to end: gRPC with mutual TLS, durable acks.
         let cfg = Config::parse(
             "bench",
-            &format!("data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n", tmp.path().join("c").display()),
+            &meterlink_tests::stack::collector_toml(
+                &tmp.path().join("c"),
+                "127.0.0.1:0",
+                "127.0.0.1:0",
+            ),
         )
         .expect("config");
         let collector = meterlink_collector::server::start(&cfg)

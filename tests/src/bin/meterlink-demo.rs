@@ -7,6 +7,7 @@ use clap::Parser;
 use meterlink_collector::config::Config;
 use meterlink_collector::pki::Pki;
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
+use meterlink_tests::stack::{collector_toml, AgentToml};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,11 +80,10 @@ async fn run(a: Args) -> Result<(), String> {
     // The collector, with a development CA in data/demo/collector/pki.
     let cfg = Config::parse(
         "demo",
-        &format!(
-            "data_dir = \"{}\"\n[grpc]\nlisten = \"{}\"\n[http]\nlisten = \"{}\"\n",
-            data.join("collector").display(),
-            a.grpc,
-            a.http
+        &collector_toml(
+            &data.join("collector"),
+            &a.grpc.to_string(),
+            &a.http.to_string(),
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -101,36 +101,20 @@ async fn run(a: Args) -> Result<(), String> {
     // The agent, configured like a real installation.
     let conf = data.join("agent.toml");
     let last = a.devices.min(254);
+    let range = format!("127.0.20.1-{last}");
+    let mut spec = AgentToml::new(
+        "demo-agent",
+        &data.join("agent"),
+        collector.grpc_addr,
+        &pki.ca_cert(),
+        &certs.join("agent.pem"),
+        &certs.join("agent-key.pem"),
+        &[&range],
+    );
+    spec.meter = a.schedule.clone();
     std::fs::write(
         &conf,
-        format!(
-            r#"# Written by meterlink-demo.
-agent_id = "demo-agent"
-data_dir = "{agent}"
-[collector]
-url = "https://{grpc}"
-server_name = "localhost"
-ca = "{ca}"
-cert = "{certs}/agent.pem"
-key = "{certs}/agent-key.pem"
-[[credentials]]
-name = "office"
-version = "2c"
-community = "public"
-[[targets]]
-addresses = ["127.0.20.1-{last}"]
-port = 16161
-credentials = ["office"]
-[schedule]
-timezone = "UTC"
-meter = "{schedule}"
-"#,
-            agent = data.join("agent").display(),
-            grpc = collector.grpc_addr,
-            ca = pki.ca_cert().display(),
-            certs = certs.display(),
-            schedule = a.schedule,
-        ),
+        format!("# Written by meterlink-demo.\n{}", spec.render()),
     )
     .map_err(|e| e.to_string())?;
     let v = meterlink_agent::config::AgentConfig::load(&conf).map_err(|e| e.to_string())?;
