@@ -506,6 +506,16 @@ fn status(config: &std::path::Path) -> Result<String, Failure> {
         r.last_poll_failed,
         r.last_poll_ms as f64 / 1000.0
     );
+    if !r.config_version.is_empty() {
+        let _ = writeln!(
+            o,
+            "  config       pushed by the collector, version {}",
+            r.config_version
+        );
+    }
+    if let Some(e) = &r.config_error {
+        let _ = writeln!(o, "  config error {e}");
+    }
     if let Some(e) = r.last_error {
         let _ = writeln!(o, "  last error   {e}");
     }

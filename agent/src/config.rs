@@ -194,6 +194,41 @@ pub struct Validated {
     pub discovery: Option<Schedule>,
 }
 
+/// Targets and schedules pushed by the collector (`AgentConfig.settings_toml`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pushed {
+    #[serde(default)]
+    pub schedule: Option<ScheduleConfig>,
+    #[serde(default)]
+    pub targets: Option<Vec<TargetConfig>>,
+}
+
+impl Validated {
+    /// This configuration with the collector's pushed targets and schedules
+    /// in place of the file's; validated like the file (credential names
+    /// must exist here). Errors point into the pushed text.
+    pub fn with_pushed(
+        &self,
+        version: &str,
+        settings_toml: &str,
+    ) -> Result<Validated, ConfigError> {
+        let file = format!("configuration {version:?} pushed by the collector");
+        let pushed: Pushed = toml::from_str(settings_toml).map_err(|e| ConfigError {
+            file: file.clone(),
+            what: e.to_string(),
+        })?;
+        let mut cfg = self.cfg.clone();
+        if let Some(s) = pushed.schedule {
+            cfg.schedule = s;
+        }
+        if let Some(t) = pushed.targets {
+            cfg.targets = t;
+        }
+        AgentConfig::validate(&file, settings_toml, cfg)
+    }
+}
+
 /// The 1-based line of the first occurrence of `needle` in `text`.
 fn line_of(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
@@ -228,6 +263,15 @@ impl AgentConfig {
             what,
         };
         let cfg: AgentConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        Self::validate(file, text, cfg)
+    }
+
+    /// Validates `cfg`; `text` is where line numbers in errors point.
+    fn validate(file: &str, text: &str, cfg: AgentConfig) -> Result<Validated, ConfigError> {
+        let err = |what: String| ConfigError {
+            file: file.to_string(),
+            what,
+        };
         let at = |key: &str, needle: &str| match line_of(text, needle) {
             Some(l) => format!("{key} (line {l})"),
             None => key.to_string(),

@@ -40,6 +40,10 @@ pub struct StatusReport {
     /// Poll-to-ack latency over recently acknowledged observations.
     pub ack_latency_p50_ms: Option<u32>,
     pub ack_latency_p99_ms: Option<u32>,
+    /// The collector-pushed configuration in use ("" when the file's own).
+    pub config_version: String,
+    /// Why the last pushed configuration was not applied.
+    pub config_error: Option<String>,
     pub devices: usize,
     pub last_poll_at_ms: Option<i64>,
     /// How long the last poll of all devices took, in milliseconds.
@@ -166,34 +170,36 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
         tokio::spawn(async move { uplink::run(up_cfg, b, n, s, sd).await })
     };
 
+    // The file's configuration, and what runs: the file's, or the file's
+    // with the collector's pushed targets and schedules (kept across restarts).
+    let base = v;
+    let pushed_file = base.cfg.data_dir.join("pushed-config.json");
+    let mut cur = match load_pushed(&pushed_file) {
+        Some(p) => match base.with_pushed(&p.version, &p.settings_toml) {
+            Ok(nv) => {
+                tracing::info!(version = %p.version, "running the configuration the collector pushed earlier");
+                set_version(&up_status, &report, &p.version);
+                nv
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the kept pushed configuration is not valid with this agent.toml; using the file's targets and schedules");
+                base.with_pushed("", "").map_err(|e| e.to_string())?
+            }
+        },
+        None => base.with_pushed("", "").map_err(|e| e.to_string())?,
+    };
+
     // Devices: every address of the targets, narrowed by discovery when a schedule for it exists.
-    let all: Vec<(SocketAddr, Vec<CredentialSet>)> = v
-        .cfg
-        .targets
-        .iter()
-        .zip(&v.target_creds)
-        .flat_map(|(t, creds)| {
-            discovery::expand(&t.addresses, t.port, 1 << 20)
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |a| (a, creds.clone()))
-        })
-        .collect();
+    let mut all = target_devices(&cur);
     let devices: Devices = Arc::new(Mutex::new(all.clone()));
-    if v.discovery.is_some() {
+    if cur.discovery.is_some() {
         discover(&engine, &profiles, &all, &devices).await;
     }
 
-    let status_file = status_path(&v.cfg.data_dir);
-    let mut next_meter = v.meter.next_after(chrono::Utc::now());
-    let mut next_status = v
-        .status
-        .as_ref()
-        .and_then(|s| s.next_after(chrono::Utc::now()));
-    let mut next_disc = v
-        .discovery
-        .as_ref()
-        .and_then(|s| s.next_after(chrono::Utc::now()));
+    let status_file = status_path(&base.cfg.data_dir);
+    let mut next_meter = cur.meter.next_after(chrono::Utc::now());
+    let mut next_status = advance(&cur.status, chrono::Utc::now());
+    let mut next_disc = advance(&cur.discovery, chrono::Utc::now());
     let mut status_tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         let soonest = [next_meter, next_status, next_disc]
@@ -209,13 +215,44 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
                 write_status(&status_file, &report, &buffer, &up_status, devices.lock().map(|d| d.len()).unwrap_or(0)).await;
                 continue;
             }
+            _ = up_status.config_pushed.notified() => {
+                let Some(p) = up_status.pushed.lock().ok().and_then(|mut p| p.take()) else {
+                    continue;
+                };
+                match base.with_pushed(&p.version, &p.settings_toml) {
+                    Ok(nv) => {
+                        save_pushed(&pushed_file, &p).await;
+                        cur = nv;
+                        all = target_devices(&cur);
+                        if let Ok(mut d) = devices.lock() {
+                            *d = all.clone();
+                        }
+                        if cur.discovery.is_some() {
+                            discover(&engine, &profiles, &all, &devices).await;
+                        }
+                        let now = chrono::Utc::now();
+                        next_meter = cur.meter.next_after(now);
+                        next_status = advance(&cur.status, now);
+                        next_disc = advance(&cur.discovery, now);
+                        set_version(&up_status, &report, &p.version);
+                        tracing::info!(version = %p.version, devices = all.len(), "applied the configuration the collector pushed");
+                    }
+                    Err(e) => {
+                        tracing::error!(version = %p.version, error = %e, "configuration pushed by the collector not applied; keeping the current one");
+                        if let Ok(mut r) = report.lock() {
+                            r.config_error = Some(e.to_string());
+                        }
+                    }
+                }
+                continue;
+            }
             _ = tokio::time::sleep(sleep) => {}
         }
         let now = chrono::Utc::now();
         let due = |t: &Option<chrono::DateTime<chrono::Utc>>| t.is_some_and(|t| t <= now);
         if due(&next_disc) {
             discover(&engine, &profiles, &all, &devices).await;
-            next_disc = advance(&v.discovery, now);
+            next_disc = advance(&cur.discovery, now);
         }
         let meter_due = due(&next_meter);
         if meter_due || due(&next_status) {
@@ -224,10 +261,10 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
             )
             .await;
             if meter_due {
-                next_meter = v.meter.next_after(now);
+                next_meter = cur.meter.next_after(now);
             }
             if due(&next_status) {
-                next_status = advance(&v.status, now);
+                next_status = advance(&cur.status, now);
             }
         }
     }
@@ -235,6 +272,63 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
     match uplink_task.await {
         Ok(Err(f)) => Err(f.to_string()),
         _ => Ok(()),
+    }
+}
+
+/// Every address of the targets, with the credential sets to try.
+fn target_devices(v: &Validated) -> Vec<(SocketAddr, Vec<CredentialSet>)> {
+    v.cfg
+        .targets
+        .iter()
+        .zip(&v.target_creds)
+        .flat_map(|(t, creds)| {
+            discovery::expand(&t.addresses, t.port, 1 << 20)
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |a| (a, creds.clone()))
+        })
+        .collect()
+}
+
+/// A pushed configuration as kept in data_dir.
+#[derive(Serialize, serde::Deserialize)]
+struct KeptConfig {
+    version: String,
+    settings_toml: String,
+}
+
+fn load_pushed(path: &Path) -> Option<KeptConfig> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "kept pushed configuration unreadable; ignoring it until the collector pushes again");
+            None
+        }
+    }
+}
+
+async fn save_pushed(path: &Path, p: &meterlink_proto::v1::AgentConfig) {
+    let text = serde_json::to_string_pretty(&KeptConfig {
+        version: p.version.clone(),
+        settings_toml: p.settings_toml.clone(),
+    })
+    .unwrap_or_default();
+    let (path, tmp) = (path.to_path_buf(), path.with_extension("json.tmp"));
+    let written = tokio::task::spawn_blocking(move || {
+        std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path))
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        tracing::error!("pushed configuration applied but not kept: it is lost at restart until the collector pushes it again");
+    }
+}
+
+fn set_version(up: &UplinkStatus, report: &Mutex<StatusReport>, version: &str) {
+    *up.config_version.lock().unwrap_or_else(|p| p.into_inner()) = version.to_string();
+    if let Ok(mut r) = report.lock() {
+        r.config_version = version.to_string();
+        r.config_error = None;
     }
 }
 
@@ -393,12 +487,13 @@ async fn write_status(
         }
         r.clone()
     };
-    let tmp = path.with_extension("json.tmp");
+    let (path, tmp) = (path.to_path_buf(), path.with_extension("json.tmp"));
     let text = serde_json::to_string_pretty(&r).unwrap_or_default();
-    if std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .is_err()
-    {
-        tracing::debug!(path = %path.display(), "status file not written");
+    let written = tokio::task::spawn_blocking(move || {
+        std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path))
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        tracing::debug!("status file not written");
     }
 }

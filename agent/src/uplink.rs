@@ -70,6 +70,12 @@ pub struct UplinkStatus {
     pub last_error: Mutex<Option<String>>,
     /// Poll-to-ack latency of recently acknowledged observations.
     pub ack_latency: Mutex<LatencyWindow>,
+    /// The pushed configuration the agent runs; reported in Hello.
+    pub config_version: Mutex<String>,
+    /// The latest configuration the collector pushed, until the daemon takes it.
+    pub pushed: Mutex<Option<meterlink_proto::v1::AgentConfig>>,
+    /// Notified when `pushed` is set.
+    pub config_pushed: Notify,
 }
 
 /// The last [`LatencyWindow::CAPACITY`] latencies, in milliseconds.
@@ -266,6 +272,11 @@ async fn session(
             version: env!("CARGO_PKG_VERSION").to_string(),
             lowest_seq: stats.oldest_seq.unwrap_or(0),
             highest_seq: stats.next_seq.saturating_sub(1),
+            config_version: status
+                .config_version
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         })),
     };
     if tx.send(hello).await.is_err() {
@@ -321,7 +332,11 @@ async fn session(
         tokio::select! {
             m = inbound.message() => match m {
                 Ok(Some(msg)) => {
-                    if let Some(collector_message::Kind::Ack(a)) = msg.kind {
+                    if let Some(collector_message::Kind::Config(c)) = msg.kind {
+                        tracing::info!(version = %c.version, "collector pushed a configuration");
+                        *status.pushed.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
+                        status.config_pushed.notify_one();
+                    } else if let Some(collector_message::Kind::Ack(a)) = msg.kind {
                         let b = buffer.clone();
                         let upto = a.seq;
                         if let Err(e) = blocking(move || b.ack(upto)).await {

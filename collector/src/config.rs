@@ -19,6 +19,23 @@ pub struct Config {
     pub tls: Option<Tls>,
     #[serde(default)]
     pub store: Store,
+    #[serde(default)]
+    pub agents: Agents,
+}
+
+/// Configuration pushed to agents: `<dir>/<agent id>.toml`, else
+/// `<dir>/default.toml`, holding a `[schedule]` table and/or `[[targets]]`
+/// as in agent.toml. Sent when an agent connects and whenever the file
+/// changes; the agent validates it against its own credentials.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agents {
+    /// Default data_dir/agents.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// How often a connected agent's file is looked at again, in seconds.
+    #[serde(default)]
+    pub recheck_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,7 +116,26 @@ impl Config {
         if let Some(s) = c.store.sqlite.as_mut() {
             fix(s);
         }
+        if let Some(d) = c.agents.dir.as_mut() {
+            fix(d);
+        }
         Ok(c)
+    }
+
+    pub fn agents_dir(&self) -> PathBuf {
+        self.agents
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("agents"))
+    }
+
+    pub fn agents_recheck(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(
+            self.agents
+                .recheck_secs
+                .unwrap_or(30.0)
+                .clamp(0.1, 86_400.0),
+        )
     }
 
     pub fn sqlite_path(&self) -> PathBuf {

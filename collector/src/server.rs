@@ -105,6 +105,8 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         .map_err(|e| StartError::Tls(e.to_string()))?;
     let ingest = CollectorServer::new(Ingest {
         store: store.clone(),
+        agents_dir: cfg.agents_dir(),
+        recheck: cfg.agents_recheck(),
     })
     .max_decoding_message_size(MAX_MESSAGE);
     // Client certificates are required: the agent's identity comes from it.

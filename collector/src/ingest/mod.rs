@@ -6,7 +6,9 @@
 use crate::pki::common_name;
 use crate::store::{SqliteStore, StoreError};
 use meterlink_proto::v1::collector_server::Collector;
-use meterlink_proto::v1::{agent_message, collector_message, Ack, AgentMessage, CollectorMessage};
+use meterlink_proto::v1::{
+    agent_message, collector_message, Ack, AgentConfig, AgentMessage, CollectorMessage,
+};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -19,6 +21,38 @@ pub const MAX_MESSAGE: usize = 8 << 20;
 
 pub struct Ingest {
     pub store: Arc<SqliteStore>,
+    /// Where configurations pushed to agents live (see `config::Agents`).
+    pub agents_dir: std::path::PathBuf,
+    pub recheck: std::time::Duration,
+}
+
+/// The configuration for `agent`, if its file or the default exists and
+/// parses as TOML (the agent checks the rest). Its version is a hash of the text.
+fn pushed_config(dir: &std::path::Path, agent: &str) -> Option<AgentConfig> {
+    use std::hash::{Hash, Hasher};
+    // An agent id is a certificate name: keep it from naming another path.
+    let safe = !agent.is_empty()
+        && agent
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !agent.starts_with('.');
+    let own = dir.join(format!("{agent}.toml"));
+    let path = if safe && own.exists() {
+        own
+    } else {
+        dir.join("default.toml")
+    };
+    let text = std::fs::read_to_string(&path).ok()?;
+    if let Err(e) = text.parse::<toml::Table>() {
+        tracing::error!(path = %path.display(), %agent, error = %e, "agent configuration not pushed: not valid TOML");
+        return None;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    Some(AgentConfig {
+        version: format!("{:016x}", h.finish()),
+        settings_toml: text,
+    })
 }
 
 fn store_status(e: &StoreError) -> Status {
@@ -57,10 +91,30 @@ impl Collector for Ingest {
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(8);
         let store = self.store.clone();
+        let (agents_dir, recheck) = (self.agents_dir.clone(), self.recheck);
         tokio::spawn(async move {
             let mut hello = false;
+            // The configuration version the agent runs, as far as we know.
+            let mut agent_config = String::new();
+            let mut recheck = tokio::time::interval(recheck);
             loop {
-                let msg = match inbound.message().await {
+                let next = tokio::select! {
+                    m = inbound.message() => m,
+                    _ = recheck.tick(), if hello => {
+                        let (d, a) = (agents_dir.clone(), agent.clone());
+                        let pushed = tokio::task::spawn_blocking(move || pushed_config(&d, &a)).await.ok().flatten();
+                        if let Some(c) = pushed.filter(|c| c.version != agent_config) {
+                            tracing::info!(%agent, version = %c.version, "pushing configuration to the agent");
+                            agent_config = c.version.clone();
+                            let msg = CollectorMessage { kind: Some(collector_message::Kind::Config(c)) };
+                            if tx.send(Ok(msg)).await.is_err() {
+                                break;
+                            }
+                        }
+                        continue;
+                    }
+                };
+                let msg = match next {
                     Ok(Some(m)) => m,
                     Ok(None) => break,
                     Err(e) => {
@@ -79,6 +133,10 @@ impl Collector for Ingest {
                             )))
                         } else {
                             hello = true;
+                            agent_config = h.config_version.clone();
+                            // The first tick of the recheck comes at once: the
+                            // configuration goes out right after the Hello.
+                            recheck.reset_immediately();
                             match store.agent_hello(&agent, &h.version).await {
                                 Ok(highest) => {
                                     tracing::info!(%agent, version = %h.version, held = h.highest_seq, filed = highest, "agent connected");
