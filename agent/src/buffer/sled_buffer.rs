@@ -306,6 +306,11 @@ impl SledBuffer {
                 if wrapped || st.cursor == 0 {
                     break;
                 }
+                // The second pass must see this pass's changes, or it would
+                // count a merged record twice.
+                self.obs
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| self.storage(e))?;
                 wrapped = true;
                 st.cursor = 0;
                 continue;
