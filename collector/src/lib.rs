@@ -2,7 +2,9 @@
 
 pub mod api;
 pub mod config;
+pub mod filing;
 pub mod ingest;
 pub mod pki;
+pub mod requests;
 pub mod server;
 pub mod store;
