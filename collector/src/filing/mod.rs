@@ -7,6 +7,7 @@
 //! A counter that the profile says wraps (Counter32) continues past 2^bits:
 //! filed values are extended (raw + wraps x 2^bits), the raw value is kept.
 
+pub mod billing;
 #[cfg(test)]
 mod tests;
 
