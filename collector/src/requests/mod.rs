@@ -355,30 +355,38 @@ impl Track {
         // Status-driven conditions that are gone.
         self.pending
             .retain(|fp, _| active.iter().any(|c| &c.fingerprint == fp));
-        let hold = (rules.hold_down_secs as i64).saturating_mul(1000);
         let status_kinds = |k: Kind| matches!(k, Kind::Incident) || k == Kind::Consumables;
-        let mut closed = Vec::new();
         for (fp, o) in self.open.iter_mut() {
             if !status_kinds(o.kind) || fp.starts_with("consumables:supply:") {
                 continue;
             }
-            if active.iter().any(|c| &c.fingerprint == fp) {
-                continue;
-            }
-            let since = *o.clear_since_ms.get_or_insert(now);
-            if now - since >= hold {
-                closed.push(fp.clone());
+            if !active.iter().any(|c| &c.fingerprint == fp) {
+                o.clear_since_ms.get_or_insert(now);
             }
         }
-        for fp in closed {
-            self.open.remove(&fp);
-            out.push(Change::Close {
-                reason: format!("condition clear for {} min", rules.hold_down_secs / 60),
-                fingerprint: fp,
-                at_ms: now,
-            });
-        }
+        out.extend(self.close_held_down(rules, now));
         out
+    }
+
+    /// Closes the requests whose condition has been clear for the hold-down time.
+    fn close_held_down(&mut self, rules: &Rules, now: i64) -> Vec<Change> {
+        let hold = (rules.hold_down_secs as i64).saturating_mul(1000);
+        let due: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.clear_since_ms.is_some_and(|t| now - t >= hold))
+            .map(|(fp, _)| fp.clone())
+            .collect();
+        due.into_iter()
+            .map(|fp| {
+                self.open.remove(&fp);
+                Change::Close {
+                    reason: format!("condition clear for {} min", rules.hold_down_secs / 60),
+                    fingerprint: fp,
+                    at_ms: now,
+                }
+            })
+            .collect()
     }
 
     /// Applies one supplies observation: a consumables request when a
@@ -465,21 +473,7 @@ impl Track {
                 out.push(self.open(&c, last, now, &Articles::new()));
             }
         }
-        let hold = (rules.hold_down_secs as i64).saturating_mul(1000);
-        let due: Vec<String> = self
-            .open
-            .iter()
-            .filter(|(_, o)| o.clear_since_ms.is_some_and(|t| now - t >= hold))
-            .map(|(fp, _)| fp.clone())
-            .collect();
-        for fp in due {
-            self.open.remove(&fp);
-            out.push(Change::Close {
-                reason: format!("condition clear for {} min", rules.hold_down_secs / 60),
-                fingerprint: fp,
-                at_ms: now,
-            });
-        }
+        out.extend(self.close_held_down(rules, now));
         out
     }
 
