@@ -94,3 +94,42 @@ impl AgentToml {
         s
     }
 }
+
+/// A collector on loopback with the embedded defaults (SQLite, a development
+/// CA in `dir/pki`) and a client certificate for one agent.
+pub struct LocalCollector {
+    pub config: meterlink_collector::config::Config,
+    pub running: meterlink_collector::server::Running,
+    pub pki: meterlink_collector::pki::Pki,
+    pub agent_cert: meterlink_collector::pki::Issued,
+}
+
+/// Starts a collector with its data in `dir` (`extra_toml` appended to its
+/// collector.toml) and issues `agent_id` a certificate into `certs`.
+pub async fn start_collector(
+    dir: &Path,
+    extra_toml: &str,
+    agent_id: &str,
+    certs: &Path,
+) -> LocalCollector {
+    let text = format!(
+        "{}{extra_toml}",
+        collector_toml(dir, "127.0.0.1:0", "127.0.0.1:0")
+    );
+    let config = meterlink_collector::config::Config::parse("collector.toml", &text)
+        .expect("collector config");
+    let running = meterlink_collector::server::start(&config)
+        .await
+        .expect("collector starts");
+    let pki = meterlink_collector::pki::Pki::ensure(&dir.join("pki"), "meterlink development CA")
+        .expect("development CA");
+    let agent_cert = pki
+        .issue(agent_id, false, certs, "agent", None)
+        .expect("agent certificate");
+    LocalCollector {
+        config,
+        running,
+        pki,
+        agent_cert,
+    }
+}

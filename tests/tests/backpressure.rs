@@ -5,12 +5,10 @@
 
 use meterlink_agent::buffer::{Buffer, SledBuffer};
 use meterlink_agent::uplink::{self, UplinkConfig, UplinkStatus};
-use meterlink_collector::config::Config;
-use meterlink_collector::pki::Pki;
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
 use meterlink_tests::peers::until;
-use meterlink_tests::stack::collector_toml;
+use meterlink_tests::stack::{start_collector, LocalCollector};
 use sqlx::Connection;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -35,16 +33,18 @@ fn meter(i: u64) -> Observation {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_store_stops_the_agent_at_its_window() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = Config::parse(
-        "t",
-        &collector_toml(&tmp.path().join("c"), "127.0.0.1:0", "127.0.0.1:0"),
+    let LocalCollector {
+        config: cfg,
+        running: collector,
+        pki,
+        agent_cert: cert,
+    } = start_collector(
+        &tmp.path().join("c"),
+        "",
+        "agent-slow",
+        &tmp.path().join("certs"),
     )
-    .unwrap();
-    let collector = meterlink_collector::server::start(&cfg).await.unwrap();
-    let pki = Pki::ensure(&tmp.path().join("c/pki"), "x").unwrap();
-    let cert = pki
-        .issue("agent-slow", false, &tmp.path().join("certs"), "a", None)
-        .unwrap();
+    .await;
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
     let (buf, _) = SledBuffer::open(&tmp.path().join("buf"), u64::MAX).unwrap();
     let buf = Arc::new(buf);

@@ -5,11 +5,9 @@
 
 use meterlink_agent::buffer::{Buffer, SledBuffer};
 use meterlink_agent::config::AgentConfig;
-use meterlink_collector::config::Config;
-use meterlink_collector::pki::Pki;
 use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
-use meterlink_tests::stack::{collector_toml, AgentToml};
+use meterlink_tests::stack::{start_collector, AgentToml, LocalCollector};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,16 +15,18 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = Config::parse(
-        "test",
-        &collector_toml(&tmp.path().join("collector"), "127.0.0.1:0", "127.0.0.1:0"),
+    let LocalCollector {
+        running: collector,
+        pki,
+        agent_cert,
+        ..
+    } = start_collector(
+        &tmp.path().join("collector"),
+        "",
+        "agent-e2e",
+        &tmp.path().join("certs"),
     )
-    .unwrap();
-    let collector = meterlink_collector::server::start(&cfg).await.unwrap();
-    let pki = Pki::ensure(&tmp.path().join("collector/pki"), "unused").unwrap();
-    let agent_cert = pki
-        .issue("agent-e2e", false, &tmp.path().join("certs"), "agent", None)
-        .unwrap();
+    .await;
 
     let text = std::fs::read_to_string(fixtures_dir().join("canon_iradv_c5560.snmprec")).unwrap();
     let (rec, _) = Recording::parse("canon", &text);

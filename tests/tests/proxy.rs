@@ -3,11 +3,9 @@
 
 use meterlink_agent::buffer::{Buffer, SledBuffer};
 use meterlink_agent::uplink::{self, UplinkConfig, UplinkStatus};
-use meterlink_collector::config::Config;
-use meterlink_collector::pki::Pki;
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
-use meterlink_tests::stack::collector_toml;
+use meterlink_tests::stack::{start_collector, LocalCollector};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -96,16 +94,18 @@ fn meter(i: u64) -> Observation {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uplink_through_a_connect_proxy() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = Config::parse(
-        "t",
-        &collector_toml(&tmp.path().join("c"), "127.0.0.1:0", "127.0.0.1:0"),
+    let LocalCollector {
+        running: r,
+        pki,
+        agent_cert: cert,
+        ..
+    } = start_collector(
+        &tmp.path().join("c"),
+        "",
+        "agent-proxy",
+        &tmp.path().join("certs"),
     )
-    .unwrap();
-    let r = meterlink_collector::server::start(&cfg).await.unwrap();
-    let pki = Pki::ensure(&tmp.path().join("c/pki"), "x").unwrap();
-    let cert = pki
-        .issue("agent-proxy", false, &tmp.path().join("certs"), "a", None)
-        .unwrap();
+    .await;
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
 
     // (proxy wants, agent's proxy userinfo, drains?)

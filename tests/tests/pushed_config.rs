@@ -5,11 +5,9 @@
 
 use meterlink_agent::config::AgentConfig;
 use meterlink_agent::daemon::StatusReport;
-use meterlink_collector::config::Config;
-use meterlink_collector::pki::Pki;
 use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
-use meterlink_tests::stack::{collector_toml, AgentToml};
+use meterlink_tests::stack::{start_collector, AgentToml, LocalCollector};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,16 +29,18 @@ async fn wait_status(path: &Path, what: &str, cond: impl Fn(&StatusReport) -> bo
 async fn pushed_targets_and_schedule_are_applied_kept_and_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let cdir = tmp.path().join("collector");
-    let text = format!(
-        "{}[agents]\nrecheck_secs = 0.2\n",
-        collector_toml(&cdir, "127.0.0.1:0", "127.0.0.1:0")
-    );
-    let cfg = Config::parse("t", &text).unwrap();
-    let collector = meterlink_collector::server::start(&cfg).await.unwrap();
-    let pki = Pki::ensure(&cdir.join("pki"), "x").unwrap();
-    let cert = pki
-        .issue("agent-push", false, &tmp.path().join("certs"), "a", None)
-        .unwrap();
+    let LocalCollector {
+        running: collector,
+        pki,
+        agent_cert: cert,
+        ..
+    } = start_collector(
+        &cdir,
+        "[agents]\nrecheck_secs = 0.2\n",
+        "agent-push",
+        &tmp.path().join("certs"),
+    )
+    .await;
 
     let rec = fixtures_dir().join("canon_iradv_c5560.snmprec");
     let (rec, _) = Recording::parse("canon", &std::fs::read_to_string(rec).unwrap());

@@ -623,7 +623,7 @@ fn main() {
 
 /// Poll-to-ack latency through the real daemon, uplink and collector.
 async fn latency_bench(devices: usize, latency_ms: f64, cycles: u64) {
-    use meterlink_tests::stack::{collector_toml, AgentToml};
+    use meterlink_tests::stack::AgentToml;
     let tmp = tempfile::tempdir().expect("tmp");
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/canon_iradv_c5560.snmprec"),
@@ -640,18 +640,18 @@ async fn latency_bench(devices: usize, latency_ms: f64, cycles: u64) {
     };
     let fleet = Arc::new(Fleet::new(sim, vec![Arc::new(rec)], addrs));
     let _sim = serve(fleet).await.expect("fleet");
-    let cfg = meterlink_collector::config::Config::parse(
-        "bench",
-        &collector_toml(&tmp.path().join("c"), "127.0.0.1:0", "127.0.0.1:0"),
+    let meterlink_tests::stack::LocalCollector {
+        running: collector,
+        pki,
+        agent_cert: cert,
+        ..
+    } = meterlink_tests::stack::start_collector(
+        &tmp.path().join("c"),
+        "",
+        "bench-agent",
+        &tmp.path().join("certs"),
     )
-    .expect("config");
-    let collector = meterlink_collector::server::start(&cfg)
-        .await
-        .expect("collector");
-    let pki = meterlink_collector::pki::Pki::ensure(&tmp.path().join("c/pki"), "x").expect("pki");
-    let cert = pki
-        .issue("bench-agent", false, &tmp.path().join("certs"), "a", None)
-        .expect("cert");
+    .await;
     let range = format!(
         "127.93.0.1-{}",
         std::net::Ipv4Addr::from(first + devices as u32 - 1)
@@ -723,8 +723,6 @@ async fn latency_bench(devices: usize, latency_ms: f64, cycles: u64) {
 mod store_bench {
     use meterlink_agent::buffer::{Buffer, SledBuffer};
     use meterlink_agent::uplink::{self, UplinkConfig, UplinkStatus};
-    use meterlink_collector::config::Config;
-    use meterlink_collector::pki::Pki;
     use meterlink_proto::v1::observation::Body;
     use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -813,22 +811,18 @@ mod store_bench {
         };
 
         // Collector ingest end to end: gRPC with mutual TLS, durable acks.
-        let cfg = Config::parse(
-            "bench",
-            &meterlink_tests::stack::collector_toml(
-                &tmp.path().join("c"),
-                "127.0.0.1:0",
-                "127.0.0.1:0",
-            ),
+        let meterlink_tests::stack::LocalCollector {
+            running: collector,
+            pki,
+            agent_cert: cert,
+            ..
+        } = meterlink_tests::stack::start_collector(
+            &tmp.path().join("c"),
+            "",
+            "bench-agent",
+            &tmp.path().join("certs"),
         )
-        .expect("config");
-        let collector = meterlink_collector::server::start(&cfg)
-            .await
-            .expect("collector");
-        let pki = Pki::ensure(&tmp.path().join("c/pki"), "x").expect("pki");
-        let cert = pki
-            .issue("bench-agent", false, &tmp.path().join("certs"), "a", None)
-            .expect("cert");
+        .await;
         let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("read");
         let (buf, _) = SledBuffer::open(&tmp.path().join("buf"), u64::MAX).expect("buffer");
         let buf = Arc::new(buf);
