@@ -21,6 +21,42 @@ pub struct Config {
     pub store: Store,
     #[serde(default)]
     pub agents: Agents,
+    /// Meter-reading filing rules.
+    #[serde(default)]
+    pub filing: crate::filing::FilingPolicy,
+    #[serde(default)]
+    pub requests: Requests,
+    #[serde(default)]
+    pub portal: Portal,
+}
+
+/// Service-request rules.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requests {
+    /// A rules file replacing the embedded defaults (same format as
+    /// collector/src/requests/default-rules.toml).
+    #[serde(default)]
+    pub rules: Option<PathBuf>,
+    /// How often the clock's rules run (device silent, meter due,
+    /// hold-down closes), in seconds. Default 60.
+    #[serde(default)]
+    pub tick_secs: Option<f64>,
+}
+
+/// An external portal that receives every service-request change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Portal {
+    /// POST endpoint; without it the collector is the portal backend itself.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Sent as `Authorization: Bearer ...`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Attempts before a change becomes a dead letter. Default 20.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
 }
 
 /// Configuration pushed to agents: `<dir>/<agent id>.toml`, else
@@ -76,6 +112,9 @@ pub struct Tls {
 pub struct Store {
     /// SQLite file; default data_dir/meterlink.db.
     pub sqlite: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite (`postgres://user@host/db`): several
+    /// collectors may share it.
+    pub postgres: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +158,9 @@ impl Config {
         if let Some(d) = c.agents.dir.as_mut() {
             fix(d);
         }
+        if let Some(r) = c.requests.rules.as_mut() {
+            fix(r);
+        }
         Ok(c)
     }
 
@@ -135,6 +177,39 @@ impl Config {
                 .recheck_secs
                 .unwrap_or(30.0)
                 .clamp(0.1, 86_400.0),
+        )
+    }
+
+    /// What `store::Store::open` opens: the PostgreSQL URL or the SQLite path.
+    pub fn store_url(&self) -> String {
+        match &self.store.postgres {
+            Some(u) => u.clone(),
+            None => self.sqlite_path().display().to_string(),
+        }
+    }
+
+    /// The request rules: the configured file, or the embedded defaults.
+    pub fn rules(&self) -> Result<crate::requests::Rules, ConfigError> {
+        match &self.requests.rules {
+            None => Ok(crate::requests::Rules::defaults()),
+            Some(p) => {
+                let file = p.display().to_string();
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    file: file.clone(),
+                    what: format!("cannot read the request rules: {e}"),
+                })?;
+                crate::requests::Rules::parse(&file, &text)
+                    .map_err(|what| ConfigError { file, what })
+            }
+        }
+    }
+
+    pub fn tick(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(
+            self.requests
+                .tick_secs
+                .unwrap_or(60.0)
+                .clamp(0.05, 86_400.0),
         )
     }
 

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::ingest::{Ingest, MAX_MESSAGE};
 use crate::pki::{read_pair, Pki};
-use crate::store::SqliteStore;
+use crate::store::{Settings, Store};
 use meterlink_proto::v1::collector_server::CollectorServer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,13 +25,15 @@ pub enum StartError {
     },
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A running collector.
 pub struct Running {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<Store>,
     /// The CA agents' certificates must chain to.
     pub client_ca: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -71,7 +73,12 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     let (cert_pem, key_pem) = read_pair(&cert, &key)?;
     let ca_pem = std::fs::read_to_string(&ca)
         .map_err(|e| StartError::Tls(format!("{}: {e}", ca.display())))?;
-    let store = Arc::new(SqliteStore::open(&cfg.sqlite_path()).await?);
+    let settings = Settings {
+        filing: cfg.filing.clone(),
+        rules: cfg.rules()?,
+        outbox: cfg.portal.url.is_some(),
+    };
+    let store = Arc::new(Store::open(&cfg.store_url(), settings).await?);
 
     let grpc = tokio::net::TcpListener::bind(cfg.grpc.listen)
         .await
@@ -115,6 +122,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         .client_ca_root(Certificate::from_pem(ca_pem));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tick_tx, stop_tick_rx) = tokio::sync::watch::channel(false);
     let router = Server::builder()
         .tls_config(tls)
         .map_err(|e| StartError::Tls(e.to_string()))?
@@ -125,6 +133,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         let stop = async {
             let _ = stop_rx.await;
             let _ = stop_http_tx.send(());
+            let _ = stop_tick_tx.send(true);
         };
         if let Err(e) = router
             .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stop)
@@ -144,13 +153,37 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
-    tracing::info!(%grpc_addr, %http_addr, "collector listening");
+    let tick_task = tokio::spawn(tick_loop(store.clone(), cfg.tick(), stop_tick_rx));
+    tracing::info!(%grpc_addr, %http_addr, store = store.backend(), "collector listening");
     Ok(Running {
         grpc_addr,
         http_addr,
         store,
         client_ca: ca,
         shutdown: Some(stop_tx),
-        tasks: vec![grpc_task, http_task],
+        tasks: vec![grpc_task, http_task, tick_task],
     })
+}
+
+/// Runs the clock's request rules every `every` until stopped.
+async fn tick_loop(
+    store: Arc<Store>,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match store.tick(crate::store::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(changes = n, "service requests changed by the clock"),
+            Err(e) => {
+                tracing::error!(error = %e, "clock rules failed; trying again at the next tick")
+            }
+        }
+    }
 }

@@ -16,7 +16,7 @@ use meterlink_agent::snmp::engine::{Engine, EngineConfig};
 use meterlink_agent::uplink::{self, UplinkStatus};
 use meterlink_collector::config::Config;
 use meterlink_collector::pki::Pki;
-use meterlink_collector::store::SqliteStore;
+use meterlink_collector::store::{Settings, Store};
 use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
 use meterlink_tests::stack::{collector_toml, AgentToml};
@@ -246,7 +246,7 @@ fn ledger_seqs(p: &Path) -> BTreeSet<u64> {
 }
 
 /// Lost and duplicated among the durable observations.
-async fn audit(store: &SqliteStore, durable: &BTreeSet<u64>) -> (usize, usize) {
+async fn audit(store: &Store, durable: &BTreeSet<u64>) -> (usize, usize) {
     let filed = store.filed_seqs(AGENT_ID).await.unwrap();
     let set: BTreeSet<u64> = filed.iter().copied().collect();
     let duplicated = filed.len() - set.len();
@@ -329,7 +329,9 @@ async fn collector_killed_50_times_loses_and_doubles_nothing() {
     // Everything the agent ever assigned, first..next, is durable and must be filed.
     let durable: BTreeSet<u64> = (first..next).collect();
     let cfg = Config::load(&w.collector_conf).unwrap();
-    let store = SqliteStore::open(&cfg.sqlite_path()).await.unwrap();
+    let store = Store::open(&cfg.store_url(), Settings::default())
+        .await
+        .unwrap();
     let (lost, duplicated) = audit(&store, &durable).await;
     eprintln!("collector crash test: {KILLS} kills, {} durable observations, lost {lost}, duplicated {duplicated}", durable.len());
     assert!(

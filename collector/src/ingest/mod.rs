@@ -4,7 +4,7 @@
 //! the agent down (HTTP/2 flow control) instead of growing memory here.
 
 use crate::pki::common_name;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 use meterlink_proto::v1::collector_server::Collector;
 use meterlink_proto::v1::{
     agent_message, collector_message, Ack, AgentConfig, AgentMessage, CollectorMessage,
@@ -20,7 +20,7 @@ pub const MAX_BATCH: usize = 20_000;
 pub const MAX_MESSAGE: usize = 8 << 20;
 
 pub struct Ingest {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<Store>,
     /// Where configurations pushed to agents live (see `config::Agents`).
     pub agents_dir: std::path::PathBuf,
     pub recheck: std::time::Duration,
@@ -62,6 +62,8 @@ fn store_status(e: &StoreError) -> Status {
             Status::unavailable(format!("store unavailable, retry later: {e}"))
         }
         StoreError::Invalid { .. } => Status::invalid_argument(e.to_string()),
+        StoreError::Refused { .. } => Status::failed_precondition(e.to_string()),
+        StoreError::NotFound(_) => Status::not_found(e.to_string()),
     }
 }
 
@@ -137,7 +139,7 @@ impl Collector for Ingest {
                             // The first tick of the recheck comes at once: the
                             // configuration goes out right after the Hello.
                             recheck.reset_immediately();
-                            match store.agent_hello(&agent, &h.version).await {
+                            match store.agent_hello(&agent, &h.version, h.highest_seq).await {
                                 Ok(highest) => {
                                     tracing::info!(%agent, version = %h.version, held = h.highest_seq, filed = highest, "agent connected");
                                     Ok(None)

@@ -368,6 +368,16 @@ impl Track {
         out
     }
 
+    /// The earliest time at which `tick` would close a request that is
+    /// clear and held down, if any: the store wakes the track then.
+    pub fn due_ms(&self, rules: &Rules) -> Option<i64> {
+        let hold = (rules.hold_down_secs as i64).saturating_mul(1000);
+        self.open
+            .values()
+            .filter_map(|o| o.clear_since_ms.map(|t| t.saturating_add(hold)))
+            .min()
+    }
+
     /// Closes the requests whose condition has been clear for the hold-down time.
     fn close_held_down(&mut self, rules: &Rules, now: i64) -> Vec<Change> {
         let hold = (rules.hold_down_secs as i64).saturating_mul(1000);

@@ -1,15 +1,29 @@
-//! The collector's store. The embedded default is a SQLite file.
+//! The collector's store: the embedded SQLite file (default) or PostgreSQL
+//! (several collector replicas on one database). Both run the same SQL,
+//! written once in `common.rs` and compiled for each backend; only schema
+//! migrations and the duplicate check differ.
 //!
-//! Durability: WAL journal with `synchronous = FULL`. Every commit fsyncs the
-//! WAL before it returns, so a committed batch survives a process crash and a
-//! power loss (on storage that honours fsync). The collector acknowledges a
-//! batch only after its commit returned.
+//! Durability: SQLite runs a WAL journal with `synchronous = FULL`, so every
+//! commit fsyncs before it returns; PostgreSQL commits are durable by its own
+//! settings (`synchronous_commit = on` by default). The collector acknowledges
+//! a batch only after its commit returned.
+//!
+//! One transaction per batch holds the raw observations, the filed readings
+//! (filing rules), the service-request changes (request rules) and, when an
+//! external portal is configured, the outbox rows for those changes.
 
+mod postgres;
 mod sqlite;
+#[cfg(test)]
+mod tests;
+mod types;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use types::*;
 
-use serde::Serialize;
+use crate::filing::FilingPolicy;
+use crate::requests::Rules;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -21,40 +35,295 @@ pub enum StoreError {
         seq: u64,
         what: String,
     },
+    /// A request the store refuses (unknown reference, rule broken): the
+    /// API maps `code` to its JSON error code.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    #[error("{0} not found")]
+    NotFound(String),
 }
 
-/// What one batch did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngestOutcome {
-    /// Observations seen for the first time and filed.
-    pub new: u64,
-    /// Observations already filed earlier (resent after a reconnect).
-    pub duplicates: u64,
-    /// Counter values filed as history.
-    pub counter_values: u64,
-    /// Highest seq in the batch: everything up to it is durable now.
-    pub highest_seq: u64,
+impl StoreError {
+    pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> StoreError {
+        StoreError::Refused {
+            code,
+            message: message.into(),
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Product {
-    pub serial: String,
-    pub vendor: Option<String>,
-    pub model: Option<String>,
-    pub firmware: Option<String>,
-    pub mac: Option<String>,
-    pub address: Option<String>,
-    pub last_seen_ms: Option<i64>,
-    /// Current value of each counter.
-    pub counters: std::collections::BTreeMap<String, u64>,
+/// What the store applies at ingest and on the clock.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub filing: FilingPolicy,
+    pub rules: Rules,
+    /// Write an outbox row for every request change (an external portal is configured).
+    pub outbox: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Reading {
-    pub counter: String,
-    pub value: u64,
-    pub taken_at_ms: i64,
-    pub filed_at_ms: i64,
-    pub agent: String,
-    pub seq: u64,
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            filing: FilingPolicy::default(),
+            rules: Rules::defaults(),
+            outbox: false,
+        }
+    }
+}
+
+/// One of the two stores. Every method runs the same code on either.
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// Calls the same method on whichever store this is.
+macro_rules! both {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the store named by `url`: `postgres://...` or a SQLite file path.
+    pub async fn open(url: &str, settings: Settings) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(PgStore::open(url, settings).await?))
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            Ok(Store::Sqlite(
+                SqliteStore::open(std::path::Path::new(path), settings).await?,
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        both!(self, s => s.backend())
+    }
+
+    pub async fn agent_hello(
+        &self,
+        agent: &str,
+        version: &str,
+        held: u64,
+    ) -> Result<u64, StoreError> {
+        both!(self, s => s.agent_hello(agent, version, held).await)
+    }
+
+    pub async fn ingest(
+        &self,
+        agent: &str,
+        batch: &[meterlink_proto::v1::Observation],
+    ) -> Result<IngestOutcome, StoreError> {
+        both!(self, s => s.ingest(agent, batch).await)
+    }
+
+    pub async fn tick(&self, now_ms: i64) -> Result<u64, StoreError> {
+        both!(self, s => s.tick(now_ms).await)
+    }
+
+    pub async fn products(&self) -> Result<Vec<Product>, StoreError> {
+        both!(self, s => s.products().await)
+    }
+
+    pub async fn product_page(&self, q: &ProductQuery) -> Result<Page<Product>, StoreError> {
+        both!(self, s => s.product_page(q).await)
+    }
+
+    pub async fn product(&self, serial: &str) -> Result<Option<Product>, StoreError> {
+        both!(self, s => s.product(serial).await)
+    }
+
+    pub async fn update_product(
+        &self,
+        serial: &str,
+        u: &ProductUpdate,
+    ) -> Result<Product, StoreError> {
+        both!(self, s => s.update_product(serial, u).await)
+    }
+
+    pub async fn readings(&self, serial: &str) -> Result<Vec<Reading>, StoreError> {
+        both!(self, s => s.readings(serial).await)
+    }
+
+    pub async fn history(
+        &self,
+        serial: &str,
+        q: &HistoryQuery,
+    ) -> Result<Vec<Reading>, StoreError> {
+        both!(self, s => s.history(serial, q).await)
+    }
+
+    pub async fn manual_reading(
+        &self,
+        serial: &str,
+        m: &ManualReading,
+        now_ms: i64,
+    ) -> Result<Reading, StoreError> {
+        both!(self, s => s.manual_reading(serial, m, now_ms).await)
+    }
+
+    pub async fn observation(
+        &self,
+        agent: &str,
+        seq: u64,
+    ) -> Result<Option<meterlink_proto::v1::Observation>, StoreError> {
+        both!(self, s => s.observation(agent, seq).await)
+    }
+
+    pub async fn observation_count(&self, agent: &str) -> Result<u64, StoreError> {
+        both!(self, s => s.observation_count(agent).await)
+    }
+
+    pub async fn filed_seqs(&self, agent: &str) -> Result<Vec<u64>, StoreError> {
+        both!(self, s => s.filed_seqs(agent).await)
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        both!(self, s => s.accounts().await)
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        both!(self, s => s.account(id).await)
+    }
+
+    pub async fn put_account(&self, a: &Account) -> Result<Account, StoreError> {
+        both!(self, s => s.put_account(a).await)
+    }
+
+    pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError> {
+        both!(self, s => s.agents().await)
+    }
+
+    pub async fn set_agent_account(
+        &self,
+        agent: &str,
+        account: Option<&str>,
+    ) -> Result<AgentInfo, StoreError> {
+        both!(self, s => s.set_agent_account(agent, account).await)
+    }
+
+    pub async fn unassigned(&self) -> Result<Vec<Product>, StoreError> {
+        both!(self, s => s.unassigned().await)
+    }
+
+    pub async fn groups(&self, account: Option<&str>) -> Result<Vec<Group>, StoreError> {
+        both!(self, s => s.groups(account).await)
+    }
+
+    pub async fn create_group(&self, account: &str, name: &str) -> Result<Group, StoreError> {
+        both!(self, s => s.create_group(account, name).await)
+    }
+
+    pub async fn rename_group(&self, id: i64, name: &str) -> Result<Group, StoreError> {
+        both!(self, s => s.rename_group(id, name).await)
+    }
+
+    pub async fn delete_group(&self, id: i64) -> Result<(), StoreError> {
+        both!(self, s => s.delete_group(id).await)
+    }
+
+    pub async fn group_member(
+        &self,
+        id: i64,
+        serial: &str,
+        add: bool,
+    ) -> Result<Group, StoreError> {
+        both!(self, s => s.group_member(id, serial, add).await)
+    }
+
+    pub async fn requests(&self, q: &RequestQuery) -> Result<Vec<ServiceRequest>, StoreError> {
+        both!(self, s => s.requests(q).await)
+    }
+
+    pub async fn request(&self, number: &str) -> Result<Option<ServiceRequest>, StoreError> {
+        both!(self, s => s.request(number).await)
+    }
+
+    pub async fn create_request(
+        &self,
+        r: &NewRequest,
+        now_ms: i64,
+    ) -> Result<ServiceRequest, StoreError> {
+        both!(self, s => s.create_request(r, now_ms).await)
+    }
+
+    pub async fn close_request(
+        &self,
+        number: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<ServiceRequest, StoreError> {
+        both!(self, s => s.close_request(number, reason, now_ms).await)
+    }
+
+    pub async fn articles(&self) -> Result<Vec<Article>, StoreError> {
+        both!(self, s => s.articles().await)
+    }
+
+    pub async fn put_article(&self, a: &Article) -> Result<Article, StoreError> {
+        both!(self, s => s.put_article(a).await)
+    }
+
+    pub async fn billing(
+        &self,
+        account: &str,
+        year: i32,
+        month: u32,
+    ) -> Result<Vec<crate::filing::billing::BillingRow>, StoreError> {
+        both!(self, s => s.billing(account, year, month).await)
+    }
+
+    pub async fn outbox_due(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        both!(self, s => s.outbox_due(now_ms, limit).await)
+    }
+
+    pub async fn outbox_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError> {
+        both!(self, s => s.outbox_result(id, result).await)
+    }
+
+    pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        both!(self, s => s.outbox_counts().await)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The environment variable that names the PostgreSQL database tests use.
+pub const TEST_DATABASE_ENV: &str = "METERLINK_TEST_DATABASE_URL";
+
+/// For tests: a fresh, empty schema in the PostgreSQL database named by
+/// `METERLINK_TEST_DATABASE_URL`, as a URL that uses it; None (after
+/// printing a `SKIPPED` line naming `test`) when the variable is not set.
+#[doc(hidden)]
+pub async fn scratch_postgres(test: &str) -> Option<String> {
+    use sqlx::Connection;
+    let Ok(base) = std::env::var(TEST_DATABASE_ENV) else {
+        println!("SKIPPED {test} on PostgreSQL: set {TEST_DATABASE_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)");
+        return None;
+    };
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let schema = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        now_ms(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut c = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("{TEST_DATABASE_ENV}={base}: cannot connect: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create schema {schema}: {e}"));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
