@@ -369,6 +369,25 @@ async fn outbox(State(s): S) -> Response {
     reply(s.outbox_counts().await)
 }
 
+/// Extractor refusals that axum writes as plain text (a path segment that
+/// is not a number, bad percent-encoding) become JSON errors like the rest.
+async fn json_errors(r: Response) -> Response {
+    let plain = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(r.status().is_client_error() && plain) {
+        return r;
+    }
+    let status = r.status();
+    let text = axum::body::to_bytes(r.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).to_string())
+        .unwrap_or_default();
+    error(status, "invalid_request", text)
+}
+
 pub fn router(store: Arc<Store>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -426,5 +445,6 @@ pub fn router(store: Arc<Store>) -> Router {
                 "this endpoint does not take that method; see /api/openapi.json",
             )
         })
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(store)
 }
