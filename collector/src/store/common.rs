@@ -466,40 +466,47 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
         }
-        // Current filed values of the batch's products.
+        // Current filed values of the batch's products, keyed by the batch's
+        // own strings (looked up through sets, not by scanning the batch).
         let mut current: HashMap<(&str, &str), Filed> = HashMap::new();
         let mut serials: Vec<&str> = meters.iter().map(|(o, _)| o.serial.as_str()).collect();
         serials.dedup();
+        let serial_set: HashSet<&str> = serials.iter().copied().collect();
+        let counter_set: HashSet<&str> = meters
+            .iter()
+            .flat_map(|(_, m)| m.counters.iter().map(|c| c.id.as_str()))
+            .collect();
         for chunk in serials.chunks(500) {
-            let mut qb = QueryBuilder::<Db>::new(
-                "SELECT serial, counter_id, value, taken_at_ms FROM counter_current WHERE serial IN ",
-            );
+            // One row per product with its counters as JSON: sqlx hands rows
+            // over one at a time, which cost more than the query itself.
+            let mut qb = QueryBuilder::<Db>::new(CURRENT_BY_SERIAL);
             in_list(&mut qb, chunk.iter().copied());
+            qb.push(" GROUP BY serial");
             let rows = qb
                 .build()
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(|e| self.err(e))?;
             for r in rows {
-                let (s, c): (String, String) = (r.get(0), r.get(1));
-                // Borrow the batch's own strings as keys.
-                let Some(s) = chunk.iter().find(|x| **x == s) else {
-                    continue;
-                };
-                let Some(c) = meters
-                    .iter()
-                    .flat_map(|(_, m)| m.counters.iter())
-                    .find(|x| x.id == c)
-                else {
-                    continue;
-                };
-                current.insert(
-                    (*s, c.id.as_str()),
-                    Filed {
-                        value: r.get::<i64, _>(2) as u64,
-                        taken_at_ms: r.get(3),
-                    },
-                );
+                let (s, json): (&str, &str) = (r.get(0), r.get(1));
+                let Some(s) = serial_set.get(s) else { continue };
+                let values: Vec<(String, i64, i64)> =
+                    serde_json::from_str(json).map_err(|e| StoreError::Invalid {
+                        agent: agent.into(),
+                        seq: 0,
+                        what: format!("current values of {s} unreadable: {e}"),
+                    })?;
+                for (c, value, taken_at_ms) in values {
+                    if let Some(c) = counter_set.get(c.as_str()) {
+                        current.insert(
+                            (*s, *c),
+                            Filed {
+                                value: value as u64,
+                                taken_at_ms,
+                            },
+                        );
+                    }
+                }
             }
         }
         let policy = &self.settings.filing;
@@ -996,9 +1003,10 @@ impl Store {
         let rules = &self.settings.rules;
         let mut meter_changes = Vec::new();
         for chunk in due.chunks(200) {
-            // Which of them have a billing read, and which have a request open.
+            // Which of them have a billing read (counter_current holds the newest
+            // filed reading of each counter), and which have a request open.
             let mut qb = QueryBuilder::<Db>::new("SELECT v.serial, v.period, ");
-            qb.push("CASE WHEN EXISTS (SELECT 1 FROM readings r WHERE r.serial = v.serial AND r.state = 'filed' AND r.taken_at_ms >= v.cutoff) THEN 1 ELSE 0 END, ");
+            qb.push("CASE WHEN EXISTS (SELECT 1 FROM counter_current c WHERE c.serial = v.serial AND c.taken_at_ms >= v.cutoff) THEN 1 ELSE 0 END, ");
             qb.push("CASE WHEN EXISTS (SELECT 1 FROM service_requests s WHERE s.serial = v.serial AND s.state = 'open' AND s.fingerprint = ");
             qb.push("'meter_due:' || v.period");
             qb.push(") THEN 1 ELSE 0 END FROM (");

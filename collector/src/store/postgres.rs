@@ -14,6 +14,10 @@ type Store = PgStore;
 const BACKEND: &str = "postgres";
 /// Replicas update a product's request track one at a time.
 const LOCK_PRODUCTS: &str = " FOR UPDATE OF p";
+/// Current values of products, one row per product, counters as a JSON array.
+const CURRENT_BY_SERIAL: &str =
+    "SELECT serial, json_agg(json_build_array(counter_id, value, taken_at_ms))::text \
+     FROM counter_current WHERE serial IN ";
 
 /// Schema migrations, applied in order; the index is the schema version.
 /// The schema is the SQLite store's after all its migrations.
@@ -74,7 +78,6 @@ CREATE TABLE readings (
     anomaly TEXT,
     PRIMARY KEY (serial, counter_id, taken_at_ms, agent_id, seq)
 );
-CREATE INDEX readings_time ON readings (serial, taken_at_ms);
 CREATE TABLE counters (
     counter_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,

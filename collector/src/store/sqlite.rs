@@ -13,6 +13,10 @@ const BACKEND: &str = "sqlite";
 /// SQLite has one writer at a time: a transaction that has written holds
 /// the whole database, so rows need no locks of their own.
 const LOCK_PRODUCTS: &str = "";
+/// Current values of products, one row per product, counters as a JSON array.
+const CURRENT_BY_SERIAL: &str =
+    "SELECT serial, json_group_array(json_array(counter_id, value, taken_at_ms)) \
+     FROM counter_current WHERE serial IN ";
 
 /// Schema migrations, applied in order; the index is the schema version.
 const MIGRATIONS: &[&str] = &[
@@ -85,7 +89,6 @@ CREATE INDEX products_account ON products (account_id, serial);
 ALTER TABLE readings ADD COLUMN raw_value INTEGER;
 ALTER TABLE readings ADD COLUMN state TEXT NOT NULL DEFAULT 'filed';
 ALTER TABLE readings ADD COLUMN anomaly TEXT;
-CREATE INDEX readings_time ON readings (serial, taken_at_ms);
 CREATE TABLE accounts (
     account_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
