@@ -57,6 +57,12 @@ pub struct Portal {
     /// Attempts before a change becomes a dead letter. Default 20.
     #[serde(default)]
     pub max_attempts: Option<u32>,
+    /// First retry after this many ms, doubled per attempt. Default 1000.
+    #[serde(default)]
+    pub retry_base_ms: Option<u64>,
+    /// Longest wait between two attempts, in ms. Default 300000 (5 min).
+    #[serde(default)]
+    pub retry_max_ms: Option<u64>,
 }
 
 /// Configuration pushed to agents: `<dir>/<agent id>.toml`, else
@@ -202,6 +208,32 @@ impl Config {
                     .map_err(|what| ConfigError { file, what })
             }
         }
+    }
+
+    /// The HTTP outbox's settings, when an external portal is configured.
+    pub fn outbox(&self) -> Result<Option<crate::portal::OutboxConfig>, ConfigError> {
+        let Some(url) = &self.portal.url else {
+            return Ok(None);
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError {
+                file: "collector.toml".into(),
+                what: "[portal] url: give an http:// or https:// URL".into(),
+            });
+        }
+        let mut c = crate::portal::OutboxConfig::new(url);
+        c.token = self.portal.token.clone();
+        if let Some(n) = self.portal.max_attempts {
+            c.max_attempts = n.max(1);
+        }
+        if let Some(ms) = self.portal.retry_base_ms {
+            c.retry_base = std::time::Duration::from_millis(ms.max(1));
+            c.idle = c.idle.min(c.retry_base);
+        }
+        if let Some(ms) = self.portal.retry_max_ms {
+            c.retry_max = std::time::Duration::from_millis(ms.max(1));
+        }
+        Ok(Some(c))
     }
 
     pub fn tick(&self) -> std::time::Duration {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod filing;
 pub mod ingest;
 pub mod pki;
+pub mod portal;
 pub mod requests;
 pub mod server;
 pub mod store;

@@ -78,6 +78,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         rules: cfg.rules()?,
         outbox: cfg.portal.url.is_some(),
     };
+    let outbox = cfg.outbox()?;
     let store = Arc::new(Store::open(&cfg.store_url(), settings).await?);
 
     let grpc = tokio::net::TcpListener::bind(cfg.grpc.listen)
@@ -153,7 +154,19 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
-    let tick_task = tokio::spawn(tick_loop(store.clone(), cfg.tick(), stop_tick_rx));
+    let mut tasks = vec![tokio::spawn(tick_loop(
+        store.clone(),
+        cfg.tick(),
+        stop_tick_rx.clone(),
+    ))];
+    if let Some(outbox) = outbox {
+        tracing::info!("service-request changes go to the external portal (outbox)");
+        tasks.push(tokio::spawn(crate::portal::run_outbox(
+            store.clone(),
+            outbox,
+            stop_tick_rx,
+        )));
+    }
     tracing::info!(%grpc_addr, %http_addr, store = store.backend(), "collector listening");
     Ok(Running {
         grpc_addr,
@@ -161,7 +174,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         store,
         client_ca: ca,
         shutdown: Some(stop_tx),
-        tasks: vec![grpc_task, http_task, tick_task],
+        tasks: [grpc_task, http_task].into_iter().chain(tasks).collect(),
     })
 }
 

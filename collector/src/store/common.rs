@@ -2052,7 +2052,7 @@ impl Store {
 
     /// Outbox rows ready to send: per request only the oldest unsent one,
     /// and none behind a dead letter, so a portal sees each request's
-    /// changes in order. Claimed for a minute so other replicas skip them.
+    /// changes in order. `outbox_claim` each before sending it.
     pub async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.outbox_id, o.request_id, o.idempotency_key, o.payload, o.attempts FROM outbox o
@@ -2066,30 +2066,32 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let id: i64 = r.get(0);
-            let claimed = sqlx::query(
-                "UPDATE outbox SET next_attempt_ms = $1 WHERE outbox_id = $2 AND state = 'pending' AND next_attempt_ms <= $3",
-            )
-            .bind(now + 60_000)
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?
-            .rows_affected();
-            if claimed == 1 {
-                out.push(OutboxItem {
-                    id,
-                    request_number: request_number(r.get(1)),
-                    idempotency_key: r.get(2),
-                    payload: r.get(3),
-                    attempts: r.get::<i64, _>(4) as u32,
-                });
-            }
-        }
-        Ok(out)
+        Ok(rows
+            .iter()
+            .map(|r| OutboxItem {
+                id: r.get(0),
+                request_number: request_number(r.get(1)),
+                idempotency_key: r.get(2),
+                payload: r.get(3),
+                attempts: r.get::<i64, _>(4) as u32,
+            })
+            .collect())
+    }
+
+    /// Claims an outbox row for one delivery attempt until `until_ms`, so
+    /// that other replicas skip it meanwhile; false when another took it.
+    pub async fn outbox_claim(&self, id: i64, now: i64, until_ms: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE outbox SET next_attempt_ms = $1 WHERE outbox_id = $2 AND state = 'pending' AND next_attempt_ms <= $3",
+        )
+        .bind(until_ms)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     pub async fn outbox_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError> {

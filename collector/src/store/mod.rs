@@ -281,6 +281,15 @@ impl Store {
         both!(self, s => s.outbox_due(now_ms, limit).await)
     }
 
+    pub async fn outbox_claim(
+        &self,
+        id: i64,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        both!(self, s => s.outbox_claim(id, now_ms, until_ms).await)
+    }
+
     pub async fn outbox_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError> {
         both!(self, s => s.outbox_result(id, result).await)
     }
