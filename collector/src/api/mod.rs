@@ -448,3 +448,8 @@ pub fn router(store: Arc<Store>) -> Router {
         .layer(axum::middleware::map_response(json_errors))
         .with_state(store)
 }
+
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, store: Arc<Store>) -> std::io::Result<()> {
+    axum::serve(listener, router(store)).await
+}
