@@ -53,7 +53,7 @@ pub struct Portal {
     pub url: Option<String>,
     /// Sent as `Authorization: Bearer ...`.
     #[serde(default)]
-    pub token: Option<String>,
+    pub token: Option<crate::portal::Token>,
     /// Attempts before a change becomes a dead letter. Default 20.
     #[serde(default)]
     pub max_attempts: Option<u32>,
@@ -120,7 +120,18 @@ pub struct Store {
     pub sqlite: Option<PathBuf>,
     /// PostgreSQL instead of SQLite (`postgres://user@host/db`): several
     /// collectors may share it.
-    pub postgres: Option<String>,
+    pub postgres: Option<DatabaseUrl>,
+}
+
+/// A database URL; Debug shows it without its password.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", crate::store::redact_url(&self.0))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +200,7 @@ impl Config {
     /// What `store::Store::open` opens: the PostgreSQL URL or the SQLite path.
     pub fn store_url(&self) -> String {
         match &self.store.postgres {
-            Some(u) => u.clone(),
+            Some(u) => u.0.clone(),
             None => self.sqlite_path().display().to_string(),
         }
     }
@@ -270,5 +281,22 @@ mod tests {
             c.sqlite_path(),
             PathBuf::from("data/collector/meterlink.db")
         );
+        let c = Config::parse(
+            "c.toml",
+            "[portal]\nurl = \"https://p\"\ntoken = \"s3cret\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let c = Config::parse(
+            "c.toml",
+            "[store]\npostgres = \"postgres://u:pw0rd@h/db\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("pw0rd"), "{c:?}");
+        assert_eq!(c.store_url(), "postgres://u:pw0rd@h/db");
+        assert!(Config::parse("c.toml", "[portal]\nurl = \"ftp://p\"\n")
+            .unwrap()
+            .outbox()
+            .is_err());
     }
 }

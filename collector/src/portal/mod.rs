@@ -12,10 +12,21 @@ use crate::store::{now_ms, OutboxItem, OutboxResult, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A bearer token: never shown by Debug (logs, errors).
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
     pub url: String,
-    pub token: Option<String>,
+    pub token: Option<Token>,
     pub max_attempts: u32,
     /// First retry after this; doubled per attempt, at most `retry_max`.
     pub retry_base: Duration,
@@ -148,7 +159,7 @@ async fn send(
         .header("idempotency-key", &item.idempotency_key)
         .body(item.payload.clone());
     if let Some(t) = &cfg.token {
-        req = req.bearer_auth(t);
+        req = req.bearer_auth(&t.0);
     }
     match req.send().await {
         Ok(r) => Ok(r.status().as_u16()),
@@ -160,6 +171,13 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_stays_out_of_debug_output() {
+        let mut cfg = OutboxConfig::new("https://portal");
+        cfg.token = Some(Token("s3cret-token".into()));
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
 
     #[test]
     fn retry_policy() {

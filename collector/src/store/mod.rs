@@ -18,7 +18,7 @@ mod sqlite;
 mod tests;
 mod types;
 
-pub use postgres::PgStore;
+pub use postgres::{redact as redact_url, PgStore};
 pub use sqlite::SqliteStore;
 pub use types::*;
 

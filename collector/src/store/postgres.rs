@@ -182,7 +182,7 @@ pub struct PgStore {
 }
 
 /// The URL without its password, for errors and logs.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let userinfo = &url[s + 3..at];
