@@ -133,3 +133,37 @@ pub async fn start_collector(
         agent_cert,
     }
 }
+
+/// Runs the agent daemon of `spec` (written to `conf`) with a schedule that
+/// does not fire until its buffer has drained to the collector, then checks
+/// the buffer is empty and returns its next sequence number: every seq below
+/// it was assigned, so a test can check each one was filed.
+pub async fn drain_agent(spec: &mut AgentToml, conf: &Path) -> u64 {
+    use meterlink_agent::buffer::{Buffer, SledBuffer};
+    spec.meter = "0 0 1 1 *".into();
+    std::fs::write(conf, spec.render()).expect("write agent.toml");
+    let v = meterlink_agent::config::AgentConfig::load(conf).expect("agent config");
+    let buffer_dir = v.cfg.data_dir.join("buffer");
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let daemon = tokio::spawn(meterlink_agent::daemon::run(v, rx));
+    let status = spec.data_dir.join("status.json");
+    crate::peers::until(
+        std::time::Duration::from_secs(30),
+        "the buffer to drain",
+        || {
+            let status = status.clone();
+            async move {
+                std::fs::read_to_string(&status)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .is_some_and(|v| v["backlog_count"] == 0 && v["connection"] == "connected")
+            }
+        },
+    )
+    .await;
+    stop.send(true).expect("stop");
+    daemon.await.expect("join").expect("daemon");
+    let (buf, _) = SledBuffer::open(&buffer_dir, u64::MAX).expect("buffer");
+    assert_eq!(buf.stats().count, 0, "buffer drained");
+    buf.stats().next_seq
+}

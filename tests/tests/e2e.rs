@@ -3,11 +3,10 @@
 //! TLS into SQLite. Every reading the agent took is filed once, with the
 //! simulator's counter values.
 
-use meterlink_agent::buffer::{Buffer, SledBuffer};
 use meterlink_agent::config::AgentConfig;
 use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
-use meterlink_tests::stack::{start_collector, AgentToml, LocalCollector};
+use meterlink_tests::stack::{drain_agent, start_collector, AgentToml, LocalCollector};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,30 +65,7 @@ async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
     daemon.await.unwrap().unwrap();
 
     // Drain what is still buffered with a schedule that does not fire.
-    spec.meter = "0 0 1 1 *".into();
-    let toml = spec.render();
-    std::fs::write(&conf, &toml).unwrap();
-    let v = AgentConfig::load(&conf).unwrap();
-    let buffer_dir = v.cfg.data_dir.join("buffer");
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let daemon = tokio::spawn(meterlink_agent::daemon::run(v, rx));
-    let status = tmp.path().join("agent/status.json");
-    until(Duration::from_secs(30), "the buffer to drain", || {
-        let status = status.clone();
-        async move {
-            std::fs::read_to_string(&status)
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .is_some_and(|v| v["backlog_count"] == 0 && v["connection"] == "connected")
-        }
-    })
-    .await;
-    stop.send(true).unwrap();
-    daemon.await.unwrap().unwrap();
-    let (buf, _) = SledBuffer::open(&buffer_dir, u64::MAX).unwrap();
-    assert_eq!(buf.stats().count, 0);
-    let next = buf.stats().next_seq;
-    drop(buf);
+    let next = drain_agent(&mut spec, &conf).await;
 
     // Every sequence number the agent assigned is filed, exactly once.
     let seqs = collector.store.filed_seqs("agent-e2e").await.unwrap();

@@ -2,12 +2,11 @@
 //! is moved from one to the other in the middle of its stream (a load
 //! balancer that fails over): every observation filed once, none lost.
 
-use meterlink_agent::buffer::{Buffer, SledBuffer};
 use meterlink_agent::config::AgentConfig;
 use meterlink_collector::store::scratch_postgres;
 use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
-use meterlink_tests::stack::{start_collector, AgentToml};
+use meterlink_tests::stack::{drain_agent, start_collector, AgentToml};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -140,29 +139,7 @@ async fn agent_moved_between_replicas_mid_stream_nothing_lost_nothing_doubled() 
 
     // Drain the rest through B, with a schedule that does not fire.
     lb.switch();
-    spec.meter = "0 0 1 1 *".into();
-    std::fs::write(&conf, spec.render()).unwrap();
-    let v = AgentConfig::load(&conf).unwrap();
-    let buffer_dir = v.cfg.data_dir.join("buffer");
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let daemon = tokio::spawn(meterlink_agent::daemon::run(v, rx));
-    let status = tmp.path().join("agent/status.json");
-    until(Duration::from_secs(30), "the buffer to drain", || {
-        let status = status.clone();
-        async move {
-            std::fs::read_to_string(&status)
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .is_some_and(|v| v["backlog_count"] == 0 && v["connection"] == "connected")
-        }
-    })
-    .await;
-    stop.send(true).unwrap();
-    daemon.await.unwrap().unwrap();
-    let (buf, _) = SledBuffer::open(&buffer_dir, u64::MAX).unwrap();
-    assert_eq!(buf.stats().count, 0);
-    let next = buf.stats().next_seq;
-    drop(buf);
+    let next = drain_agent(&mut spec, &conf).await;
 
     // Every sequence number the agent assigned is filed exactly once, and
     // both replicas see the same.

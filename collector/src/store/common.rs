@@ -1,6 +1,7 @@
 // The store's SQL, written once for both backends: `include!`d by sqlite.rs
 // and postgres.rs, each of which defines `Db` (the sqlx database), `Store`
-// (its struct, with `pool`, `label` and `settings`), `LOCK_PRODUCTS` and
+// (its struct, with `pool`, `label` and `settings`), `MIGRATIONS`,
+// `MIGRATION_LOCK`, `VERSION_TABLE`, `LOCK_PRODUCTS`, `CURRENT_BY_SERIAL` and
 // `new_observations` (the duplicate check, which differs by backend).
 // Placeholders are `$n`, which both backends accept; QueryBuilder writes
 // each backend's own. Integers are 64-bit and flags are 0/1 in both.
@@ -210,6 +211,48 @@ impl Store {
             path: self.label.clone(),
             source,
         }
+    }
+
+    /// Applies the backend's migrations not applied yet, in one transaction.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        if let Some(lock) = MIGRATION_LOCK {
+            sqlx::query(lock)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        sqlx::query(VERSION_TABLE)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let have = v.unwrap_or(0) as usize;
+        if have > MIGRATIONS.len() {
+            return Err(StoreError::refused(
+                "schema_too_new",
+                format!(
+                    "{}: schema version {have} is newer than this collector knows ({}); run the newer collector",
+                    self.label,
+                    MIGRATIONS.len()
+                ),
+            ));
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(have) {
+            sqlx::raw_sql(m)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind((i + 1) as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
     }
 
     /// Records that an agent connected and the highest seq it holds;

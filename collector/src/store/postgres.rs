@@ -14,6 +14,9 @@ type Store = PgStore;
 const BACKEND: &str = "postgres";
 /// Replicas update a product's request track one at a time.
 const LOCK_PRODUCTS: &str = " FOR UPDATE OF p";
+/// Replicas starting together: one migrates, the others wait for it.
+const MIGRATION_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7220145339)");
+const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)";
 /// Current values of products, one row per product, counters as a JSON array.
 const CURRENT_BY_SERIAL: &str =
     "SELECT serial, json_agg(json_build_array(counter_id, value, taken_at_ms))::text \
@@ -212,46 +215,6 @@ impl PgStore {
         };
         store.migrate().await?;
         Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        // Replicas starting together: one migrates, the others wait here.
-        sqlx::query("SELECT pg_advisory_xact_lock(7220145339)")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        let have = v.unwrap_or(0) as usize;
-        if have > MIGRATIONS.len() {
-            return Err(StoreError::refused(
-                "schema_too_new",
-                format!(
-                    "{}: schema version {have} is newer than this collector knows ({}); run the newer collector",
-                    self.label,
-                    MIGRATIONS.len()
-                ),
-            ));
-        }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(have) {
-            sqlx::raw_sql(m)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-                .bind((i + 1) as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-        }
-        tx.commit().await.map_err(|e| self.err(e))
     }
 
     /// Inserts the observations of `batch` not filed before and returns them.

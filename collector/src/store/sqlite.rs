@@ -13,6 +13,9 @@ const BACKEND: &str = "sqlite";
 /// SQLite has one writer at a time: a transaction that has written holds
 /// the whole database, so rows need no locks of their own.
 const LOCK_PRODUCTS: &str = "";
+/// Taken before migrating: SQLite's write lock comes with the first write.
+const MIGRATION_LOCK: Option<&str> = None;
+const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
 /// Current values of products, one row per product, counters as a JSON array.
 const CURRENT_BY_SERIAL: &str =
     "SELECT serial, json_group_array(json_array(counter_id, value, taken_at_ms)) \
@@ -221,41 +224,6 @@ impl SqliteStore {
         };
         store.migrate().await?;
         Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        let have = v.unwrap_or(0) as usize;
-        if have > MIGRATIONS.len() {
-            return Err(StoreError::refused(
-                "schema_too_new",
-                format!(
-                    "{}: schema version {have} is newer than this collector knows ({}); run the newer collector",
-                    self.label,
-                    MIGRATIONS.len()
-                ),
-            ));
-        }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(have) {
-            sqlx::raw_sql(m)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-                .bind((i + 1) as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-        }
-        tx.commit().await.map_err(|e| self.err(e))
     }
 
     /// Inserts the observations of `batch` not filed before and returns them.
