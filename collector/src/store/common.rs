@@ -988,7 +988,12 @@ impl Store {
             .chain(meter_changes.iter().map(|m| m.0.as_str()))
             .collect();
         let mut tracks = self.load_tracks(&mut tx, &refs).await?;
-        for (serial, t) in tracks.iter_mut().filter(|(s, _)| serials.contains(s)) {
+        // A set: with many silent products a list lookup per track is quadratic.
+        let clocked: HashSet<&str> = serials.iter().map(String::as_str).collect();
+        for (serial, t) in tracks
+            .iter_mut()
+            .filter(|(s, _)| clocked.contains(s.as_str()))
+        {
             let last = t.track.last_report_ms;
             let mut c = Vec::new();
             // A report since the device-silent request opened closes it.
