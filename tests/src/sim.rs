@@ -146,13 +146,66 @@ impl Default for SimConfig {
     }
 }
 
+/// What a device serves: a recording and this clone's own values in it.
+struct Served {
+    recording: Arc<Recording>,
+    /// Replacement values (serial, MAC) by recording index.
+    overrides: HashMap<usize, Value>,
+}
+
+impl Served {
+    /// Clone `i` gets serial `<original>-<i>` and a MAC ending in `i`; clone 0
+    /// is the recording as captured.
+    fn new(recording: Arc<Recording>, i: usize) -> Served {
+        let mut overrides = HashMap::new();
+        if i > 0 {
+            for &si in &recording.serials {
+                if let Some(b) = recording.items[si].1.as_bytes() {
+                    let s = format!("{}-{i}", String::from_utf8_lossy(b));
+                    overrides.insert(si, Value::OctetString(s.into_bytes()));
+                }
+            }
+            for &mi in &recording.macs {
+                if let Some(b) = recording.items[mi].1.as_bytes() {
+                    let mut m = b.to_vec();
+                    m[3..6].copy_from_slice(&(i as u32).to_be_bytes()[1..]);
+                    overrides.insert(mi, Value::OctetString(m));
+                }
+            }
+        }
+        Served {
+            recording,
+            overrides,
+        }
+    }
+
+    /// The value of entry `i`, counters advanced by `offset` pages and
+    /// halved while `regressed`.
+    fn value_at(&self, i: usize, offset: u64, regressed: bool) -> Value {
+        if let Some(v) = self.overrides.get(&i) {
+            return v.clone();
+        }
+        let v = &self.recording.items[i].1;
+        if self.recording.counters.binary_search(&i).is_err() {
+            return v.clone();
+        }
+        let advanced = v.as_u64().unwrap_or(0) + offset;
+        let value = if regressed { advanced / 2 } else { advanced };
+        match v {
+            Value::Counter32(_) => Value::Counter32(value as u32),
+            Value::Counter64(_) => Value::Counter64(value),
+            Value::Gauge32(_) => Value::Gauge32(value as u32),
+            _ => Value::Integer(value as i64),
+        }
+    }
+}
+
 /// One simulated device.
 pub struct SimDevice {
     pub index: usize,
     pub addr: SocketAddr,
-    pub recording: Arc<Recording>,
-    /// Replacement values (serial, MAC) by recording index.
-    overrides: HashMap<usize, Value>,
+    /// Swapped whole by `load`; each request answers from one snapshot.
+    served: Mutex<Arc<Served>>,
     /// Offset added to every counter of this clone.
     counter_offset: u64,
     engine_id: Vec<u8>,
@@ -165,10 +218,28 @@ pub struct SimDevice {
 
 impl SimDevice {
     pub fn serial(&self) -> Option<String> {
-        let i = *self.recording.serials.first()?;
-        self.value_at(i, 0)
+        let s = self.served();
+        let i = *s.recording.serials.first()?;
+        s.value_at(i, 0, false)
             .as_bytes()
             .map(|b| String::from_utf8_lossy(b).to_string())
+    }
+
+    /// The recording this device serves now.
+    pub fn recording(&self) -> Arc<Recording> {
+        self.served().recording.clone()
+    }
+
+    /// Serves `recording` from the next request on, as this clone (its own
+    /// serial, MAC and counter offset): a device whose alerts, supplies or
+    /// console change while it runs.
+    pub fn load(&self, recording: Arc<Recording>) {
+        let next = Arc::new(Served::new(recording, self.index));
+        *self.served.lock().expect("served lock") = next;
+    }
+
+    fn served(&self) -> Arc<Served> {
+        self.served.lock().expect("served lock").clone()
     }
 
     pub fn requests(&self) -> u64 {
@@ -187,45 +258,26 @@ impl SimDevice {
         self.faults.load(Ordering::Relaxed) & f.bit() != 0
     }
 
-    /// The value of recording entry `i`, counters advanced by `extra` pages.
-    fn value_at(&self, i: usize, extra: u64) -> Value {
-        if let Some(v) = self.overrides.get(&i) {
-            return v.clone();
-        }
-        let v = &self.recording.items[i].1;
-        if self.recording.counters.binary_search(&i).is_err() {
-            return v.clone();
-        }
-        let base = v.as_u64().unwrap_or(0);
-        let advanced = base + self.counter_offset + extra;
-        let value = if self.has(Fault::CounterRegression) {
-            advanced / 2
-        } else {
-            advanced
-        };
-        match v {
-            Value::Counter32(_) => Value::Counter32(value as u32),
-            Value::Counter64(_) => Value::Counter64(value),
-            Value::Gauge32(_) => Value::Gauge32(value as u32),
-            _ => Value::Integer(value as i64),
-        }
-    }
-
     /// The counter value this device reports for `oid` now: the ground truth
     /// that end-to-end tests compare filed readings against.
     pub fn counter_value(&self, fleet: &Fleet, oid: &Oid) -> Option<u64> {
-        let i = self
+        let s = self.served();
+        let i = s
             .recording
             .items
             .binary_search_by(|(o, _)| o.cmp(oid))
             .ok()?;
-        self.value_at_fleet(fleet, i).as_u64()
+        self.value_at_fleet(fleet, &s, i).as_u64()
     }
 
-    fn value_at_fleet(&self, fleet: &Fleet, i: usize) -> Value {
+    fn value_at_fleet(&self, fleet: &Fleet, s: &Served, i: usize) -> Value {
         let elapsed = fleet.start.elapsed().as_secs_f64();
         let extra = (elapsed * fleet.cfg.pages_per_minute.max(0.0) / 60.0) as u64;
-        self.value_at(i, extra)
+        s.value_at(
+            i,
+            self.counter_offset + extra,
+            self.has(Fault::CounterRegression),
+        )
     }
 }
 
@@ -245,30 +297,13 @@ impl Fleet {
         let mut devices = Vec::with_capacity(addrs.len());
         for (i, addr) in addrs.into_iter().enumerate() {
             let rec = recordings[i % recordings.len()].clone();
-            let mut overrides = HashMap::new();
-            if i > 0 {
-                for &si in &rec.serials {
-                    if let Some(b) = rec.items[si].1.as_bytes() {
-                        let s = format!("{}-{i}", String::from_utf8_lossy(b));
-                        overrides.insert(si, Value::OctetString(s.into_bytes()));
-                    }
-                }
-                for &mi in &rec.macs {
-                    if let Some(b) = rec.items[mi].1.as_bytes() {
-                        let mut m = b.to_vec();
-                        m[3..6].copy_from_slice(&(i as u32).to_be_bytes()[1..]);
-                        overrides.insert(mi, Value::OctetString(m));
-                    }
-                }
-            }
             let mut engine_id = vec![0x80, 0x00, 0x1f, 0x88, 0x04];
             engine_id.extend_from_slice(b"msim");
             engine_id.extend_from_slice(&(i as u32).to_be_bytes());
             devices.push(Arc::new(SimDevice {
                 index: i,
                 addr,
-                recording: rec,
-                overrides,
+                served: Mutex::new(Arc::new(Served::new(rec, i))),
                 counter_offset: i as u64 * 1000,
                 engine_id,
                 faults: AtomicU32::new(0),
@@ -329,7 +364,7 @@ impl Fleet {
     fn handle_community(&self, d: &SimDevice, m: CommunityMessage) -> Option<Vec<u8>> {
         let c = String::from_utf8_lossy(&m.community);
         // Like snmpsim, the recording's name also works as its community.
-        if c != self.cfg.community && c != d.recording.name {
+        if c != self.cfg.community && c != d.recording().name {
             return None;
         }
         if m.version == Version::V1 && m.pdu.kind == PduType::GetBulk {
@@ -456,7 +491,9 @@ impl Fleet {
 
     /// Builds the response PDU to a request; `max` bounds its encoded size.
     fn respond(&self, d: &SimDevice, req: &Pdu, version: Version, max: usize) -> Option<Pdu> {
-        let items = &d.recording.items;
+        let served = d.served();
+        let items = &served.recording.items;
+        let value = |i: usize| d.value_at_fleet(self, &served, i);
         let v1 = version == Version::V1;
         let mut resp = Pdu {
             kind: PduType::Response,
@@ -470,11 +507,11 @@ impl Fleet {
             if d.has(Fault::NonIncreasing) && items.binary_search_by(|(x, _)| x.cmp(o)).is_ok() {
                 // Answer with the very OID that was asked: a broken agent.
                 let i = items.binary_search_by(|(x, _)| x.cmp(o)).expect("found");
-                return VarBind::new(o.clone(), self_value(self, d, i));
+                return VarBind::new(o.clone(), value(i));
             }
             let i = next_index(o);
             match items.get(i) {
-                Some((x, _)) => VarBind::new(x.clone(), self_value(self, d, i)),
+                Some((x, _)) => VarBind::new(x.clone(), value(i)),
                 None => VarBind::new(o.clone(), Value::EndOfMibView),
             }
         };
@@ -482,9 +519,7 @@ impl Fleet {
             PduType::Get => {
                 for (k, vb) in req.varbinds.iter().enumerate() {
                     match items.binary_search_by(|(x, _)| x.cmp(&vb.oid)) {
-                        Ok(i) => resp
-                            .varbinds
-                            .push(VarBind::new(vb.oid.clone(), self_value(self, d, i))),
+                        Ok(i) => resp.varbinds.push(VarBind::new(vb.oid.clone(), value(i))),
                         Err(_) if v1 => {
                             resp.error_status = error_status::NO_SUCH_NAME;
                             resp.error_index = k as i64 + 1;
@@ -580,10 +615,6 @@ impl Fleet {
     }
 }
 
-fn self_value(f: &Fleet, d: &SimDevice, i: usize) -> Value {
-    d.value_at_fleet(f, i)
-}
-
 fn value_len(v: &Value) -> usize {
     match v {
         Value::OctetString(b) | Value::Opaque(b) => b.len(),
@@ -637,7 +668,7 @@ pub fn control(fleet: &Fleet, line: &str) -> String {
                     "{} {} {} {}",
                     d.index,
                     d.addr,
-                    d.recording.name,
+                    d.recording().name,
                     d.serial().unwrap_or_default()
                 )
             })
@@ -740,6 +771,31 @@ mod tests {
         assert_eq!(value(1), Value::Counter32(1100));
         control(&f, "fault counter-regression on 1");
         assert_eq!(value(1), Value::Counter32(550));
+    }
+
+    #[test]
+    fn a_loaded_recording_is_served_as_the_same_clone() {
+        let f = fleet(2);
+        let (r, _) = Recording::parse(
+            "t2",
+            "1.3.6.1.2.1.1.1.0|4|Canon LBP jammed\n1.3.6.1.2.1.43.10.2.1.4.1.1|65|200\n",
+        );
+        f.devices[1].load(Arc::new(r));
+        let pdu = get(&f, 1, "1.3.6.1.2.1.1.1.0").unwrap();
+        assert_eq!(
+            pdu.varbinds[0].value,
+            Value::OctetString(b"Canon LBP jammed".to_vec())
+        );
+        // Clone 1 keeps its counter offset in the new recording.
+        let pdu = get(&f, 1, "1.3.6.1.2.1.43.10.2.1.4.1.1").unwrap();
+        assert_eq!(pdu.varbinds[0].value, Value::Counter32(1200));
+        assert_eq!(f.devices[1].recording().name, "t2");
+        // The other device still serves the first recording.
+        let pdu = get(&f, 0, "1.3.6.1.2.1.1.1.0").unwrap();
+        assert_eq!(
+            pdu.varbinds[0].value,
+            Value::OctetString(b"Canon LBP".to_vec())
+        );
     }
 
     #[test]

@@ -249,7 +249,7 @@ fn main() -> ExitCode {
             for d in &fleet.devices {
                 println!(
                     "{}",
-                    serde_json::json!({"index": d.index, "address": d.addr.to_string(), "recording": d.recording.name, "serial": d.serial()})
+                    serde_json::json!({"index": d.index, "address": d.addr.to_string(), "recording": d.recording().name, "serial": d.serial()})
                 );
             }
         }

@@ -76,7 +76,7 @@ async fn agent_moved_between_replicas_mid_stream_nothing_lost_nothing_doubled() 
     let text = std::fs::read_to_string(fixtures_dir().join("canon_iradv_c5560.snmprec")).unwrap();
     let (rec, _) = Recording::parse("canon", &text);
     let addrs: Vec<SocketAddr> = (1..=30)
-        .map(|i| format!("127.48.0.{i}:16161").parse().unwrap())
+        .map(|i| format!("127.49.0.{i}:16161").parse().unwrap())
         .collect();
     let fleet = Arc::new(Fleet::new(SimConfig::default(), vec![Arc::new(rec)], addrs));
     let _sim = serve(fleet.clone()).await.unwrap();
@@ -88,7 +88,7 @@ async fn agent_moved_between_replicas_mid_stream_nothing_lost_nothing_doubled() 
         &a.pki.ca_cert(),
         &a.agent_cert.cert,
         &a.agent_cert.key,
-        &["127.48.0.1-30"],
+        &["127.49.0.1-30"],
     );
     spec.meter = "* * * * * *".into();
     spec.batch_max_count = Some(20);

@@ -4,7 +4,7 @@
 //! end every observation the agent had made durable is filed exactly once.
 //!
 //! The child entry point is the ignored test `crash_child`; the parents start
-//! it with `--ignored --exact crash_child` and an environment that says what
+//! it with `--ignored --exact crash::crash_child` and an environment that says what
 //! to be. Set CRASH_SEED to replay a run.
 
 use meterlink_agent::buffer::{Buffer, SledBuffer};
@@ -154,7 +154,7 @@ fn spawn_child(kind: &str, conf: &Path, ledger: Option<&Path>) -> Child {
     c.args([
         "--ignored",
         "--exact",
-        "crash_child",
+        "crash::crash_child",
         "--nocapture",
         "--test-threads=1",
     ])

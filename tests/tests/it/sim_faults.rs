@@ -289,8 +289,8 @@ async fn discovery_of_200_addresses_finds_exactly_the_printers() {
     for d in &fleet.devices {
         if d.index % 7 == 3 {
             d.set_fault(Fault::NoReply, true);
-        } else if d.recording.name != "switch_procurve" {
-            expected.push((d.addr.to_string(), d.recording.name.clone()));
+        } else if d.recording().name != "switch_procurve" {
+            expected.push((d.addr.to_string(), d.recording().name.clone()));
         }
     }
     let e = Engine::new(EngineConfig {
