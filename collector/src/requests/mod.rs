@@ -232,6 +232,15 @@ pub fn conditions(rules: &Rules, s: &DeviceStatus) -> Vec<Condition> {
         .collect()
 }
 
+/// A duration for people: "45 s", "30 min", "4 h".
+fn span(secs: u64) -> String {
+    match secs {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 /// What the tracker remembers about one product between observations.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Track {
@@ -321,13 +330,12 @@ impl Track {
         now: i64,
         articles: &Articles,
     ) -> Vec<Change> {
-        self.heard_from(now);
+        let mut out = self.heard_from(now);
         if self.last_status_ms.is_some_and(|t| now < t) {
-            return Vec::new();
+            return out;
         }
         self.last_status_ms = Some(now);
         let active = conditions(rules, status);
-        let mut out = Vec::new();
         for c in &active {
             if let Some(o) = self.open.get_mut(&c.fingerprint) {
                 o.last_seen_ms = now;
@@ -391,7 +399,7 @@ impl Track {
             .map(|fp| {
                 self.open.remove(&fp);
                 Change::Close {
-                    reason: format!("condition clear for {} min", rules.hold_down_secs / 60),
+                    reason: format!("condition clear for {}", span(rules.hold_down_secs)),
                     fingerprint: fp,
                     at_ms: now,
                 }
@@ -409,8 +417,7 @@ impl Track {
         now: i64,
         articles: &Articles,
     ) -> Vec<Change> {
-        self.heard_from(now);
-        let mut out = Vec::new();
+        let mut out = self.heard_from(now);
         for sup in &s.supplies {
             let key = format!("{}:{}", sup.index, sup.description);
             let fp = format!("consumables:supply:{key}");
@@ -477,7 +484,7 @@ impl Track {
                     priority: Priority::Normal,
                     rule: "device silent".into(),
                     code: None,
-                    text: format!("no report for {} h", (now - last) / 3_600_000),
+                    text: format!("no report for {}", span(((now - last) / 1000) as u64)),
                     persist_ms: 0,
                 };
                 out.push(self.open(&c, last, now, &Articles::new()));
@@ -524,11 +531,15 @@ impl Track {
         Vec::new()
     }
 
-    /// A meter anomaly from the filing rules: one open request per counter;
-    /// repeats add occurrences. An operator closes it (after a board swap,
-    /// by accepting a new baseline).
-    pub fn meter_anomaly(&mut self, counter: &str, what: &str, now: i64) -> Vec<Change> {
-        let fp = format!("meter_anomaly:{counter}");
+    /// Applies the anomalies of one meter observation, `(counter, what)`
+    /// each: one meter-anomaly request per product, however many counters
+    /// a reset or a bad read touched; a later observation with anomalies
+    /// adds an occurrence. Meter anomalies close only by hand.
+    pub fn meter_anomaly(&mut self, anomalies: &[(String, String)], now: i64) -> Vec<Change> {
+        let Some((counter, what)) = anomalies.first() else {
+            return Vec::new();
+        };
+        let fp = "meter_anomaly:".to_string();
         if let Some(o) = self.open.get_mut(&fp) {
             o.occurrences += 1;
             o.last_seen_ms = now;
@@ -538,13 +549,17 @@ impl Track {
                 at_ms: now,
             }];
         }
+        let text = match anomalies.len() {
+            1 => format!("{counter}: {what}"),
+            n => format!("{counter}: {what} (and {} more counters)", n - 1),
+        };
         let c = Condition {
             fingerprint: fp,
             kind: Kind::MeterAnomaly,
             priority: Priority::Normal,
             rule: "meter anomaly".into(),
             code: None,
-            text: format!("{counter}: {what}"),
+            text,
             persist_ms: 0,
         };
         vec![self.open(&c, now, now, &Articles::new())]

@@ -289,6 +289,19 @@ fn silent_device_table() {
     }
     // A product never heard from is not "silent" (it has no baseline yet).
     assert!(Track::default().tick(&r, true, T0).is_empty());
+    // The report that ends the silence closes it, whatever it carries.
+    let a = Articles::new();
+    for report in ["status", "supplies"] {
+        let mut t = Track::default();
+        t.heard_from(T0);
+        assert_eq!(opened(&t.tick(&r, true, T0 + day)), vec!["device_silent:"]);
+        let at = T0 + day + MIN;
+        let ch = match report {
+            "status" => t.observe_status(&r, &clear(), at, &a),
+            _ => t.observe_supplies(&r, &supplies(Some(80), "ok"), at, &a),
+        };
+        assert_eq!(closed(&ch), vec!["device_silent:"], "{report}");
+    }
 }
 
 #[test]
@@ -315,20 +328,54 @@ fn missing_billing_read_table() {
 }
 
 #[test]
-fn meter_anomalies_one_request_per_counter() {
+fn meter_anomalies_one_request_per_product() {
+    let a = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(c, w)| (c.to_string(), w.to_string()))
+            .collect()
+    };
     let mut t = Track::default();
-    let ch = t.meter_anomaly("canon.101", "120 is lower than 1500000", T0);
-    assert_eq!(opened(&ch), vec!["meter_anomaly:canon.101"]);
-    let ch = t.meter_anomaly("canon.101", "130 is lower than 1500000", T0 + MIN);
+    assert!(t.meter_anomaly(&[], T0).is_empty());
+    // A reset touches every counter: one request, naming the first.
+    let ch = t.meter_anomaly(
+        &a(&[
+            ("canon.101", "120 is lower than 1500000"),
+            ("canon.102", "80 is lower than 900000"),
+            ("canon.103", "3 is lower than 4000"),
+        ]),
+        T0,
+    );
+    assert_eq!(opened(&ch), vec!["meter_anomaly:"]);
+    match &ch[..] {
+        [Change::Open { title, .. }] => assert_eq!(
+            title,
+            "meter anomaly: canon.101: 120 is lower than 1500000 (and 2 more counters)"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // The next observation with anomalies, on any counter: one occurrence.
+    let ch = t.meter_anomaly(&a(&[("canon.102", "jump"), ("canon.101", "low")]), T0 + MIN);
     assert!(
         matches!(&ch[..], [Change::Occurrence { occurrences: 2, .. }]),
         "{ch:?}"
     );
-    let ch = t.meter_anomaly("canon.102", "jump", T0 + MIN);
-    assert_eq!(opened(&ch), vec!["meter_anomaly:canon.102"]);
-    // Status observations never close meter anomalies.
+    // Status observations and the clock never close meter anomalies.
     let r = Rules::defaults();
     let ch = t.observe_status(&r, &clear(), T0 + 100 * MIN, &Articles::new());
     assert!(closed(&ch).is_empty());
     assert!(t.tick(&r, false, T0 + 1000 * MIN).is_empty());
+}
+
+#[test]
+fn close_reasons_say_the_hold_down_in_human_units() {
+    for (secs, text) in [
+        (45, "45 s"),
+        (60, "1 min"),
+        (1800, "30 min"),
+        (5400, "90 min"),
+        (14400, "4 h"),
+    ] {
+        assert_eq!(super::span(secs), text);
+    }
 }

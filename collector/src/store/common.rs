@@ -168,7 +168,8 @@ struct NewReading<'a> {
 enum TrackEvent<'a> {
     Status(&'a meterlink_proto::v1::DeviceStatus),
     Supplies(&'a meterlink_proto::v1::Supplies),
-    Anomaly { counter: String, what: String },
+    /// The anomalous counters of one meter observation: (counter, what).
+    Anomalies(Vec<(String, String)>),
 }
 
 /// A product's request track while a transaction works on it.
@@ -384,9 +385,7 @@ impl Store {
                         TrackEvent::Supplies(s) => {
                             t.track.observe_supplies(rules, s, at, &articles)
                         }
-                        TrackEvent::Anomaly { counter, what } => {
-                            t.track.meter_anomaly(&counter, &what, at)
-                        }
+                        TrackEvent::Anomalies(a) => t.track.meter_anomaly(&a, at),
                     };
                     t.changed = true;
                     changes.extend(c.into_iter().map(|c| (serial.to_string(), c)));
@@ -400,9 +399,10 @@ impl Store {
     }
 
     /// Products: one row per serial, with its latest address and agent. A
-    /// serial seen for the first time belongs to the agent's account when
-    /// that account creates products automatically; otherwise it waits in
-    /// the unassigned list.
+    /// serial without an account (new, or waiting in the unassigned list)
+    /// joins the agent's account when that account creates products
+    /// automatically; otherwise it waits in the unassigned list. A product
+    /// with an account keeps it.
     async fn upsert_products(
         &self,
         tx: &mut Tx,
@@ -445,6 +445,7 @@ impl Store {
             });
             qb.push(
                 " ON CONFLICT (serial) DO UPDATE SET address = excluded.address, agent_id = excluded.agent_id, \
+                 account_id = COALESCE(products.account_id, excluded.account_id), \
                  last_seen_ms = CASE WHEN products.last_seen_ms > excluded.last_seen_ms \
                  THEN products.last_seen_ms ELSE excluded.last_seen_ms END",
             );
@@ -556,6 +557,7 @@ impl Store {
         let mut rows: Vec<NewReading> = Vec::new();
         let mut moved: BTreeMap<(&str, &str), Filed> = BTreeMap::new();
         for (o, m) in &meters {
+            let mut anomalies: Vec<(String, String)> = Vec::new();
             for c in m.counters.iter().filter(|c| c.value <= i64::MAX as u64) {
                 let key = (o.serial.as_str(), c.id.as_str());
                 let incoming = Incoming {
@@ -591,13 +593,7 @@ impl Store {
                     Decision::Duplicate => (c.value, "repeat", None),
                     Decision::Anomaly(a) => {
                         out.anomalies += 1;
-                        events.entry(key.0).or_default().push((
-                            o.taken_at_ms,
-                            TrackEvent::Anomaly {
-                                counter: c.id.clone(),
-                                what: anomaly_text(&a),
-                            },
-                        ));
+                        anomalies.push((c.id.clone(), anomaly_text(&a)));
                         (
                             c.value,
                             "anomaly",
@@ -615,6 +611,12 @@ impl Store {
                     state,
                     anomaly,
                 });
+            }
+            if !anomalies.is_empty() {
+                events
+                    .entry(o.serial.as_str())
+                    .or_default()
+                    .push((o.taken_at_ms, TrackEvent::Anomalies(anomalies)));
             }
         }
         self.insert_readings(tx, agent, now, &mut rows).await?;

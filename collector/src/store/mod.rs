@@ -316,7 +316,13 @@ pub const TEST_DATABASE_ENV: &str = "METERLINK_TEST_DATABASE_URL";
 pub async fn scratch_postgres(test: &str) -> Option<String> {
     use sqlx::Connection;
     let Ok(base) = std::env::var(TEST_DATABASE_ENV) else {
-        println!("SKIPPED {test} on PostgreSQL: set {TEST_DATABASE_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)");
+        // The real stderr: the test harness captures println! and eprintln!
+        // of a passing test, which would hide the skip.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIPPED {test} on PostgreSQL: set {TEST_DATABASE_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)"
+        );
         return None;
     };
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -271,7 +271,8 @@ async fn filing_rules_apply_at_ingest(s: Store) {
         ]
     );
     assert!(br[3].anomaly.as_ref().unwrap()["kind"] == "regression");
-    // Anomalies open a meter-anomaly request (one per counter; repeats add occurrences).
+    // Anomalies open a meter-anomaly request (one per product; later
+    // anomalous observations add occurrences).
     let open = open_requests(&s, "B").await;
     assert_eq!(open.len(), 1);
     assert_eq!(
@@ -367,6 +368,46 @@ async fn unknown_serials_wait_for_an_operator(s: Store) {
             }
         ),
         "{e}"
+    );
+}
+
+on_both!(waiting_serials_join_an_account_that_creates_products);
+async fn waiting_serials_join_an_account_that_creates_products(s: Store) {
+    account(&s, "acme", true).await;
+    account(&s, "other", false).await;
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    // Before the agent has an account its devices wait.
+    s.ingest("a1", &[meter(1, "W1", T0, 10), meter(2, "W2", T0, 20)])
+        .await
+        .unwrap();
+    assert_eq!(s.unassigned().await.unwrap().len(), 2);
+    // An operator puts W2 in another account; then the agent joins acme.
+    s.update_product(
+        "W2",
+        &ProductUpdate {
+            account: Some("other".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    s.ingest(
+        "a1",
+        &[meter(3, "W1", T0 + 1, 11), meter(4, "W2", T0 + 1, 21)],
+    )
+    .await
+    .unwrap();
+    assert!(s.unassigned().await.unwrap().is_empty());
+    let owner = |p: Option<Product>| p.unwrap().account;
+    assert_eq!(
+        owner(s.product("W1").await.unwrap()).as_deref(),
+        Some("acme")
+    );
+    // A product with an account keeps it.
+    assert_eq!(
+        owner(s.product("W2").await.unwrap()).as_deref(),
+        Some("other")
     );
 }
 

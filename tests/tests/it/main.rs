@@ -15,4 +15,5 @@ mod proxy;
 mod pushed_config;
 mod real_peers;
 mod replicas;
+mod scenario;
 mod sim_faults;
