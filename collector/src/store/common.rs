@@ -1,8 +1,8 @@
 // The store's SQL, written once for both backends: `include!`d by sqlite.rs
 // and postgres.rs, each of which defines `Db` (the sqlx database), `Store`
 // (its struct, with `pool`, `label` and `settings`), `MIGRATIONS`,
-// `MIGRATION_LOCK`, `VERSION_TABLE`, `LOCK_PRODUCTS`, `CURRENT_BY_SERIAL` and
-// `new_observations` (the duplicate check, which differs by backend).
+// `MIGRATION_LOCK`, `VERSION_TABLE`, `LOCK_PRODUCTS` and `new_observations`
+// (the duplicate check, which differs by backend).
 // Placeholders are `$n`, which both backends accept; QueryBuilder writes
 // each backend's own. Integers are 64-bit and flags are 0/1 in both.
 
@@ -16,7 +16,7 @@ use crate::store::{
 use meterlink_proto::v1::{observation::Body, CounterValue, MeterReading, Observation};
 use prost::Message;
 use sqlx::{QueryBuilder, Row};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 type Tx = sqlx::Transaction<'static, Db>;
 type DbRow = <Db as sqlx::Database>::Row;
@@ -510,52 +510,14 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
         }
-        // Current filed values of the batch's products, keyed by the batch's
-        // own strings (looked up through sets, not by scanning the batch).
-        let mut current: HashMap<(&str, &str), Filed> = HashMap::new();
+        // Current filed values of the batch's products (keyed by the batch's
+        // own strings), one row per product.
         let mut serials: Vec<&str> = meters.iter().map(|(o, _)| o.serial.as_str()).collect();
         serials.dedup();
-        let serial_set: HashSet<&str> = serials.iter().copied().collect();
-        let counter_set: HashSet<&str> = meters
-            .iter()
-            .flat_map(|(_, m)| m.counters.iter().map(|c| c.id.as_str()))
-            .collect();
-        for chunk in serials.chunks(500) {
-            // One row per product with its counters as JSON: sqlx hands rows
-            // over one at a time, which cost more than the query itself.
-            let mut qb = QueryBuilder::<Db>::new(CURRENT_BY_SERIAL);
-            in_list(&mut qb, chunk.iter().copied());
-            qb.push(" GROUP BY serial");
-            let rows = qb
-                .build()
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(|e| self.err(e))?;
-            for r in rows {
-                let (s, json): (&str, &str) = (r.get(0), r.get(1));
-                let Some(s) = serial_set.get(s) else { continue };
-                let values: Vec<(String, i64, i64)> =
-                    serde_json::from_str(json).map_err(|e| StoreError::Invalid {
-                        agent: agent.into(),
-                        seq: 0,
-                        what: format!("current values of {s} unreadable: {e}"),
-                    })?;
-                for (c, value, taken_at_ms) in values {
-                    if let Some(c) = counter_set.get(c.as_str()) {
-                        current.insert(
-                            (*s, *c),
-                            Filed {
-                                value: value as u64,
-                                taken_at_ms,
-                            },
-                        );
-                    }
-                }
-            }
-        }
+        let mut current = self.load_current(tx, &serials).await?;
         let policy = &self.settings.filing;
         let mut rows: Vec<NewReading> = Vec::new();
-        let mut moved: BTreeMap<(&str, &str), Filed> = BTreeMap::new();
+        let mut moved: BTreeSet<&str> = BTreeSet::new();
         for (o, m) in &meters {
             let mut anomalies: Vec<(String, String)> = Vec::new();
             for c in m.counters.iter().filter(|c| c.value <= i64::MAX as u64) {
@@ -565,7 +527,7 @@ impl Store {
                     taken_at_ms: o.taken_at_ms,
                     wraps_at_bits: c.wraps_at_bits,
                 };
-                let cur = current.get(&key).copied();
+                let cur = current.get(key.0).and_then(|m| m.get(key.1)).copied();
                 let decision = match cur {
                     Some(f) if o.taken_at_ms < f.taken_at_ms => {
                         // Late: judged against its filed neighbours. Rows of
@@ -584,8 +546,11 @@ impl Store {
                             taken_at_ms: o.taken_at_ms,
                         };
                         if latest {
-                            current.insert(key, f);
-                            moved.insert(key, f);
+                            current
+                                .entry(key.0)
+                                .or_default()
+                                .insert(key.1.to_string(), f);
+                            moved.insert(key.0);
                         }
                         out.counter_values += 1;
                         (value, "filed", None)
@@ -620,20 +585,66 @@ impl Store {
             }
         }
         self.insert_readings(tx, agent, now, &mut rows).await?;
-        let crows: Vec<_> = moved.into_iter().collect();
-        for chunk in crows.chunks(1000) {
+        let moved: Vec<(&str, &BTreeMap<String, Filed>)> = moved
+            .into_iter()
+            .filter_map(|s| current.get(s).map(|m| (s, m)))
+            .collect();
+        self.save_current(tx, &moved).await
+    }
+
+    /// The current filed values of `serials`: counter -> value and time.
+    /// Callers hold the products' rows (PostgreSQL) or the write lock
+    /// (SQLite), so that what they save back is not stale.
+    async fn load_current<'s>(
+        &self,
+        tx: &mut Tx,
+        serials: &[&'s str],
+    ) -> Result<HashMap<&'s str, BTreeMap<String, Filed>>, StoreError> {
+        let wanted: HashSet<&'s str> = serials.iter().copied().collect();
+        let mut out = HashMap::with_capacity(serials.len());
+        for chunk in serials.chunks(500) {
             let mut qb = QueryBuilder::<Db>::new(
-                "INSERT INTO counter_current (serial, counter_id, value, taken_at_ms) ",
+                "SELECT serial, counters FROM product_current WHERE serial IN ",
             );
-            qb.push_values(chunk, |mut b, ((serial, id), f)| {
+            in_list(&mut qb, chunk.iter().copied());
+            let rows = qb
+                .build()
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            for r in rows {
+                let (s, json): (&str, &str) = (r.get(0), r.get(1));
+                let Some(s) = wanted.get(s) else { continue };
+                out.insert(*s, parse_current(s, json)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes products' whole current-value maps back, one row each.
+    async fn save_current(
+        &self,
+        tx: &mut Tx,
+        products: &[(&str, &BTreeMap<String, Filed>)],
+    ) -> Result<(), StoreError> {
+        for chunk in products.chunks(500) {
+            let rows = chunk
+                .iter()
+                .map(|(s, m)| {
+                    let latest = m.values().map(|f| f.taken_at_ms).max().unwrap_or(0);
+                    Ok((*s, render_current(s, m)?, latest))
+                })
+                .collect::<Result<Vec<(&str, String, i64)>, StoreError>>()?;
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO product_current (serial, counters, latest_ms) ",
+            );
+            qb.push_values(&rows, |mut b, (serial, json, latest)| {
                 b.push_bind(*serial)
-                    .push_bind(*id)
-                    .push_bind(f.value as i64)
-                    .push_bind(f.taken_at_ms);
+                    .push_bind(json.as_str())
+                    .push_bind(*latest);
             });
             qb.push(
-                " ON CONFLICT (serial, counter_id) DO UPDATE SET value = excluded.value, taken_at_ms = excluded.taken_at_ms \
-                 WHERE excluded.taken_at_ms >= counter_current.taken_at_ms",
+                " ON CONFLICT (serial) DO UPDATE SET counters = excluded.counters, latest_ms = excluded.latest_ms",
             );
             qb.build()
                 .execute(&mut **tx)
@@ -1053,10 +1064,10 @@ impl Store {
         let rules = &self.settings.rules;
         let mut meter_changes = Vec::new();
         for chunk in due.chunks(200) {
-            // Which of them have a billing read (counter_current holds the newest
+            // Which of them have a billing read (product_current holds the newest
             // filed reading of each counter), and which have a request open.
             let mut qb = QueryBuilder::<Db>::new("SELECT v.serial, v.period, ");
-            qb.push("CASE WHEN EXISTS (SELECT 1 FROM counter_current c WHERE c.serial = v.serial AND c.taken_at_ms >= v.cutoff) THEN 1 ELSE 0 END, ");
+            qb.push("CASE WHEN EXISTS (SELECT 1 FROM product_current c WHERE c.serial = v.serial AND c.latest_ms >= v.cutoff) THEN 1 ELSE 0 END, ");
             qb.push("CASE WHEN EXISTS (SELECT 1 FROM service_requests s WHERE s.serial = v.serial AND s.state = 'open' AND s.fingerprint = ");
             qb.push("'meter_due:' || v.period");
             qb.push(") THEN 1 ELSE 0 END FROM (");
@@ -1302,15 +1313,19 @@ impl Store {
     }
 
     async fn current(&self, serial: &str) -> Result<BTreeMap<String, u64>, StoreError> {
-        let rows = sqlx::query("SELECT counter_id, value FROM counter_current WHERE serial = $1")
-            .bind(serial)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) as u64))
-            .collect())
+        let json: Option<String> =
+            sqlx::query_scalar("SELECT counters FROM product_current WHERE serial = $1")
+                .bind(serial)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(match json {
+            Some(j) => parse_current(serial, &j)?
+                .into_iter()
+                .map(|(c, f)| (c, f.value))
+                .collect(),
+            None => BTreeMap::new(),
+        })
     }
 
     /// Every reading of a product (filed, anomalies and repeats), by counter and time.
@@ -1350,7 +1365,8 @@ impl Store {
         } else {
             qb.push(" AND state = 'filed'");
         }
-        qb.push(" ORDER BY taken_at_ms DESC, counter_id LIMIT ")
+        // The primary key's own order, read backwards: no sort, and LIMIT stops early.
+        qb.push(" ORDER BY taken_at_ms DESC, counter_id DESC LIMIT ")
             .push_bind(q.limit.unwrap_or(1000).clamp(1, 10_000) as i64);
         let rows = qb
             .build()
@@ -1436,18 +1452,18 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         if latest {
-            sqlx::query(
-                "INSERT INTO counter_current (serial, counter_id, value, taken_at_ms) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (serial, counter_id) DO UPDATE SET value = excluded.value, taken_at_ms = excluded.taken_at_ms
-                 WHERE excluded.taken_at_ms >= counter_current.taken_at_ms",
-            )
-            .bind(serial)
-            .bind(&m.counter)
-            .bind(value as i64)
-            .bind(taken)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+            // The reading's insert above holds SQLite's write lock; the
+            // product row is locked on PostgreSQL.
+            let mut current = self.load_current(&mut tx, &[serial]).await?;
+            let map = current.entry(serial).or_default();
+            map.insert(
+                m.counter.clone(),
+                Filed {
+                    value,
+                    taken_at_ms: taken,
+                },
+            );
+            self.save_current(&mut tx, &[(serial, &*map)]).await?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(Reading {
@@ -1496,9 +1512,10 @@ impl Store {
         let counters = sqlx::query(
             "SELECT r.counter_id, r.value, r.raw_value, c.name, c.unit, c.oid, c.wraps_at_bits
              FROM readings r LEFT JOIN counters c ON c.counter_id = r.counter_id
-             WHERE r.serial = $1 AND r.agent_id = $2 AND r.seq = $3 ORDER BY r.counter_id",
+             WHERE r.serial = $1 AND r.taken_at_ms = $2 AND r.agent_id = $3 AND r.seq = $4 ORDER BY r.counter_id",
         )
         .bind(&serial)
+        .bind(row.get::<i64, _>(3))
         .bind(agent)
         .bind(seq as i64)
         .fetch_all(&self.pool)
@@ -2207,4 +2224,91 @@ fn current_period(now: i64, day: u32, tz: chrono_tz::Tz) -> Option<(String, i64)
         format!("{py:04}-{pm:02}"),
         filing::billing_cutoff_ms(py, pm, day, tz)?,
     ))
+}
+
+/// A product's current values as stored: `{"counter": [value, taken_at_ms]}`.
+fn parse_current(serial: &str, json: &str) -> Result<BTreeMap<String, Filed>, StoreError> {
+    let raw: BTreeMap<String, (u64, i64)> =
+        serde_json::from_str(json).map_err(|e| StoreError::Invalid {
+            agent: String::new(),
+            seq: 0,
+            what: format!("current values of {serial} unreadable: {e}"),
+        })?;
+    Ok(raw
+        .into_iter()
+        .map(|(c, (value, taken_at_ms))| (c, Filed { value, taken_at_ms }))
+        .collect())
+}
+
+fn render_current(serial: &str, m: &BTreeMap<String, Filed>) -> Result<String, StoreError> {
+    let raw: BTreeMap<&str, (u64, i64)> = m
+        .iter()
+        .map(|(c, f)| (c.as_str(), (f.value, f.taken_at_ms)))
+        .collect();
+    serde_json::to_string(&raw).map_err(|e| StoreError::Invalid {
+        agent: String::new(),
+        seq: 0,
+        what: format!("current values of {serial} not writable: {e}"),
+    })
+}
+
+/// Migration tests, shared by both backends (each runs them on its own).
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    /// Brings `pool` to schema `version` as an older collector left it, with
+    /// one product whose current values are in the per-counter table that
+    /// the next migration replaces.
+    pub(super) async fn old_current_values(pool: &sqlx::Pool<Db>, version: usize) {
+        sqlx::raw_sql(VERSION_TABLE).execute(pool).await.unwrap();
+        for (i, m) in MIGRATIONS[..version].iter().enumerate() {
+            sqlx::raw_sql(m).execute(pool).await.unwrap();
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind((i + 1) as i64)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO products (serial, first_seen_ms, last_seen_ms) VALUES ('OLD1', 1, 2)",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        for (counter, value, at) in [("canon.101", 1_000i64, 2i64), ("canon.102", 50, 1)] {
+            sqlx::query("INSERT INTO counter_current (serial, counter_id, value, taken_at_ms) VALUES ('OLD1', $1, $2, $3)")
+                .bind(counter)
+                .bind(value)
+                .bind(at)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// After the migration the values are there, and filing goes on from them.
+    pub(super) async fn check_current_values(s: &Store) {
+        let want = |a: u64, b: u64| {
+            BTreeMap::from([("canon.101".to_string(), a), ("canon.102".to_string(), b)])
+        };
+        assert_eq!(s.current("OLD1").await.unwrap(), want(1_000, 50));
+        let o = Observation {
+            seq: 1,
+            taken_at_ms: 3,
+            device_address: "10.0.0.1:161".into(),
+            serial: "OLD1".into(),
+            body: Some(Body::Meter(MeterReading {
+                counters: vec![CounterValue {
+                    id: "canon.101".into(),
+                    value: 1_200,
+                    ..Default::default()
+                }],
+            })),
+        };
+        s.agent_hello("a", "1", 0).await.unwrap();
+        let out = s.ingest("a", &[o]).await.unwrap();
+        assert_eq!(out.counter_values, 1);
+        assert_eq!(s.current("OLD1").await.unwrap(), want(1_200, 50));
+    }
 }

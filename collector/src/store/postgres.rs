@@ -17,14 +17,11 @@ const LOCK_PRODUCTS: &str = " FOR UPDATE OF p";
 /// Replicas starting together: one migrates, the others wait for it.
 const MIGRATION_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7220145339)");
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)";
-/// Current values of products, one row per product, counters as a JSON array.
-const CURRENT_BY_SERIAL: &str =
-    "SELECT serial, json_agg(json_build_array(counter_id, value, taken_at_ms))::text \
-     FROM counter_current WHERE serial IN ";
 
 /// Schema migrations, applied in order; the index is the schema version.
-/// The schema is the SQLite store's after all its migrations.
-const MIGRATIONS: &[&str] = &[r#"
+/// The first is the SQLite store's schema after its first three migrations.
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE agents (
     agent_id TEXT PRIMARY KEY,
     version TEXT NOT NULL DEFAULT '',
@@ -176,7 +173,23 @@ CREATE TABLE outbox (
     last_error TEXT
 );
 CREATE INDEX outbox_state ON outbox (state, request_id, outbox_id);
-"#];
+"#,
+    // Write locality (SQLite migration 4): readings keyed product, time,
+    // counter; current values one row per product.
+    r#"
+ALTER TABLE readings DROP CONSTRAINT readings_pkey;
+ALTER TABLE readings ADD PRIMARY KEY (serial, taken_at_ms, counter_id, agent_id, seq);
+CREATE TABLE product_current (
+    serial TEXT PRIMARY KEY,
+    counters TEXT NOT NULL,
+    latest_ms BIGINT NOT NULL
+);
+INSERT INTO product_current (serial, counters, latest_ms)
+    SELECT serial, json_object_agg(counter_id, json_build_array(value, taken_at_ms))::text, max(taken_at_ms)
+    FROM counter_current GROUP BY serial;
+DROP TABLE counter_current;
+"#,
+];
 
 pub struct PgStore {
     pool: PgPool,
@@ -264,3 +277,24 @@ impl PgStore {
 }
 
 include!("common.rs");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn current_values_survive_the_move_to_one_row_per_product() {
+        let Some(url) = super::super::scratch_postgres(
+            "current_values_survive_the_move_to_one_row_per_product",
+        )
+        .await
+        else {
+            return;
+        };
+        let pool = PgPoolOptions::new().connect(&url).await.unwrap();
+        migration_tests::old_current_values(&pool, 1).await;
+        pool.close().await;
+        let s = PgStore::open(&url, Settings::default()).await.unwrap();
+        migration_tests::check_current_values(&s).await;
+    }
+}
