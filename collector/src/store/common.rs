@@ -327,6 +327,21 @@ impl Store {
             .into_iter()
             .filter(|o| !o.serial.is_empty())
             .collect();
+        // An agent writes only to products of its own account, or to
+        // products no account owns yet (invariant 7).
+        let foreign = self.foreign_products(&mut tx, agent, &fresh).await?;
+        if !foreign.is_empty() {
+            let before = fresh.len();
+            fresh.retain(|o| !foreign.contains(o.serial.as_str()));
+            out.foreign = (before - fresh.len()) as u64;
+            tracing::warn!(
+                %agent,
+                observations = out.foreign,
+                products = ?foreign.iter().take(10).collect::<Vec<_>>(),
+                "observations of products that another account owns are kept but not filed: \
+                 assign the agent or the products to the right account"
+            );
+        }
         // Time order per product: the rules see a device's history as it happened.
         fresh.sort_by(|a, b| {
             (a.serial.as_str(), a.taken_at_ms, a.seq).cmp(&(
@@ -395,6 +410,34 @@ impl Store {
             self.save_tracks(&mut tx, &tracks).await?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// The serials in `fresh` of products that an account other than the
+    /// agent's owns (any account, when the agent has none).
+    async fn foreign_products(
+        &self,
+        tx: &mut Tx,
+        agent: &str,
+        fresh: &[&Observation],
+    ) -> Result<BTreeSet<String>, StoreError> {
+        let serials: BTreeSet<&str> = fresh.iter().map(|o| o.serial.as_str()).collect();
+        let serials: Vec<&str> = serials.into_iter().collect();
+        let mut out = BTreeSet::new();
+        for chunk in serials.chunks(500) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT p.serial FROM products p WHERE p.account_id IS NOT NULL \
+                 AND p.account_id IS DISTINCT FROM (SELECT g.account_id FROM agents g WHERE g.agent_id = ",
+            );
+            qb.push_bind(agent).push(") AND p.serial IN ");
+            in_list(&mut qb, chunk.iter().copied());
+            let rows: Vec<String> = qb
+                .build_query_scalar()
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            out.extend(rows);
+        }
         Ok(out)
     }
 

@@ -392,23 +392,78 @@ async fn waiting_serials_join_an_account_that_creates_products(s: Store) {
     .await
     .unwrap();
     s.set_agent_account("a1", Some("acme")).await.unwrap();
-    s.ingest(
-        "a1",
-        &[meter(3, "W1", T0 + 1, 11), meter(4, "W2", T0 + 1, 21)],
-    )
-    .await
-    .unwrap();
+    let out = s
+        .ingest(
+            "a1",
+            &[meter(3, "W1", T0 + 1, 11), meter(4, "W2", T0 + 1, 21)],
+        )
+        .await
+        .unwrap();
     assert!(s.unassigned().await.unwrap().is_empty());
     let owner = |p: Option<Product>| p.unwrap().account;
     assert_eq!(
         owner(s.product("W1").await.unwrap()).as_deref(),
         Some("acme")
     );
-    // A product with an account keeps it.
+    // A product with an account keeps it, and an agent of another account
+    // does not write to it.
     assert_eq!(
         owner(s.product("W2").await.unwrap()).as_deref(),
         Some("other")
     );
+    assert_eq!((out.new, out.foreign, out.counter_values), (2, 1, 1));
+    assert_eq!(
+        s.product("W2").await.unwrap().unwrap().counters["canon.101"],
+        20
+    );
+}
+
+on_both!(agents_write_only_to_products_of_their_account);
+async fn agents_write_only_to_products_of_their_account(s: Store) {
+    account(&s, "acme", true).await;
+    account(&s, "other", false).await;
+    for (agent, acct) in [("a1", Some("acme")), ("a2", Some("other")), ("a3", None)] {
+        s.agent_hello(agent, "1", 0).await.unwrap();
+        s.set_agent_account(agent, acct).await.unwrap();
+    }
+    s.ingest("a1", &[meter(1, "P", T0, 100)]).await.unwrap();
+    let p = s.product("P").await.unwrap().unwrap();
+    assert_eq!(p.account.as_deref(), Some("acme"));
+    // An agent of another account, or of none, reports the same serial (a
+    // scan of the wrong network, or a lying agent): kept, acknowledged,
+    // not filed; the product, its readings and its requests stay as they were.
+    for (agent, seq) in [("a2", 1), ("a3", 1)] {
+        let mut o = meter(seq, "P", T0 + DAY, 1);
+        o.device_address = "192.0.2.66:161".into();
+        let out = s
+            .ingest(
+                agent,
+                &[o, status_of(seq + 1, "P", T0 + DAY, service_call())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.new, out.foreign, out.counter_values),
+            (2, 2, 0),
+            "{agent}"
+        );
+        assert_eq!((out.anomalies, out.request_changes), (0, 0), "{agent}");
+        // Resent, it is a duplicate like any other.
+        let again = s
+            .ingest(agent, &[meter(seq, "P", T0 + DAY, 1)])
+            .await
+            .unwrap();
+        assert_eq!((again.new, again.duplicates), (0, 1));
+    }
+    let after = s.product("P").await.unwrap().unwrap();
+    assert_eq!(after.counters["canon.101"], 100);
+    assert_eq!(after.address, p.address);
+    assert_eq!(after.agent.as_deref(), Some("a1"));
+    assert_eq!(s.readings("P").await.unwrap().len(), 1);
+    assert!(open_requests(&s, "P").await.is_empty());
+    // A product no account owns yet takes readings from any agent.
+    let out = s.ingest("a3", &[meter(10, "FREE", T0, 5)]).await.unwrap();
+    assert_eq!((out.foreign, out.counter_values), (0, 1));
 }
 
 on_both!(

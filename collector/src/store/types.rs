@@ -15,6 +15,9 @@ pub struct IngestOutcome {
     pub counter_values: u64,
     /// Counter values kept as anomalies (not history).
     pub anomalies: u64,
+    /// Observations of products another account owns than the agent's:
+    /// kept as raw observations (and acknowledged), not filed.
+    pub foreign: u64,
     /// Service-request changes (opened, occurrence, closed).
     pub request_changes: u64,
     /// Highest seq in the batch: everything up to it is durable now.
