@@ -329,7 +329,18 @@ impl Store {
             .collect();
         // An agent writes only to products of its own account, or to
         // products no account owns yet (invariant 7).
-        let foreign = self.foreign_products(&mut tx, agent, &fresh).await?;
+        let (agent_account, auto_create): (Option<String>, i64) = sqlx::query_as(
+            "SELECT g.account_id, COALESCE(a.auto_create, 0) FROM agents g
+             LEFT JOIN accounts a ON a.account_id = g.account_id WHERE g.agent_id = $1",
+        )
+        .bind(agent)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?
+        .unwrap_or((None, 0));
+        let foreign = self
+            .foreign_products(&mut tx, agent_account.as_deref(), &fresh)
+            .await?;
         if !foreign.is_empty() {
             let before = fresh.len();
             fresh.retain(|o| !foreign.contains(o.serial.as_str()));
@@ -350,7 +361,9 @@ impl Store {
                 b.seq,
             ))
         });
-        self.upsert_products(&mut tx, agent, &fresh).await?;
+        let auto_account = agent_account.filter(|_| auto_create != 0);
+        self.upsert_products(&mut tx, agent, auto_account.as_deref(), &fresh)
+            .await?;
         // 2. Identity details.
         for o in &fresh {
             if let Some(Body::Identity(id)) = &o.body {
@@ -414,11 +427,11 @@ impl Store {
     }
 
     /// The serials in `fresh` of products that an account other than the
-    /// agent's owns (any account, when the agent has none).
+    /// agent's (`account`) owns: any account, when the agent has none.
     async fn foreign_products(
         &self,
         tx: &mut Tx,
-        agent: &str,
+        account: Option<&str>,
         fresh: &[&Observation],
     ) -> Result<BTreeSet<String>, StoreError> {
         let serials: BTreeSet<&str> = fresh.iter().map(|o| o.serial.as_str()).collect();
@@ -427,9 +440,9 @@ impl Store {
         for chunk in serials.chunks(500) {
             let mut qb = QueryBuilder::<Db>::new(
                 "SELECT p.serial FROM products p WHERE p.account_id IS NOT NULL \
-                 AND p.account_id IS DISTINCT FROM (SELECT g.account_id FROM agents g WHERE g.agent_id = ",
+                 AND p.account_id IS DISTINCT FROM ",
             );
-            qb.push_bind(agent).push(") AND p.serial IN ");
+            qb.push_bind(account).push(" AND p.serial IN ");
             in_list(&mut qb, chunk.iter().copied());
             let rows: Vec<String> = qb
                 .build_query_scalar()
@@ -444,22 +457,15 @@ impl Store {
     /// Products: one row per serial, with its latest address and agent. A
     /// serial without an account (new, or waiting in the unassigned list)
     /// joins the agent's account when that account creates products
-    /// automatically; otherwise it waits in the unassigned list. A product
-    /// with an account keeps it.
+    /// automatically (`auto_account`); otherwise it waits in the unassigned
+    /// list. A product with an account keeps it.
     async fn upsert_products(
         &self,
         tx: &mut Tx,
         agent: &str,
+        auto_account: Option<&str>,
         fresh: &[&Observation],
     ) -> Result<(), StoreError> {
-        let auto_account: Option<String> = sqlx::query_scalar(
-            "SELECT a.account_id FROM agents g JOIN accounts a ON a.account_id = g.account_id
-             WHERE g.agent_id = $1 AND a.auto_create = 1",
-        )
-        .bind(agent)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
         let mut products: BTreeMap<&str, (&str, i64, i64)> = BTreeMap::new();
         for o in fresh {
             let e = products.entry(o.serial.as_str()).or_insert((
@@ -482,7 +488,7 @@ impl Store {
                 b.push_bind(*serial)
                     .push_bind(*addr)
                     .push_bind(agent)
-                    .push_bind(auto_account.clone())
+                    .push_bind(auto_account)
                     .push_bind(*first)
                     .push_bind(*last);
             });
