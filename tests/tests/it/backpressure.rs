@@ -48,7 +48,8 @@ async fn a_stalled_store_stops_the_agent_at_its_window() {
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
     let (buf, _) = SledBuffer::open(&tmp.path().join("buf"), u64::MAX).unwrap();
     let buf = Arc::new(buf);
-    buf.append((0..100).map(meter).collect()).unwrap();
+    let first = buf.append((0..100).map(meter).collect()).unwrap();
+    let first_last = *first.last().unwrap();
 
     let mut up = UplinkConfig::new(
         &format!("https://{}", collector.grpc_addr),
@@ -75,8 +76,9 @@ async fn a_stalled_store_stops_the_agent_at_its_window() {
         Duration::from_secs(20),
         "the first observations filed",
         || {
-            let b = buf.clone();
-            async move { b.stats().count == 0 }
+            // Both: the uplink empties the buffer before it records the Ack.
+            let (b, st) = (buf.clone(), status.clone());
+            async move { b.stats().count == 0 && st.last_ack.load(Ordering::Relaxed) == first_last }
         },
     )
     .await;
