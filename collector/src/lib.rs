@@ -1,6 +1,7 @@
 //! meterlink collector: gRPC ingest with mutual TLS, the store, the REST API.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod filing;
 pub mod ingest;

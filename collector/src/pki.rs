@@ -50,7 +50,7 @@ fn write_public(path: &Path, text: &str) -> Result<(), PkiError> {
     std::fs::write(path, text).map_err(io(path))
 }
 
-fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
+pub(crate) fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

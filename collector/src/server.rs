@@ -27,6 +27,11 @@ pub enum StartError {
     Tls(String),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A running collector.
@@ -80,6 +85,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     };
     let outbox = cfg.outbox()?;
     let store = Arc::new(Store::open(&cfg.store_url(), settings).await?);
+    first_operator(&store, &cfg.data_dir).await?;
 
     let grpc = tokio::net::TcpListener::bind(cfg.grpc.listen)
         .await
@@ -176,6 +182,45 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         shutdown: Some(stop_tx),
         tasks: [grpc_task, http_task].into_iter().chain(tasks).collect(),
     })
+}
+
+/// The file the first operator's token is written to on first start.
+pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
+
+/// On the first start (no operator in the store), creates the operator
+/// `admin` and writes an API token for it to data_dir/operator-token,
+/// readable by the collector's user only. The token is never logged.
+async fn first_operator(store: &Store, data_dir: &std::path::Path) -> Result<(), StartError> {
+    use crate::auth::{Role, User};
+    let users = store.users(None).await?;
+    if users.iter().any(|u| u.role == Role::Operator) {
+        return Ok(());
+    }
+    let admin = User {
+        id: "admin".into(),
+        name: "Administrator".into(),
+        role: Role::Operator,
+        account: None,
+    };
+    if !store.add_user_if_absent(&admin).await? {
+        // Another replica made it first, or "admin" is a customer user.
+        return Ok(());
+    }
+    let t = store
+        .issue_token(&admin.id, "first start", None, crate::store::now_ms())
+        .await?;
+    let file = data_dir.join(OPERATOR_TOKEN_FILE);
+    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    crate::pki::write_secret(&file, &format!("{}\n", t.token))?;
+    tracing::warn!(
+        file = %file.display(),
+        "first start: created the operator \"admin\"; its API token is in the file \
+         (give it as Authorization: Bearer ...); `meterlink-collector user` manages users"
+    );
+    Ok(())
 }
 
 /// Runs the clock's request rules every `every` until stopped.

@@ -25,11 +25,26 @@ impl Reply {
     }
 }
 
+/// A request without credentials.
 pub async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Reply {
+    request_as(addr, None, method, path, body).await
+}
+
+/// A request with `Authorization: Bearer <token>` when a token is given.
+pub async fn request_as(
+    addr: SocketAddr,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Reply {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let body = body.unwrap_or("");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await.expect("send");
@@ -80,4 +95,41 @@ fn dechunk(mut s: &[u8]) -> Vec<u8> {
 
 pub async fn get(addr: SocketAddr, path: &str) -> Reply {
     request(addr, "GET", path, None).await
+}
+
+/// A caller of the API: an address and an API token.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub addr: SocketAddr,
+    pub token: String,
+}
+
+impl Api {
+    pub fn new(addr: SocketAddr, token: impl Into<String>) -> Api {
+        Api {
+            addr,
+            token: token.into(),
+        }
+    }
+
+    /// The operator `admin` of a collector started on `data_dir`, by the
+    /// token the first start wrote there.
+    pub fn operator(addr: SocketAddr, data_dir: &std::path::Path) -> Api {
+        let file = data_dir.join(meterlink_collector::server::OPERATOR_TOKEN_FILE);
+        let token =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        Api::new(addr, token.trim())
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        request_as(self.addr, Some(&self.token), "GET", path, None).await
+    }
+
+    pub async fn request(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        request_as(self.addr, Some(&self.token), method, path, body).await
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: serde_json::Value) -> Reply {
+        self.request(method, path, Some(&body.to_string())).await
+    }
 }

@@ -104,6 +104,13 @@ pub struct LocalCollector {
     pub agent_cert: meterlink_collector::pki::Issued,
 }
 
+impl LocalCollector {
+    /// The API as the operator the collector's first start created.
+    pub fn operator(&self) -> crate::http::Api {
+        crate::http::Api::operator(self.running.http_addr, &self.config.data_dir)
+    }
+}
+
 /// Starts a collector with its data in `dir` (`extra_toml` appended to its
 /// collector.toml) and issues `agent_id` a certificate into `certs`.
 pub async fn start_collector(

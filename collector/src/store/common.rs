@@ -6,12 +6,13 @@
 // Placeholders are `$n`, which both backends accept; QueryBuilder writes
 // each backend's own. Integers are 64-bit and flags are 0/1 in both.
 
+use crate::auth::{Role, User};
 use crate::filing::{self, Decision, Filed, Incoming};
 use crate::requests::{Articles, Change, Track};
 use crate::store::{
-    Account, AgentInfo, Article, Group, HistoryQuery, IngestOutcome, ManualReading, NewRequest,
-    OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductQuery, ProductUpdate, Reading,
-    RequestEvent, RequestQuery, ServiceRequest, StoreError,
+    Account, AgentInfo, Article, Group, HistoryQuery, IngestOutcome, IssuedToken, ManualReading,
+    NewRequest, OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductQuery, ProductUpdate,
+    Reading, RequestEvent, RequestQuery, ServiceRequest, StoreError, TokenInfo,
 };
 use meterlink_proto::v1::{observation::Body, CounterValue, MeterReading, Observation};
 use prost::Message;
@@ -139,6 +140,16 @@ fn request_from(r: &DbRow) -> ServiceRequest {
         close_reason: r.get(16),
         events: Vec::new(),
     }
+}
+
+/// None for a role this collector does not know (a newer schema's).
+fn user_from(r: &DbRow) -> Option<User> {
+    Some(User {
+        id: r.get(0),
+        name: r.get(1),
+        role: Role::parse(r.get::<&str, _>(2))?,
+        account: r.get(3),
+    })
 }
 
 fn account_from(r: &DbRow) -> Account {
@@ -1183,6 +1194,9 @@ impl Store {
         if let Some(a) = &q.account {
             qb.push(" AND p.account_id = ").push_bind(a.as_str());
         }
+        if let Some(u) = &q.administrator {
+            qb.push(" AND p.administrator = ").push_bind(u.as_str());
+        }
         if let Some(after) = &q.after {
             qb.push(" AND p.serial > ").push_bind(after.as_str());
         }
@@ -1298,15 +1312,15 @@ impl Store {
             }
         }
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT serial FROM products WHERE serial = $1")
+        let found: Option<Option<String>> =
+            sqlx::query_scalar("SELECT account_id FROM products WHERE serial = $1")
                 .bind(serial)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(|e| self.err(e))?;
-        if exists.is_none() {
+        let Some(was_account) = found else {
             return Err(StoreError::NotFound(format!("product {serial:?}")));
-        }
+        };
         if let Some(a) = &u.account {
             let found: Option<String> =
                 sqlx::query_scalar("SELECT account_id FROM accounts WHERE account_id = $1")
@@ -1328,13 +1342,37 @@ impl Store {
                 .map_err(|e| self.err(e))?;
         }
         let text = |v: &Option<String>| v.as_ref().map(|s| (!s.is_empty()).then(|| s.clone()));
+        let mut administrator = text(&u.administrator);
+        if let Some(Some(admin)) = &administrator {
+            // The administrator is a user of the account the product is in
+            // (after this update): otherwise they could not see it.
+            let account = text(&u.account).unwrap_or_else(|| was_account.clone());
+            let theirs: Option<Option<String>> =
+                sqlx::query_scalar("SELECT account_id FROM users WHERE user_id = $1")
+                    .bind(admin)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            if account.is_none() || theirs != Some(account.clone()) {
+                return Err(StoreError::refused(
+                    "invalid_administrator",
+                    format!(
+                        "administrator {admin:?}: name a user of the product's account{}",
+                        account.map(|a| format!(" {a:?}")).unwrap_or_default()
+                    ),
+                ));
+            }
+        } else if administrator.is_none() && text(&u.account).is_some_and(|a| a != was_account) {
+            // A product that changes account leaves its administrator behind.
+            administrator = Some(None);
+        }
         let mut qb = QueryBuilder::<Db>::new("UPDATE products SET serial = serial");
         for (col, v) in [
             ("account_id", text(&u.account)),
             ("alt_name", text(&u.alt_name)),
             ("site_address", text(&u.site_address)),
             ("location", text(&u.location)),
-            ("administrator", text(&u.administrator)),
+            ("administrator", administrator),
         ] {
             if let Some(v) = v {
                 qb.push(format!(", {col} = ")).push_bind(v);
@@ -1668,6 +1706,253 @@ impl Store {
         Ok(a.clone())
     }
 
+    /// Creates or replaces a user. Operators have no account; the customer
+    /// roles need an existing one.
+    pub async fn put_user(&self, u: &User) -> Result<User, StoreError> {
+        if u.id.is_empty() || u.id.len() > 64 || u.id.contains(char::is_whitespace) {
+            return Err(StoreError::refused(
+                "invalid_user_id",
+                "a user id is 1 to 64 characters without spaces",
+            ));
+        }
+        match (u.role, &u.account) {
+            (Role::Operator, Some(_)) => return Err(StoreError::refused(
+                "invalid_user",
+                "an operator belongs to the service provider, not to an account: leave account out",
+            )),
+            (Role::Operator, None) => {}
+            (_, None) => {
+                return Err(StoreError::refused(
+                    "invalid_user",
+                    format!("a {} needs an account", u.role.as_str()),
+                ))
+            }
+            (_, Some(a)) => {
+                if self.account(a).await?.is_none() {
+                    return Err(StoreError::refused(
+                        "account_not_found",
+                        format!("no account {a:?}: create it first"),
+                    ));
+                }
+            }
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let was: Option<Option<String>> =
+            sqlx::query_scalar("SELECT account_id FROM users WHERE user_id = $1")
+                .bind(&u.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        if was.as_ref().is_some_and(|a| a != &u.account) {
+            // Their products stay behind in the old account.
+            sqlx::query("UPDATE products SET administrator = NULL WHERE administrator = $1")
+                .bind(&u.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        sqlx::query(
+            "INSERT INTO users (user_id, name, account_id, role) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id) DO UPDATE SET name = excluded.name,
+             account_id = excluded.account_id, role = excluded.role",
+        )
+        .bind(&u.id)
+        .bind(&u.name)
+        .bind(&u.account)
+        .bind(u.role.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(u.clone())
+    }
+
+    /// Creates `u` unless a user with that id exists; true when it did.
+    pub async fn add_user_if_absent(&self, u: &User) -> Result<bool, StoreError> {
+        if self.user(&u.id).await?.is_some() {
+            return Ok(false);
+        }
+        let n = sqlx::query(
+            "INSERT INTO users (user_id, name, account_id, role) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(&u.id)
+        .bind(&u.name)
+        .bind(&u.account)
+        .bind(u.role.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row =
+            sqlx::query("SELECT user_id, name, role, account_id FROM users WHERE user_id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(row.as_ref().and_then(user_from))
+    }
+
+    /// Users of `account` (all users when None), by id.
+    pub async fn users(&self, account: Option<&str>) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, name, role, account_id FROM users
+             WHERE $1 IS NULL OR account_id = $1 ORDER BY user_id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows.iter().filter_map(user_from).collect())
+    }
+
+    /// Removes a user, their tokens, and their name from the products they administered.
+    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        for sql in [
+            "DELETE FROM api_tokens WHERE user_id = $1",
+            "UPDATE products SET administrator = NULL WHERE administrator = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        let n = sqlx::query("DELETE FROM users WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("user {id:?}")));
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// Issues a token for `user`, valid until `expires_at_ms` (for ever when None).
+    pub async fn issue_token(
+        &self,
+        user: &str,
+        label: &str,
+        expires_at_ms: Option<i64>,
+        now: i64,
+    ) -> Result<IssuedToken, StoreError> {
+        if self.user(user).await?.is_none() {
+            return Err(StoreError::NotFound(format!("user {user:?}")));
+        }
+        let t = crate::auth::generate().map_err(|e| StoreError::refused("no_randomness", e))?;
+        sqlx::query(
+            "INSERT INTO api_tokens (token_id, user_id, secret_sha256, label, created_at_ms, expires_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&t.id)
+        .bind(user)
+        .bind(&t.secret_hash)
+        .bind(label)
+        .bind(now)
+        .bind(expires_at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(IssuedToken {
+            info: TokenInfo {
+                id: t.id,
+                user: user.to_string(),
+                label: label.to_string(),
+                created_at_ms: now,
+                expires_at_ms,
+            },
+            token: t.text.0,
+        })
+    }
+
+    pub async fn tokens(&self, user: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_id, user_id, label, created_at_ms, expires_at_ms FROM api_tokens
+             WHERE user_id = $1 ORDER BY created_at_ms, token_id",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| TokenInfo {
+                id: r.get(0),
+                user: r.get(1),
+                label: r.get(2),
+                created_at_ms: r.get(3),
+                expires_at_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), StoreError> {
+        let n = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND token_id = $2")
+            .bind(user)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "token {id:?} of user {user:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The user a token belongs to; None when the token is unknown,
+    /// revoked, expired, or its secret does not match.
+    pub async fn authenticate(&self, token: &str, now: i64) -> Result<Option<User>, StoreError> {
+        let Some((id, secret)) = crate::auth::parse_token(token) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT u.user_id, u.name, u.role, u.account_id, t.secret_sha256, t.expires_at_ms
+             FROM api_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let stored: String = row.get(4);
+        let expires: Option<i64> = row.get(5);
+        if !crate::auth::same_hash(&crate::auth::hash_secret(secret), &stored)
+            || expires.is_some_and(|e| e <= now)
+        {
+            return Ok(None);
+        }
+        Ok(user_from(&row))
+    }
+
+    /// For tests: every stored token row as text, to show no secret is kept.
+    #[cfg(test)]
+    pub(crate) async fn token_rows_text(&self) -> Vec<String> {
+        sqlx::query("SELECT token_id, user_id, secret_sha256, label FROM api_tokens")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (0..4)
+                    .map(|i| r.get::<String, _>(i))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
     pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError> {
         let rows = sqlx::query(
             "SELECT agent_id, version, account_id, first_seen_ms, last_seen_ms, highest_seq, held_seq FROM agents ORDER BY agent_id",
@@ -1894,6 +2179,11 @@ impl Store {
         if let Some(k) = &q.kind {
             qb.push(" AND kind = ").push_bind(k.as_str());
         }
+        if let Some(u) = &q.administrator {
+            qb.push(" AND serial IN (SELECT serial FROM products WHERE administrator = ")
+                .push_bind(u.as_str())
+                .push(")");
+        }
         qb.push(" ORDER BY request_id DESC LIMIT ")
             .push_bind(q.limit.unwrap_or(500).clamp(1, 10_000) as i64);
         let rows = qb
@@ -2007,10 +2297,12 @@ impl Store {
 
     /// Closes a request by hand. An automatic request whose condition is
     /// still active opens again at the next observation that shows it.
+    /// Closes a request by hand; `by` (the user) goes into its event log.
     pub async fn close_request(
         &self,
         number: &str,
         reason: &str,
+        by: &str,
         now: i64,
     ) -> Result<ServiceRequest, StoreError> {
         let id = request_id(number)
@@ -2045,7 +2337,8 @@ impl Store {
             }
             self.save_tracks(&mut tx, &tracks).await?;
         }
-        self.request_event(&mut tx, id, "closed", reason, now)
+        let text = format!("closed by {by}: {reason}");
+        self.request_event(&mut tx, id, "closed", &text, now)
             .await?;
         tx.commit().await.map_err(|e| self.err(e))?;
         self.request(number)
@@ -2309,7 +2602,7 @@ mod migration_tests {
     /// Brings `pool` to schema `version` as an older collector left it, with
     /// one product whose current values are in the per-counter table that
     /// the next migration replaces.
-    pub(super) async fn old_current_values(pool: &sqlx::Pool<Db>, version: usize) {
+    async fn apply_up_to(pool: &sqlx::Pool<Db>, version: usize) {
         sqlx::raw_sql(VERSION_TABLE).execute(pool).await.unwrap();
         for (i, m) in MIGRATIONS[..version].iter().enumerate() {
             sqlx::raw_sql(m).execute(pool).await.unwrap();
@@ -2319,6 +2612,45 @@ mod migration_tests {
                 .await
                 .unwrap();
         }
+    }
+
+    /// Schema `version`, before operators and tokens, with one account
+    /// manager in it.
+    pub(super) async fn old_users(pool: &sqlx::Pool<Db>, version: usize) {
+        apply_up_to(pool, version).await;
+        for sql in [
+            "INSERT INTO accounts (account_id, name, billing_code, service_code) VALUES ('acme', 'Acme', 'B', 'S')",
+            "INSERT INTO users (user_id, name, account_id, role) VALUES ('mia', 'Mia', 'acme', 'account_manager')",
+        ] {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+    }
+
+    /// The old user is kept; operators and tokens work; the constraints hold.
+    pub(super) async fn check_users(s: &Store) {
+        let mia = s.user("mia").await.unwrap().expect("mia kept");
+        assert_eq!(
+            (mia.role, mia.account.as_deref()),
+            (Role::AccountManager, Some("acme"))
+        );
+        let ops = User {
+            id: "ops".into(),
+            name: "Ops".into(),
+            role: Role::Operator,
+            account: None,
+        };
+        s.put_user(&ops).await.unwrap();
+        let t = s.issue_token("mia", "", None, 1).await.unwrap();
+        assert_eq!(s.authenticate(&t.token, 2).await.unwrap(), Some(mia));
+        // The schema itself refuses an operator with an account.
+        let bad = sqlx::query("UPDATE users SET account_id = 'acme' WHERE user_id = 'ops'")
+            .execute(&s.pool)
+            .await;
+        assert!(bad.is_err(), "an operator with an account was stored");
+    }
+
+    pub(super) async fn old_current_values(pool: &sqlx::Pool<Db>, version: usize) {
+        apply_up_to(pool, version).await;
         sqlx::query(
             "INSERT INTO products (serial, first_seen_ms, last_seen_ms) VALUES ('OLD1', 1, 2)",
         )

@@ -194,6 +194,57 @@ impl Store {
         both!(self, s => s.put_account(a).await)
     }
 
+    pub async fn put_user(&self, u: &crate::auth::User) -> Result<crate::auth::User, StoreError> {
+        both!(self, s => s.put_user(u).await)
+    }
+
+    pub async fn add_user_if_absent(&self, u: &crate::auth::User) -> Result<bool, StoreError> {
+        both!(self, s => s.add_user_if_absent(u).await)
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<crate::auth::User>, StoreError> {
+        both!(self, s => s.user(id).await)
+    }
+
+    pub async fn users(&self, account: Option<&str>) -> Result<Vec<crate::auth::User>, StoreError> {
+        both!(self, s => s.users(account).await)
+    }
+
+    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        both!(self, s => s.delete_user(id).await)
+    }
+
+    pub async fn issue_token(
+        &self,
+        user: &str,
+        label: &str,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<IssuedToken, StoreError> {
+        both!(self, s => s.issue_token(user, label, expires_at_ms, now_ms).await)
+    }
+
+    pub async fn tokens(&self, user: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        both!(self, s => s.tokens(user).await)
+    }
+
+    pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), StoreError> {
+        both!(self, s => s.revoke_token(user, id).await)
+    }
+
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<Option<crate::auth::User>, StoreError> {
+        both!(self, s => s.authenticate(token, now_ms).await)
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn token_rows_text(&self) -> Vec<String> {
+        both!(self, s => s.token_rows_text().await)
+    }
+
     pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError> {
         both!(self, s => s.agents().await)
     }
@@ -255,9 +306,10 @@ impl Store {
         &self,
         number: &str,
         reason: &str,
+        by: &str,
         now_ms: i64,
     ) -> Result<ServiceRequest, StoreError> {
-        both!(self, s => s.close_request(number, reason, now_ms).await)
+        both!(self, s => s.close_request(number, reason, by, now_ms).await)
     }
 
     pub async fn articles(&self) -> Result<Vec<Article>, StoreError> {

@@ -189,6 +189,27 @@ INSERT INTO product_current (serial, counters, latest_ms)
     FROM counter_current GROUP BY serial;
 DROP TABLE counter_current;
 "#,
+    // API users and tokens (SQLite migration 5).
+    r#"
+DROP TABLE user_products;
+ALTER TABLE users ALTER COLUMN account_id DROP NOT NULL;
+ALTER TABLE users DROP CONSTRAINT users_role_check;
+ALTER TABLE users ADD CONSTRAINT users_role_check
+    CHECK (role IN ('operator', 'account_manager', 'product_administrator'));
+ALTER TABLE users ADD CONSTRAINT users_operator_has_no_account
+    CHECK ((role = 'operator') = (account_id IS NULL));
+CREATE INDEX users_account ON users (account_id);
+CREATE TABLE api_tokens (
+    token_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (user_id),
+    secret_sha256 TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT
+);
+CREATE INDEX api_tokens_user ON api_tokens (user_id);
+CREATE INDEX products_administrator ON products (administrator);
+"#,
 ];
 
 pub struct PgStore {
@@ -296,5 +317,19 @@ mod tests {
         pool.close().await;
         let s = PgStore::open(&url, Settings::default()).await.unwrap();
         migration_tests::check_current_values(&s).await;
+    }
+
+    #[tokio::test]
+    async fn users_survive_the_move_to_operators_and_tokens() {
+        let Some(url) =
+            super::super::scratch_postgres("users_survive_the_move_to_operators_and_tokens").await
+        else {
+            return;
+        };
+        let pool = PgPoolOptions::new().connect(&url).await.unwrap();
+        migration_tests::old_users(&pool, 2).await;
+        pool.close().await;
+        let s = PgStore::open(&url, Settings::default()).await.unwrap();
+        migration_tests::check_users(&s).await;
     }
 }

@@ -211,6 +211,34 @@ INSERT INTO product_current (serial, counters, latest_ms)
     FROM counter_current GROUP BY serial;
 DROP TABLE counter_current;
 "#,
+    // API users: operators (no account) beside the two customer roles, and
+    // their tokens (only a hash of each). A product administrator's
+    // products are those naming them as administrator: user_products went.
+    r#"
+DROP TABLE user_products;
+ALTER TABLE users RENAME TO users_old;
+CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    account_id TEXT REFERENCES accounts (account_id),
+    role TEXT NOT NULL CHECK (role IN ('operator', 'account_manager', 'product_administrator')),
+    CHECK ((role = 'operator') = (account_id IS NULL))
+);
+INSERT INTO users (user_id, name, account_id, role)
+    SELECT user_id, name, account_id, role FROM users_old;
+DROP TABLE users_old;
+CREATE INDEX users_account ON users (account_id);
+CREATE TABLE api_tokens (
+    token_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (user_id),
+    secret_sha256 TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER
+);
+CREATE INDEX api_tokens_user ON api_tokens (user_id);
+CREATE INDEX products_administrator ON products (administrator);
+"#,
 ];
 
 pub struct SqliteStore {
@@ -333,5 +361,19 @@ mod tests {
         pool.close().await;
         let s = SqliteStore::open(&path, Settings::default()).await.unwrap();
         migration_tests::check_current_values(&s).await;
+    }
+
+    #[tokio::test]
+    async fn users_survive_the_move_to_operators_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(opts).await.unwrap();
+        migration_tests::old_users(&pool, 4).await;
+        pool.close().await;
+        let s = SqliteStore::open(&path, Settings::default()).await.unwrap();
+        migration_tests::check_users(&s).await;
     }
 }

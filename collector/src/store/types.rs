@@ -79,6 +79,10 @@ pub struct ProductQuery {
     /// Serial to continue after (the previous page's `next`).
     pub after: Option<String>,
     pub limit: Option<u32>,
+    /// Only products this user administers (set by the API for product
+    /// administrators, never taken from the query string).
+    #[serde(skip)]
+    pub administrator: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,6 +186,9 @@ pub struct RequestQuery {
     pub serial: Option<String>,
     pub kind: Option<String>,
     pub limit: Option<u32>,
+    /// Only requests of products this user administers (set by the API).
+    #[serde(skip)]
+    pub administrator: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -227,6 +234,8 @@ pub struct NewRequest {
     pub title: String,
     #[serde(default)]
     pub priority: Option<String>,
+    /// Recorded by the API as the caller, whatever is given here.
+    #[serde(default)]
     pub user: String,
 }
 
@@ -273,4 +282,32 @@ pub struct OutboxCounts {
     pub pending: u64,
     pub sent: u64,
     pub dead: u64,
+}
+
+/// An API token as listed: never its secret.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user: String,
+    pub label: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: Option<i64>,
+}
+
+/// A token just issued: the only time its text is shown.
+#[derive(Clone, Serialize)]
+pub struct IssuedToken {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// Give as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("info", &self.info)
+            .field("token", &"***")
+            .finish()
+    }
 }

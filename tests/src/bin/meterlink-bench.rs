@@ -1042,6 +1042,22 @@ async fn portal_bench(products: usize, readings: usize, postgres: Option<String>
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(meterlink_collector::api::serve(listener, store.clone()));
+    // Every API call authenticates: an operator's token, as a portal would hold.
+    store
+        .put_user(&meterlink_collector::auth::User {
+            id: "bench".into(),
+            name: "bench".into(),
+            role: meterlink_collector::auth::Role::Operator,
+            account: None,
+        })
+        .await
+        .expect("user");
+    let token = store
+        .issue_token("bench", "bench", None, meterlink_collector::store::now_ms())
+        .await
+        .expect("token")
+        .token;
+    let token = &token;
     let mut rng = 0x9e3779b97f4a7c15u64;
     let mut next = move || {
         rng ^= rng << 13;
@@ -1055,7 +1071,7 @@ async fn portal_bench(products: usize, readings: usize, postgres: Option<String>
             let mut lat = Vec::with_capacity(paths.len());
             for p in &paths {
                 let t = Instant::now();
-                let r = meterlink_tests::http::get(addr, p).await;
+                let r = meterlink_tests::http::request_as(addr, Some(token), "GET", p, None).await;
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
                 assert_eq!(r.status, 200, "{p}: {}", r.body);
             }

@@ -134,6 +134,16 @@ async fn run(a: Args) -> Result<(), String> {
         "  REST API        http://{}/api/v1/products",
         collector.http_addr
     );
+    let token_file = cfg
+        .data_dir
+        .join(meterlink_collector::server::OPERATOR_TOKEN_FILE);
+    if token_file.exists() {
+        println!(
+            "  API token       {}  (curl -H \"Authorization: Bearer $(cat {})\" ...)",
+            token_file.display(),
+            token_file.display()
+        );
+    }
     println!(
         "  agent config    {}  (meterlink-agent status --config {})",
         conf.display(),

@@ -105,25 +105,12 @@ async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
 
     // The REST API serves the same.
     let serial = fleet.devices[7].serial().unwrap();
-    let body = http_get(
-        collector.http_addr,
-        &format!("/api/v1/products/{serial}/readings"),
-    )
-    .await;
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let api =
+        meterlink_tests::http::Api::operator(collector.http_addr, &tmp.path().join("collector"));
+    let v = api
+        .get(&format!("/api/v1/products/{serial}/readings"))
+        .await
+        .json();
     assert!(v["readings"].as_array().unwrap().len() >= 3 * 20);
     collector.stop().await;
-}
-
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: t\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    buf.split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default()
 }

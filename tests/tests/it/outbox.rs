@@ -107,7 +107,7 @@ async fn make_changes(store: &Store, from: usize, to: usize) {
             .unwrap();
         if i % 2 == 0 {
             store
-                .close_request(&r.number, "answered", 1_790_000_000_000)
+                .close_request(&r.number, "answered", "ops", 1_790_000_000_000)
                 .await
                 .unwrap();
         }

@@ -10,7 +10,7 @@
 use meterlink_agent::config::AgentConfig;
 use meterlink_collector::requests::DEFAULT_RULES;
 use meterlink_collector::store::{scratch_postgres, Store};
-use meterlink_tests::http::{get, request};
+use meterlink_tests::http::Api;
 use meterlink_tests::peers::{fixtures_dir, until};
 use meterlink_tests::sim::{serve, Fault, Fleet, Recording, SimConfig};
 use meterlink_tests::stack::{start_collector, AgentToml};
@@ -118,13 +118,13 @@ fn recordings() -> Recordings {
     }
 }
 
-async fn send(addr: SocketAddr, method: &str, path: &str, body: Value) {
-    let r = request(addr, method, path, Some(&body.to_string())).await;
+async fn send(api: &Api, method: &str, path: &str, body: Value) {
+    let r = api.send(method, path, body).await;
     assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
 }
 
-async fn service_requests(addr: SocketAddr) -> Vec<Value> {
-    let r = get(addr, "/api/v1/service-requests?limit=1000").await;
+async fn service_requests(api: &Api) -> Vec<Value> {
+    let r = api.get("/api/v1/service-requests?limit=1000").await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()["service_requests"].as_array().unwrap().clone()
 }
@@ -146,7 +146,7 @@ fn summary(requests: &[Value]) -> Vec<(String, String, String)> {
 }
 
 /// Waits until the requests are `want`; on time-out says what they are.
-async fn requests_become(api: SocketAddr, want: &[(String, String, String)], what: &str) {
+async fn requests_become(api: &Api, want: &[(String, String, String)], what: &str) {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let now = service_requests(api).await;
@@ -182,7 +182,7 @@ async fn run(store_toml: &str, net: u8) {
         &tmp.path().join("certs"),
     )
     .await;
-    let api = c.running.http_addr;
+    let api = &c.operator();
     let store = c.running.store.clone();
 
     // Six devices, all fine to begin with, counters advancing.
@@ -243,7 +243,7 @@ async fn run(store_toml: &str, net: u8) {
     // The agent connects; its devices wait as unassigned until the
     // operator gives the agent its account, then become Acme's products.
     until(WAIT, "the agent's devices to be listed", || async {
-        get(api, "/api/v1/unassigned-devices").await.json()["devices"]
+        api.get("/api/v1/unassigned-devices").await.json()["devices"]
             .as_array()
             .is_some_and(|a| a.len() == 6)
     })
@@ -256,7 +256,7 @@ async fn run(store_toml: &str, net: u8) {
     )
     .await;
     until(WAIT, "six products in the account", || async {
-        get(api, "/api/v1/products?account=acme").await.json()["items"]
+        api.get("/api/v1/products?account=acme").await.json()["items"]
             .as_array()
             .is_some_and(|a| a.len() == 6)
     })
@@ -309,7 +309,7 @@ async fn run(store_toml: &str, net: u8) {
         || async {
             let mut all = true;
             for i in 0..6 {
-                let p = get(api, &format!("/api/v1/products/{}", serial(i))).await;
+                let p = api.get(&format!("/api/v1/products/{}", serial(i))).await;
                 all &= p.json()["last_seen_ms"]
                     .as_i64()
                     .is_some_and(|t| t >= settle);
@@ -347,7 +347,8 @@ async fn run(store_toml: &str, net: u8) {
     assert!(!by_serial.contains_key(&serial(quiet)));
     // The detail carries its events: opened, then closed.
     let number = jam_request["number"].as_str().unwrap();
-    let detail = get(api, &format!("/api/v1/service-requests/{number}"))
+    let detail = api
+        .get(&format!("/api/v1/service-requests/{number}"))
         .await
         .json();
     let events: Vec<&str> = detail["events"]
