@@ -394,3 +394,24 @@ pub async fn scratch_postgres(test: &str) -> Option<String> {
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
+
+/// For tests and benchmarks: drops the schema `scratch_postgres` made for
+/// `url` (a bench's 10 million readings should not stay behind).
+#[doc(hidden)]
+pub async fn drop_scratch_postgres(url: &str) {
+    use sqlx::Connection;
+    let Some(schema) = url
+        .split_once("search_path%3D")
+        .map(|(_, s)| s.split('&').next().unwrap_or(s))
+        .filter(|s| {
+            s.starts_with("t_") && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    else {
+        return;
+    };
+    if let Ok(mut c) = sqlx::PgConnection::connect(url).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&mut c)
+            .await;
+    }
+}

@@ -1085,6 +1085,11 @@ async fn portal_bench(products: usize, readings: usize, postgres: Option<String>
         (0..requests).map(|_| "/healthz".to_string()).collect(),
     )
     .await;
+    let me = measure(
+        "GET /api/v1/me (the token lookup alone)",
+        (0..requests).map(|_| "/api/v1/me".to_string()).collect(),
+    )
+    .await;
     let list = measure(
         "GET /api/v1/products?limit=50&after=<random serial>",
         (0..requests)
@@ -1107,7 +1112,10 @@ async fn portal_bench(products: usize, readings: usize, postgres: Option<String>
     println!(
         "\n| request ({requests} each) | p50 ms | p99 ms | p99 / baseline p99 |\n|---|---|---|---|"
     );
-    for (name, p50, p99) in [&health, &list, &history] {
+    for (name, p50, p99) in [&health, &me, &list, &history] {
         println!("| {name} | {p50:.2} | {p99:.2} | {:.1} |", p99 / health.2);
+    }
+    if postgres.is_some() {
+        meterlink_collector::store::drop_scratch_postgres(&url).await;
     }
 }
