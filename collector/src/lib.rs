@@ -10,3 +10,4 @@ pub mod portal;
 pub mod requests;
 pub mod server;
 pub mod store;
+pub mod users;

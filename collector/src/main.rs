@@ -27,7 +27,7 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
-        action: UserAction,
+        action: meterlink_collector::users::UserAction,
     },
     /// Certificate authority for agents: create it, issue certificates.
     Ca {
@@ -53,128 +53,6 @@ enum CaAction {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
-}
-
-#[derive(Subcommand)]
-enum UserAction {
-    /// Create or change a user.
-    Add {
-        id: String,
-        /// operator, account_manager or product_administrator.
-        #[arg(long)]
-        role: String,
-        /// The account (not for operators).
-        #[arg(long)]
-        account: Option<String>,
-        /// Display name; default the id.
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List users.
-    List,
-    /// Issue an API token and print it (shown only this once).
-    Token {
-        id: String,
-        #[arg(long, default_value = "")]
-        label: String,
-        /// Days until it expires; default: until revoked.
-        #[arg(long)]
-        expires_days: Option<u32>,
-    },
-    /// List a user's tokens (ids and labels, never the secrets).
-    Tokens { id: String },
-    /// Revoke one token.
-    Revoke { id: String, token: String },
-    /// Remove a user and their tokens.
-    Remove { id: String },
-}
-
-async fn user_command(config: Option<PathBuf>, action: UserAction) -> Result<(), String> {
-    use meterlink_collector::auth::{Role, User};
-    use meterlink_collector::store::{now_ms, Settings, Store};
-    let cfg = match config {
-        Some(p) => Config::load(&p).map_err(|e| e.to_string())?,
-        None => Config::parse("(defaults)", "").map_err(|e| e.to_string())?,
-    };
-    let store = Store::open(&cfg.store_url(), Settings::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    match action {
-        UserAction::Add {
-            id,
-            role,
-            account,
-            name,
-        } => {
-            let role = Role::parse(&role).ok_or_else(|| {
-                format!("--role {role:?}: give operator, account_manager or product_administrator")
-            })?;
-            let u = User {
-                name: name.unwrap_or_else(|| id.clone()),
-                id,
-                role,
-                account,
-            };
-            store.put_user(&u).await.map_err(|e| e.to_string())?;
-            println!(
-                "user {} ({}{})",
-                u.id,
-                u.role.as_str(),
-                u.account
-                    .map(|a| format!(", account {a}"))
-                    .unwrap_or_default()
-            );
-        }
-        UserAction::List => {
-            for u in store.users(None).await.map_err(|e| e.to_string())? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    u.id,
-                    u.role.as_str(),
-                    u.account.as_deref().unwrap_or("-"),
-                    u.name
-                );
-            }
-        }
-        UserAction::Token {
-            id,
-            label,
-            expires_days,
-        } => {
-            let now = now_ms();
-            let expires = expires_days.map(|d| now + i64::from(d) * 86_400_000);
-            let t = store
-                .issue_token(&id, &label, expires, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            eprintln!("token {} for {id}; give it as `Authorization: Bearer <token>`; it is not shown again:", t.info.id);
-            println!("{}", t.token);
-        }
-        UserAction::Tokens { id } => {
-            for t in store.tokens(&id).await.map_err(|e| e.to_string())? {
-                println!(
-                    "{}\t{}\t{}",
-                    t.id,
-                    t.label,
-                    t.expires_at_ms
-                        .map(|e| format!("expires_at_ms {e}"))
-                        .unwrap_or_else(|| "no expiry".into())
-                );
-            }
-        }
-        UserAction::Revoke { id, token } => {
-            store
-                .revoke_token(&id, &token)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("revoked token {token} of {id}");
-        }
-        UserAction::Remove { id } => {
-            store.delete_user(&id).await.map_err(|e| e.to_string())?;
-            println!("removed user {id} and their tokens");
-        }
-    }
-    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -226,7 +104,18 @@ fn main() -> ExitCode {
                 running.stop().await;
                 Ok(())
             }
-            Command::User { config, action } => user_command(config, action).await,
+            Command::User { config, action } => {
+                let cfg = match config {
+                    Some(p) => Config::load(&p).map_err(|e| e.to_string())?,
+                    None => Config::parse("(defaults)", "").map_err(|e| e.to_string())?,
+                };
+                let out = meterlink_collector::users::run(&cfg, action).await?;
+                if let Some(n) = out.note {
+                    eprintln!("{n}");
+                }
+                print!("{}", out.text);
+                Ok(())
+            }
             Command::Ca { dir, action } => {
                 let pki = Pki::ensure(&dir, "meterlink CA").map_err(|e| e.to_string())?;
                 match action {

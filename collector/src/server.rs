@@ -204,6 +204,17 @@ async fn first_operator(store: &Store, data_dir: &std::path::Path) -> Result<(),
     };
     if !store.add_user_if_absent(&admin).await? {
         // Another replica made it first, or "admin" is a customer user.
+        if !store
+            .users(None)
+            .await?
+            .iter()
+            .any(|u| u.role == Role::Operator)
+        {
+            tracing::warn!(
+                "no operator in the store and the user \"admin\" is not one: \
+                 create one with `meterlink-collector user add ID --role operator`"
+            );
+        }
         return Ok(());
     }
     let t = store

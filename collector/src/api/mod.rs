@@ -702,6 +702,13 @@ async fn issue_token(
             "a token label is at most 200 bytes",
         );
     }
+    if t.expires_in_days == Some(0) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_expiry",
+            "expires_in_days is at least 1; leave it out for a token that lasts until revoked",
+        );
+    }
     let now = crate::store::now_ms();
     let expires = t.expires_in_days.map(|d| now + i64::from(d) * 86_400_000);
     match s.issue_token(&id, &t.label, expires, now).await {

@@ -640,6 +640,7 @@ async fn access_by_role(op: &Api, store: &Store) {
         ("pat", &pat, "GET", "/api/v1/users".into(), None, 403, "forbidden"),
         ("pat", &pat, "GET", "/api/v1/users/mia/tokens".into(), None, 404, "not_found"),
         ("pat", &pat, "POST", "/api/v1/users/mia/tokens".into(), Some(json!({})), 404, "not_found"),
+        ("pat", &pat, "POST", "/api/v1/users/pat/tokens".into(), Some(json!({"expires_in_days": 0})), 422, "invalid_expiry"),
         // Globex's manager: nothing of acme's.
         ("gus", &gus, "GET", "/api/v1/products/A-1".into(), None, 404, "not_found"),
         ("gus", &gus, "GET", format!("/api/v1/service-requests/{sr_a1}"), None, 404, "not_found"),

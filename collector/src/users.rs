@@ -1,0 +1,231 @@
+//! `meterlink-collector user ...`: API users and tokens, straight in the
+//! configured store (on the collector's host, no API token needed).
+
+use crate::auth::{Role, User};
+use crate::config::Config;
+use crate::store::{now_ms, Settings, Store};
+use clap::Subcommand;
+use std::fmt::Write;
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create or change a user.
+    Add {
+        id: String,
+        /// operator, account_manager or product_administrator.
+        #[arg(long)]
+        role: String,
+        /// The account (not for operators).
+        #[arg(long)]
+        account: Option<String>,
+        /// Display name; default the id.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Issue an API token and print it (shown only this once).
+    Token {
+        id: String,
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Days until it expires; default: until revoked.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        expires_days: Option<u32>,
+    },
+    /// List a user's tokens (ids and labels, never the secrets).
+    Tokens { id: String },
+    /// Revoke one token.
+    Revoke { id: String, token: String },
+    /// Remove a user and their tokens.
+    Remove { id: String },
+}
+
+/// What to print: `text` on stdout, `note` on stderr (so that
+/// `TOKEN=$(meterlink-collector user token ...)` captures the token alone).
+#[derive(Debug, Default)]
+pub struct Output {
+    pub text: String,
+    pub note: Option<String>,
+}
+
+pub async fn run(cfg: &Config, action: UserAction) -> Result<Output, String> {
+    let store = Store::open(&cfg.store_url(), Settings::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    apply(&store, action).await
+}
+
+async fn apply(store: &Store, action: UserAction) -> Result<Output, String> {
+    let mut out = Output::default();
+    let e = |e: crate::store::StoreError| e.to_string();
+    match action {
+        UserAction::Add {
+            id,
+            role,
+            account,
+            name,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                format!("--role {role:?}: give operator, account_manager or product_administrator")
+            })?;
+            let u = User {
+                name: name.unwrap_or_else(|| id.clone()),
+                id,
+                role,
+                account,
+            };
+            store.put_user(&u).await.map_err(e)?;
+            let account = u.account.map(|a| format!(", account {a}"));
+            let _ = writeln!(
+                out.text,
+                "user {} ({}{})",
+                u.id,
+                u.role.as_str(),
+                account.unwrap_or_default()
+            );
+        }
+        UserAction::List => {
+            for u in store.users(None).await.map_err(e)? {
+                let account = u.account.as_deref().unwrap_or("-");
+                let _ = writeln!(
+                    out.text,
+                    "{}\t{}\t{account}\t{}",
+                    u.id,
+                    u.role.as_str(),
+                    u.name
+                );
+            }
+        }
+        UserAction::Token {
+            id,
+            label,
+            expires_days,
+        } => {
+            let now = now_ms();
+            let expires = expires_days.map(|d| now + i64::from(d) * 86_400_000);
+            let t = store
+                .issue_token(&id, &label, expires, now)
+                .await
+                .map_err(e)?;
+            out.note = Some(format!(
+                "token {} for {id}; give it as `Authorization: Bearer <token>`; it is not shown again:",
+                t.info.id
+            ));
+            let _ = writeln!(out.text, "{}", t.token);
+        }
+        UserAction::Tokens { id } => {
+            if store.user(&id).await.map_err(e)?.is_none() {
+                return Err(format!("no user {id:?}"));
+            }
+            for t in store.tokens(&id).await.map_err(e)? {
+                let expiry = t
+                    .expires_at_ms
+                    .map(|e| format!("expires_at_ms {e}"))
+                    .unwrap_or_else(|| "no expiry".into());
+                let _ = writeln!(out.text, "{}\t{}\t{expiry}", t.id, t.label);
+            }
+        }
+        UserAction::Revoke { id, token } => {
+            store.revoke_token(&id, &token).await.map_err(e)?;
+            let _ = writeln!(out.text, "revoked token {token} of {id}");
+        }
+        UserAction::Remove { id } => {
+            store.delete_user(&id).await.map_err(e)?;
+            let _ = writeln!(out.text, "removed user {id} and their tokens");
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command line's steps against a collector's store, and the
+    /// printed token working against the API's authentication.
+    #[tokio::test]
+    async fn add_token_list_revoke_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::parse(
+            "collector.toml",
+            &format!("data_dir = \"{}\"\n", dir.path().display()),
+        )
+        .unwrap();
+        let run = |a: UserAction| {
+            let cfg = cfg.clone();
+            async move { run(&cfg, a).await }
+        };
+        let out = run(UserAction::Add {
+            id: "ops".into(),
+            role: "operator".into(),
+            account: None,
+            name: Some("Operations".into()),
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.text, "user ops (operator)\n");
+        let bad = run(UserAction::Add {
+            id: "x".into(),
+            role: "admin".into(),
+            account: None,
+            name: None,
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            bad.contains("operator, account_manager or product_administrator"),
+            "{bad}"
+        );
+        let bad = run(UserAction::Add {
+            id: "mia".into(),
+            role: "account_manager".into(),
+            account: Some("nowhere".into()),
+            name: None,
+        })
+        .await
+        .unwrap_err();
+        assert!(bad.contains("no account \"nowhere\""), "{bad}");
+
+        let out = run(UserAction::Token {
+            id: "ops".into(),
+            label: "laptop".into(),
+            expires_days: Some(30),
+        })
+        .await
+        .unwrap();
+        let token = out.text.trim().to_string();
+        assert!(token.starts_with(crate::auth::TOKEN_PREFIX), "{token}");
+        assert!(!out.note.as_deref().unwrap_or("").contains(&token));
+        let listed = run(UserAction::Tokens { id: "ops".into() }).await.unwrap();
+        let token_id = &token[4..20];
+        assert!(
+            listed
+                .text
+                .starts_with(&format!("{token_id}\tlaptop\texpires_at_ms ")),
+            "{}",
+            listed.text
+        );
+        assert!(!listed.text.contains(&token[21..]), "a secret listed");
+        assert_eq!(
+            run(UserAction::List).await.unwrap().text,
+            "ops\toperator\t-\tOperations\n"
+        );
+
+        let store = Store::open(&cfg.store_url(), Settings::default())
+            .await
+            .unwrap();
+        let who = store.authenticate(&token, now_ms()).await.unwrap();
+        assert_eq!(who.map(|u| u.id), Some("ops".into()));
+        run(UserAction::Revoke {
+            id: "ops".into(),
+            token: token_id.into(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(store.authenticate(&token, now_ms()).await.unwrap(), None);
+        run(UserAction::Remove { id: "ops".into() }).await.unwrap();
+        assert!(run(UserAction::Tokens { id: "ops".into() }).await.is_err());
+        assert!(run(UserAction::Remove { id: "ops".into() }).await.is_err());
+    }
+}
