@@ -41,7 +41,9 @@ fn fail(e: StoreError) -> Response {
         ),
         StoreError::Refused { code, message } => {
             let status = match code {
-                "group_exists" | "request_closed" | "duplicate_reading" => StatusCode::CONFLICT,
+                "group_exists" | "request_closed" | "duplicate_reading" | "user_id_taken" => {
+                    StatusCode::CONFLICT
+                }
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             error(status, code, message)
@@ -630,7 +632,7 @@ async fn put_user(
         Ok(_) => {}
         Err(e) => return fail(e),
     }
-    reply(s.put_user(&u).await)
+    reply(s.put_user_within(&u, c.confined_to()).await)
 }
 
 async fn delete_user(State(s): S, Extension(c): C, Path(id): Path<String>) -> Response {

@@ -1709,6 +1709,17 @@ impl Store {
     /// Creates or replaces a user. Operators have no account; the customer
     /// roles need an existing one.
     pub async fn put_user(&self, u: &User) -> Result<User, StoreError> {
+        self.put_user_within(u, None).await
+    }
+
+    /// As `put_user`, but an existing user is replaced only when they
+    /// belong to `within` (an account manager's account): checked in the
+    /// write itself, so two tenants racing for one id cannot move a user.
+    pub async fn put_user_within(
+        &self,
+        u: &User,
+        within: Option<&str>,
+    ) -> Result<User, StoreError> {
         if u.id.is_empty() || u.id.len() > 64 || u.id.contains(char::is_whitespace) {
             return Err(StoreError::refused(
                 "invalid_user_id",
@@ -1751,18 +1762,27 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
         }
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO users (user_id, name, account_id, role) VALUES ($1, $2, $3, $4)
              ON CONFLICT (user_id) DO UPDATE SET name = excluded.name,
-             account_id = excluded.account_id, role = excluded.role",
+             account_id = excluded.account_id, role = excluded.role
+             WHERE $5 IS NULL OR users.account_id = $5",
         )
         .bind(&u.id)
         .bind(&u.name)
         .bind(&u.account)
         .bind(u.role.as_str())
+        .bind(within)
         .execute(&mut *tx)
         .await
-        .map_err(|e| self.err(e))?;
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        if written == 0 {
+            return Err(StoreError::refused(
+                "user_id_taken",
+                format!("user id {:?} is taken: choose another", u.id),
+            ));
+        }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(u.clone())
     }

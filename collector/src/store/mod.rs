@@ -198,6 +198,14 @@ impl Store {
         both!(self, s => s.put_user(u).await)
     }
 
+    pub async fn put_user_within(
+        &self,
+        u: &crate::auth::User,
+        within: Option<&str>,
+    ) -> Result<crate::auth::User, StoreError> {
+        both!(self, s => s.put_user_within(u, within).await)
+    }
+
     pub async fn add_user_if_absent(&self, u: &crate::auth::User) -> Result<bool, StoreError> {
         both!(self, s => s.add_user_if_absent(u).await)
     }

@@ -939,6 +939,22 @@ async fn users_and_tokens(s: Store) {
     s.put_user(&user("gus", Role::ProductAdministrator, Some("globex")))
         .await
         .unwrap();
+    // Replacing a user only within an account leaves another account's alone.
+    let grab = user("gus", Role::AccountManager, Some("acme"));
+    match s.put_user_within(&grab, Some("acme")).await {
+        Err(StoreError::Refused { code, .. }) => assert_eq!(code, "user_id_taken"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.user("gus").await.unwrap().and_then(|u| u.account),
+        Some("globex".into())
+    );
+    s.put_user_within(
+        &user("pat", Role::ProductAdministrator, Some("acme")),
+        Some("acme"),
+    )
+    .await
+    .unwrap();
     for who in ["gus", "nobody", "ops"] {
         match s.update_product("U-1", &admin(who)).await {
             Err(StoreError::Refused { code, .. }) => assert_eq!(code, "invalid_administrator"),
