@@ -353,7 +353,7 @@ impl AgentConfig {
         }
         let mut target_creds = Vec::new();
         for (i, t) in cfg.targets.iter().enumerate() {
-            crate::discovery::expand(&t.addresses, t.port, 1 << 20).map_err(|e| {
+            crate::range::expand(&t.addresses, t.port, 1 << 20).map_err(|e| {
                 err(format!(
                     "{}: {e}",
                     at(&format!("targets[{i}].addresses"), "addresses")

@@ -63,24 +63,52 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn read_key(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!(
-            "key file {} can be read by other users; run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        ));
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A file the configuration names (certificate, key, CA) or the data
+    /// directory cannot be used.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key file {} can be read by other users; run `chmod 600 {}`", path.display(), path.display())]
+    KeyReadable { path: PathBuf },
+    #[error("cannot open UDP sockets: {0}")]
+    Sockets(std::io::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The collector refused the agent for good (its certificate, its id).
+    #[error(transparent)]
+    Uplink(#[from] crate::uplink::Fatal),
 }
 
-fn read_file(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+impl DaemonError {
+    fn file(path: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
+        move |source| DaemonError::File {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn read_key(path: &Path) -> Result<String, DaemonError> {
+    let meta = std::fs::metadata(path).map_err(DaemonError::file(path))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(DaemonError::KeyReadable {
+            path: path.to_path_buf(),
+        });
+    }
+    std::fs::read_to_string(path).map_err(DaemonError::file(path))
+}
+
+fn read_file(path: &Path) -> Result<String, DaemonError> {
+    std::fs::read_to_string(path).map_err(DaemonError::file(path))
 }
 
 /// The uplink settings the configuration describes (reads the TLS files).
-pub fn uplink_config(v: &Validated) -> Result<UplinkConfig, String> {
+pub fn uplink_config(v: &Validated) -> Result<UplinkConfig, DaemonError> {
     let c = &v.cfg.collector;
     let host = c
         .url
@@ -131,10 +159,9 @@ async fn open_buffer(
 }
 
 /// Runs the agent until `shutdown` turns true.
-pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
     let up_cfg = uplink_config(&v)?;
-    std::fs::create_dir_all(&v.cfg.data_dir)
-        .map_err(|e| format!("{}: {e}", v.cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&v.cfg.data_dir).map_err(DaemonError::file(&v.cfg.data_dir))?;
     let Some(buffer) = open_buffer(
         v.cfg.data_dir.join("buffer"),
         v.cfg.buffer.max_bytes,
@@ -151,7 +178,7 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
         ..EngineConfig::default()
     })
     .await
-    .map_err(|e| format!("cannot open UDP sockets: {e}"))?;
+    .map_err(DaemonError::Sockets)?;
     let profiles = Arc::new(ProfileSet::embedded());
     let appended = Arc::new(Notify::new());
     let up_status = Arc::new(UplinkStatus::default());
@@ -183,10 +210,10 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
             }
             Err(e) => {
                 tracing::error!(error = %e, "the kept pushed configuration is not valid with this agent.toml; using the file's targets and schedules");
-                base.with_pushed("", "").map_err(|e| e.to_string())?
+                base.with_pushed("", "")?
             }
         },
-        None => base.with_pushed("", "").map_err(|e| e.to_string())?,
+        None => base.with_pushed("", "")?,
     };
 
     // Devices: every address of the targets, narrowed by discovery when a schedule for it exists.
@@ -270,7 +297,7 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
     }
     write_status(&status_file, &report, &buffer, &up_status, 0).await;
     match uplink_task.await {
-        Ok(Err(f)) => Err(f.to_string()),
+        Ok(Err(f)) => Err(f.into()),
         _ => Ok(()),
     }
 }
@@ -282,7 +309,7 @@ fn target_devices(v: &Validated) -> Vec<(SocketAddr, Vec<CredentialSet>)> {
         .iter()
         .zip(&v.target_creds)
         .flat_map(|(t, creds)| {
-            discovery::expand(&t.addresses, t.port, 1 << 20)
+            crate::range::expand(&t.addresses, t.port, 1 << 20)
                 .unwrap_or_default()
                 .into_iter()
                 .map(move |a| (a, creds.clone()))
@@ -363,7 +390,10 @@ async fn discover(
         };
         let res =
             discovery::scan(engine.clone(), profiles.clone(), addrs, first, |_, _, _| {}).await;
-        for f in res.into_iter().filter(|f| f.kind == "printer") {
+        for f in res
+            .into_iter()
+            .filter(|f| f.kind == discovery::FoundKind::Printer)
+        {
             if let Ok(a) = f.address.parse() {
                 found.push((a, creds.clone()));
             }

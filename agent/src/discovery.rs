@@ -1,144 +1,47 @@
 //! Discovery: which addresses answer SNMP, and which of those are printers
-//! (and of which brand). Range parsing is pure; the scan is the IO edge.
+//! (and of which brand). Classification is pure; the scan is the IO edge.
+//! Results are typed; the command line renders them (`cli`).
 
-use crate::cli::{CredentialArgs, EngineArgs, Failure};
 use crate::profile::{self, printer_mib, ProfileSet, Snapshot};
 use crate::snmp::engine::{CredentialSet, Engine, SnmpError};
 use crate::snmp::{Oid, Value};
-use clap::Args;
 use serde::Serialize;
-use std::io::IsTerminal;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-#[derive(Args, Debug)]
-pub struct DiscoverArgs {
-    /// What to scan: CIDR (192.0.2.0/24), ranges (192.0.2.10-192.0.2.40 or
-    /// 192.0.2.10-40), hosts, HOST:PORT.
-    #[arg(required = true)]
-    pub ranges: Vec<String>,
-    #[command(flatten)]
-    pub creds: CredentialArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
-    /// Devices probed at once.
-    #[arg(long, default_value_t = 64)]
-    pub concurrency: usize,
-    /// Packets per second, all devices together (0: no limit).
-    #[arg(long, default_value_t = 500)]
-    pub rate: u32,
-    /// Refuse to scan more addresses than this.
-    #[arg(long, default_value_t = 65536)]
-    pub max_hosts: usize,
-    /// Port for entries that name none.
-    #[arg(long, default_value_t = 161)]
-    pub port: u16,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// List silent addresses too.
-    #[arg(long)]
-    pub all: bool,
+/// What an address turned out to be.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FoundKind {
+    /// A printer one of the profiles recognises.
+    Printer,
+    /// Answers SNMP, not a printer.
+    Other,
+    /// No answer in time.
+    Silent,
+    /// Refused the credentials (v3 authentication).
+    Refused,
+    /// Answered, but the read failed otherwise.
+    Error,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad address range {input:?}: {what}")]
-pub struct RangeError {
-    pub input: String,
-    pub what: String,
-}
-
-/// Expands range expressions to socket addresses, in order, without
-/// duplicates. CIDR blocks of more than one address skip the network and
-/// broadcast addresses.
-pub fn expand(
-    inputs: &[String],
-    default_port: u16,
-    max: usize,
-) -> Result<Vec<SocketAddr>, RangeError> {
-    let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for input in inputs {
-        let err = |what: &str| RangeError {
-            input: input.clone(),
-            what: what.to_string(),
-        };
-        let s = input.trim();
-        let mut add = |a: SocketAddr, out: &mut Vec<SocketAddr>| -> Result<(), RangeError> {
-            if seen.insert(a) {
-                out.push(a);
-                if out.len() > max {
-                    return Err(err(&format!(
-                        "more than {max} addresses in all; narrow the ranges or raise --max-hosts"
-                    )));
-                }
-            }
-            Ok(())
-        };
-        if let Ok(a) = s.parse::<SocketAddr>() {
-            add(a, &mut out)?;
-        } else if let Ok(ip) = s.parse::<IpAddr>() {
-            add(SocketAddr::new(ip, default_port), &mut out)?;
-        } else if let Ok(net) = s.parse::<ipnet::IpNet>() {
-            let hosts: Box<dyn Iterator<Item = IpAddr>> = match net {
-                ipnet::IpNet::V4(n) if n.prefix_len() >= 31 => Box::new(n.hosts().map(IpAddr::V4)),
-                ipnet::IpNet::V4(n) => Box::new(n.hosts().map(IpAddr::V4)),
-                ipnet::IpNet::V6(n) => {
-                    if n.prefix_len() < 112 {
-                        return Err(err("IPv6 blocks larger than /112 are not scanned"));
-                    }
-                    Box::new(n.hosts().map(IpAddr::V6))
-                }
-            };
-            for ip in hosts {
-                add(SocketAddr::new(ip, default_port), &mut out)?;
-            }
-        } else if let Some((a, b)) = s.split_once('-') {
-            let start: Ipv4Addr = a
-                .trim()
-                .parse()
-                .map_err(|_| err("range start is not an IPv4 address"))?;
-            let end: Ipv4Addr = match b.trim().parse::<Ipv4Addr>() {
-                Ok(e) => e,
-                Err(_) => {
-                    let last: u8 = b
-                        .trim()
-                        .parse()
-                        .map_err(|_| err("range end is neither an address nor a number 0-255"))?;
-                    let o = start.octets();
-                    Ipv4Addr::new(o[0], o[1], o[2], last)
-                }
-            };
-            let (s32, e32) = (u32::from(start), u32::from(end));
-            if e32 < s32 {
-                return Err(err("range ends before it starts"));
-            }
-            if (e32 - s32) as usize >= max {
-                return Err(err(&format!(
-                    "more than {max} addresses; narrow the range or raise --max-hosts"
-                )));
-            }
-            for x in s32..=e32 {
-                add(
-                    SocketAddr::new(IpAddr::V4(x.into()), default_port),
-                    &mut out,
-                )?;
-            }
-        } else {
-            return Err(err(
-                "expected an address, HOST:PORT, a CIDR block or a range a.b.c.d-e",
-            ));
+impl FoundKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FoundKind::Printer => "printer",
+            FoundKind::Other => "other",
+            FoundKind::Silent => "silent",
+            FoundKind::Refused => "refused",
+            FoundKind::Error => "error",
         }
     }
-    Ok(out)
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Found {
     pub address: String,
-    /// printer, other (answers SNMP, not a printer), silent, refused.
-    pub kind: String,
+    pub kind: FoundKind,
     pub snmp_version: Option<String>,
     pub profile: Option<String>,
     pub vendor: Option<String>,
@@ -165,7 +68,7 @@ pub fn classify(profiles: &ProfileSet, addr: SocketAddr, version: &str, snap: &S
             let r = profile::observe(p, snap, &addr.to_string(), version);
             Found {
                 address: addr.to_string(),
-                kind: "printer".into(),
+                kind: FoundKind::Printer,
                 snmp_version: Some(version.into()),
                 profile: Some(p.name.clone()),
                 vendor: r.identity.vendor,
@@ -178,7 +81,7 @@ pub fn classify(profiles: &ProfileSet, addr: SocketAddr, version: &str, snap: &S
         }
         None => Found {
             address: addr.to_string(),
-            kind: "other".into(),
+            kind: FoundKind::Other,
             snmp_version: Some(version.into()),
             profile: None,
             vendor: None,
@@ -203,9 +106,9 @@ pub async fn probe_one(
     let _permit = engine.permit().await;
     let dev = engine.device(addr);
     let mut mem = dev.lock().await;
-    let silent = |kind: &str, e: Option<String>| Found {
+    let silent = |kind: FoundKind, e: Option<String>| Found {
         address: addr.to_string(),
-        kind: kind.into(),
+        kind,
         snmp_version: None,
         profile: None,
         vendor: None,
@@ -217,9 +120,9 @@ pub async fn probe_one(
     };
     let vbs = match engine.get(addr, cred, &mut mem, scalars).await {
         Ok(v) => v,
-        Err(SnmpError::Timeout { .. }) => return silent("silent", None),
-        Err(e @ SnmpError::Auth { .. }) => return silent("refused", Some(e.to_string())),
-        Err(e) => return silent("error", Some(e.to_string())),
+        Err(SnmpError::Timeout { .. }) => return silent(FoundKind::Silent, None),
+        Err(e @ SnmpError::Auth { .. }) => return silent(FoundKind::Refused, Some(e.to_string())),
+        Err(e) => return silent(FoundKind::Error, Some(e.to_string())),
     };
     let snap = crate::poll::first_snapshot(engine, addr, cred, &mut mem, vbs).await;
     classify(profiles, addr, cred.version().name(), &snap)
@@ -250,7 +153,7 @@ pub async fn scan(
         let (done, printers, progress) = (done.clone(), printers.clone(), progress.clone());
         set.spawn(async move {
             let f = probe_one(&engine, &profiles, &scalars, addr, &cred).await;
-            if f.kind == "printer" {
+            if f.kind == FoundKind::Printer {
                 printers.fetch_add(1, Ordering::Relaxed);
             }
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -266,120 +169,4 @@ pub async fn scan(
     }
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, f)| f).collect()
-}
-
-pub async fn run(args: DiscoverArgs) -> Result<String, Failure> {
-    let addrs = expand(&args.ranges, args.port, args.max_hosts)
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    let cred = args.creds.credential_set()?;
-    let profiles = Arc::new(args.engine.profile_set()?);
-    let mut cfg = args.engine.engine_config()?;
-    cfg.concurrency = args.concurrency.max(1);
-    cfg.max_pps = (args.rate > 0).then_some(args.rate);
-    let engine = Engine::new(cfg).await.map_err(|e| Failure {
-        code: crate::cli::exit::OTHER,
-        message: format!("cannot open a UDP socket: {e}"),
-    })?;
-    let tty = std::io::stderr().is_terminal();
-    let found = scan(engine, profiles, addrs, cred, move |d, t, p| {
-        if tty && (d % 16 == 0 || d == t) {
-            eprint!("\rscanned {d}/{t}, printers found: {p}   ");
-            if d == t {
-                eprintln!();
-            }
-        }
-    })
-    .await;
-    let shown: Vec<&Found> = found
-        .iter()
-        .filter(|f| args.all || f.kind != "silent")
-        .collect();
-    use std::fmt::Write;
-    let mut out = String::new();
-    if args.json {
-        out = serde_json::to_string_pretty(&shown).expect("serialises") + "\n";
-    } else {
-        let _ = writeln!(
-            out,
-            "{:<22} {:<8} {:<6} {:<12} {:<16} {:<24} {:<16} SYSDESCR",
-            "ADDRESS", "KIND", "SNMP", "PROFILE", "VENDOR", "MODEL", "SERIAL"
-        );
-        for f in &shown {
-            let o = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
-            let _ = writeln!(
-                out,
-                "{:<22} {:<8} {:<6} {:<12} {:<16} {:<24} {:<16} {}",
-                f.address,
-                f.kind,
-                o(&f.snmp_version),
-                o(&f.profile),
-                o(&f.vendor),
-                o(&f.model),
-                o(&f.serial),
-                o(&f.sys_descr)
-            );
-        }
-        let printers = found.iter().filter(|f| f.kind == "printer").count();
-        let answered = found
-            .iter()
-            .filter(|f| f.kind == "printer" || f.kind == "other")
-            .count();
-        eprintln!(
-            "{} addresses scanned, {answered} answered, {printers} printers",
-            found.len()
-        );
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn expands_all_forms() {
-        let a = expand(
-            &s(&[
-                "192.0.2.0/30",
-                "198.51.100.5-7",
-                "203.0.113.9",
-                "127.0.0.1:1161",
-                "198.51.100.6",
-            ]),
-            161,
-            100,
-        )
-        .unwrap();
-        let txt: Vec<String> = a.iter().map(|x| x.to_string()).collect();
-        assert_eq!(
-            txt,
-            vec![
-                "192.0.2.1:161",
-                "192.0.2.2:161",
-                "198.51.100.5:161",
-                "198.51.100.6:161",
-                "198.51.100.7:161",
-                "203.0.113.9:161",
-                "127.0.0.1:1161"
-            ]
-        );
-        assert_eq!(
-            expand(&s(&["10.0.0.1-10.0.1.0"]), 161, 1000).unwrap().len(),
-            256
-        );
-    }
-
-    #[test]
-    fn bad_ranges_are_explained() {
-        let e = expand(&s(&["10.0.0.9-3"]), 161, 100).unwrap_err();
-        assert!(e.what.contains("ends before"), "{e}");
-        let e = expand(&s(&["10.0.0.0/8"]), 161, 1000).unwrap_err();
-        assert!(e.what.contains("--max-hosts"), "{e}");
-        let e = expand(&s(&["printer.local.x y"]), 161, 10).unwrap_err();
-        assert!(e.what.contains("expected"), "{e}");
-    }
 }

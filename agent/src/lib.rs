@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod observation;
 pub mod poll;
 pub mod profile;
+pub mod range;
 pub mod schedule;
 pub mod snmp;
 pub mod uplink;

@@ -12,16 +12,28 @@ pub struct Schedule {
     tz: chrono_tz::Tz,
 }
 
+/// A schedule that cannot be used, with what to give instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("unknown time zone {0:?} (use an IANA name such as Europe/Rome or UTC)")]
+    UnknownTimeZone(String),
+    #[error("bad cron expression {expr:?}: {reason}")]
+    BadCron { expr: String, reason: String },
+}
+
 impl Schedule {
-    pub fn parse(expr: &str, tz: &str) -> Result<Schedule, String> {
-        let tz: chrono_tz::Tz = tz.parse().map_err(|_| {
-            format!("unknown time zone {tz:?} (use an IANA name such as Europe/Rome or UTC)")
-        })?;
+    pub fn parse(expr: &str, tz: &str) -> Result<Schedule, ScheduleError> {
+        let tz: chrono_tz::Tz = tz
+            .parse()
+            .map_err(|_| ScheduleError::UnknownTimeZone(tz.to_string()))?;
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .build()
             .parse(expr)
-            .map_err(|e| format!("bad cron expression {expr:?}: {e}"))?;
+            .map_err(|e| ScheduleError::BadCron {
+                expr: expr.to_string(),
+                reason: e.to_string(),
+            })?;
         Ok(Schedule {
             expr: expr.to_string(),
             cron,
@@ -67,6 +79,7 @@ mod tests {
         assert!(Schedule::parse("61 * * * *", "UTC").is_err());
         assert!(Schedule::parse("* * * * *", "Mars/Olympus")
             .unwrap_err()
+            .to_string()
             .contains("time zone"));
     }
 }

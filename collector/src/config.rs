@@ -215,8 +215,10 @@ impl Config {
                     file: file.clone(),
                     what: format!("cannot read the request rules: {e}"),
                 })?;
-                crate::requests::Rules::parse(&file, &text)
-                    .map_err(|what| ConfigError { file, what })
+                crate::requests::Rules::parse(&file, &text).map_err(|e| ConfigError {
+                    file: e.file,
+                    what: e.what,
+                })
             }
         }
     }

@@ -3,11 +3,14 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod exit;
 pub mod filing;
 pub mod ingest;
+pub mod model;
 pub mod pki;
 pub mod portal;
 pub mod requests;
 pub mod server;
 pub mod store;
+pub mod token;
 pub mod users;

@@ -1,6 +1,7 @@
 use clap::{Parser, Subcommand};
-use meterlink_collector::config::Config;
-use meterlink_collector::pki::Pki;
+use meterlink_collector::config::{Config, ConfigError};
+use meterlink_collector::exit;
+use meterlink_collector::pki::{Pki, PkiError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -77,17 +78,21 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("meterlink-collector: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(exit::OTHER);
         }
     };
-    let r: Result<(), String> = rt.block_on(async {
+    // A failure: the exit code (meterlink_collector::exit) and what to say.
+    let r: Result<(), (u8, String)> = rt.block_on(async {
+        let usage = |e: ConfigError| (exit::USAGE, e.to_string());
         match cli.command {
             Command::Serve { config } => {
                 let cfg = match config {
-                    Some(p) => Config::load(&p).map_err(|e| e.to_string())?,
-                    None => Config::parse("(defaults)", "").map_err(|e| e.to_string())?,
+                    Some(p) => Config::load(&p).map_err(usage)?,
+                    None => Config::parse("(defaults)", "").map_err(usage)?,
                 };
-                let running = meterlink_collector::server::start(&cfg).await.map_err(|e| e.to_string())?;
+                let running = meterlink_collector::server::start(&cfg)
+                    .await
+                    .map_err(|e| (exit::of_start(&e), e.to_string()))?;
                 println!("meterlink-collector: gRPC on {} (mutual TLS), REST API on http://{}/api/v1/products", running.grpc_addr, running.http_addr);
                 let term = async {
                     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -106,10 +111,12 @@ fn main() -> ExitCode {
             }
             Command::User { config, action } => {
                 let cfg = match config {
-                    Some(p) => Config::load(&p).map_err(|e| e.to_string())?,
-                    None => Config::parse("(defaults)", "").map_err(|e| e.to_string())?,
+                    Some(p) => Config::load(&p).map_err(usage)?,
+                    None => Config::parse("(defaults)", "").map_err(usage)?,
                 };
-                let out = meterlink_collector::users::run(&cfg, action).await?;
+                let out = meterlink_collector::users::run(&cfg, action)
+                    .await
+                    .map_err(|e| (exit::of_user(&e), e.to_string()))?;
                 if let Some(n) = out.note {
                     eprintln!("{n}");
                 }
@@ -117,12 +124,13 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Ca { dir, action } => {
-                let pki = Pki::ensure(&dir, "meterlink CA").map_err(|e| e.to_string())?;
+                let tls = |e: PkiError| (exit::TLS, e.to_string());
+                let pki = Pki::ensure(&dir, "meterlink CA").map_err(tls)?;
                 match action {
                     CaAction::Init => println!("CA certificate: {}", pki.ca_cert().display()),
                     CaAction::Issue { name, server, out } => {
                         let file = if server { "collector".to_string() } else { name.clone() };
-                        let i = pki.issue(&name, server, &out, &file, None).map_err(|e| e.to_string())?;
+                        let i = pki.issue(&name, server, &out, &file, None).map_err(tls)?;
                         println!("certificate: {}\nkey:         {}", i.cert.display(), i.key.display());
                     }
                 }
@@ -131,10 +139,10 @@ fn main() -> ExitCode {
         }
     });
     match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err((code, e)) => {
             eprintln!("meterlink-collector: {e}");
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }

@@ -191,7 +191,7 @@ pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
 /// `admin` and writes an API token for it to data_dir/operator-token,
 /// readable by the collector's user only. The token is never logged.
 async fn first_operator(store: &Store, data_dir: &std::path::Path) -> Result<(), StartError> {
-    use crate::auth::{Role, User};
+    use crate::model::{Role, User};
     let users = store.users(None).await?;
     if users.iter().any(|u| u.role == Role::Operator) {
         return Ok(());

@@ -1,9 +1,9 @@
 //! `meterlink-collector user ...`: API users and tokens, straight in the
 //! configured store (on the collector's host, no API token needed).
 
-use crate::auth::{Role, User};
 use crate::config::Config;
-use crate::store::{now_ms, Settings, Store};
+use crate::model::{Role, User};
+use crate::store::{now_ms, Settings, Store, StoreError};
 use clap::Subcommand;
 use std::fmt::Write;
 
@@ -49,16 +49,23 @@ pub struct Output {
     pub note: Option<String>,
 }
 
-pub async fn run(cfg: &Config, action: UserAction) -> Result<Output, String> {
-    let store = Store::open(&cfg.store_url(), Settings::default())
-        .await
-        .map_err(|e| e.to_string())?;
+/// Why a `user` command failed: the arguments, or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub async fn run(cfg: &Config, action: UserAction) -> Result<Output, UserError> {
+    let store = Store::open(&cfg.store_url(), Settings::default()).await?;
     apply(&store, action).await
 }
 
-async fn apply(store: &Store, action: UserAction) -> Result<Output, String> {
+async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
     let mut out = Output::default();
-    let e = |e: crate::store::StoreError| e.to_string();
+    let e = UserError::Store;
     match action {
         UserAction::Add {
             id,
@@ -67,7 +74,9 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, String> {
             name,
         } => {
             let role = Role::parse(&role).ok_or_else(|| {
-                format!("--role {role:?}: give operator, account_manager or product_administrator")
+                UserError::Usage(format!(
+                    "--role {role:?}: give operator, account_manager or product_administrator"
+                ))
             })?;
             let u = User {
                 name: name.unwrap_or_else(|| id.clone()),
@@ -116,7 +125,7 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, String> {
         }
         UserAction::Tokens { id } => {
             if store.user(&id).await.map_err(e)?.is_none() {
-                return Err(format!("no user {id:?}"));
+                return Err(UserError::Usage(format!("no user {id:?}")));
             }
             for t in store.tokens(&id).await.map_err(e)? {
                 let expiry = t
@@ -173,6 +182,8 @@ mod tests {
         })
         .await
         .unwrap_err();
+        assert!(matches!(bad, UserError::Usage(_)), "{bad:?}");
+        let bad = bad.to_string();
         assert!(
             bad.contains("operator, account_manager or product_administrator"),
             "{bad}"
@@ -185,6 +196,8 @@ mod tests {
         })
         .await
         .unwrap_err();
+        assert!(matches!(bad, UserError::Store(_)), "{bad:?}");
+        let bad = bad.to_string();
         assert!(bad.contains("no account \"nowhere\""), "{bad}");
 
         let out = run(UserAction::Token {
@@ -195,7 +208,7 @@ mod tests {
         .await
         .unwrap();
         let token = out.text.trim().to_string();
-        assert!(token.starts_with(crate::auth::TOKEN_PREFIX), "{token}");
+        assert!(token.starts_with(crate::token::TOKEN_PREFIX), "{token}");
         assert!(!out.note.as_deref().unwrap_or("").contains(&token));
         let listed = run(UserAction::Tokens { id: "ops".into() }).await.unwrap();
         let token_id = &token[4..20];

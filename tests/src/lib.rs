@@ -4,5 +4,4 @@
 pub mod http;
 pub mod outage;
 pub mod peers;
-pub mod sim;
 pub mod stack;

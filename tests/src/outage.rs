@@ -5,13 +5,13 @@
 //! (10,000 devices, a million observations and more).
 
 use crate::peers::fixtures_dir;
-use crate::sim::{serve, Fleet, Recording, SimConfig};
 use crate::stack::{collector_toml, AgentToml};
 use meterlink_agent::buffer::{Buffer, SledBuffer};
 use meterlink_agent::config::AgentConfig;
 use meterlink_agent::daemon::StatusReport;
 use meterlink_collector::config::Config;
 use meterlink_collector::pki::Pki;
+use meterlink_sim::{serve, Fleet, Recording, SimConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;

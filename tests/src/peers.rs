@@ -136,7 +136,7 @@ pub async fn start_snmpsim(recordings: &[PathBuf]) -> Result<Peer, String> {
     cmd.arg(format!("--data-dir={}", data.display()))
         .arg(format!("--cache-dir={}", cache.display()))
         .arg(format!("--agent-udpv4-endpoint={addr}"));
-    if unsafe_is_root() {
+    if running_as_root() {
         cmd.arg("--process-user=nobody")
             .arg("--process-group=nogroup");
     }
@@ -158,8 +158,8 @@ pub async fn start_snmpsim(recordings: &[PathBuf]) -> Result<Peer, String> {
     Ok(peer)
 }
 
-fn unsafe_is_root() -> bool {
-    // SAFETY-free: the effective uid is read from /proc, no libc call.
+fn running_as_root() -> bool {
+    // The effective uid, read from /proc: no libc call needed.
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

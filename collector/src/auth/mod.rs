@@ -1,53 +1,8 @@
 //! Who calls the REST API and what they may see and change (invariant 7,
 //! user side). The policy here does no IO: the API asks it with the caller
-//! and the row in question. Tokens are made here too; only their SHA-256
-//! is stored.
+//! and the row in question. It depends on the model only (invariant C2).
 
-use crate::store::{Product, ProductUpdate, ServiceRequest};
-use serde::{Deserialize, Serialize};
-
-/// A user's role. Operators are the service provider's staff; the two
-/// customer roles belong to one account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Every account, agents, unassigned devices, the knowledge base.
-    Operator,
-    /// Everything of their account.
-    AccountManager,
-    /// The products of their account whose administrator they are.
-    ProductAdministrator,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Operator => "operator",
-            Role::AccountManager => "account_manager",
-            Role::ProductAdministrator => "product_administrator",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "operator" => Some(Role::Operator),
-            "account_manager" => Some(Role::AccountManager),
-            "product_administrator" => Some(Role::ProductAdministrator),
-            _ => None,
-        }
-    }
-}
-
-/// A user of the API. Operators have no account; the others exactly one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct User {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    #[serde(default)]
-    pub account: Option<String>,
-}
+use crate::model::{Product, ProductUpdate, Role, ServiceRequest, User};
 
 /// What a caller may do beyond reading its own products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,68 +117,6 @@ impl User {
             .map(|(f, _)| *f)
             .collect()
     }
-}
-
-/// The prefix of every API token, so a leaked one is easy to recognise
-/// (secret scanners) and to tell from other credentials.
-pub const TOKEN_PREFIX: &str = "mlk_";
-
-/// A new token: its public id, the text handed to the user once, and the
-/// hash kept in the store.
-pub struct NewToken {
-    pub id: String,
-    pub text: Secret,
-    pub secret_hash: String,
-}
-
-/// Token text: never in Debug output or logs (invariant 8).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A token `mlk_<id>_<secret>`: 8 random bytes of id (the lookup key) and
-/// 32 of secret, hex.
-pub fn generate() -> Result<NewToken, String> {
-    use ring::rand::SecureRandom;
-    let mut raw = [0u8; 40];
-    ring::rand::SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| "the system's random source failed".to_string())?;
-    let id = hex(&raw[..8]);
-    let secret = hex(&raw[8..]);
-    Ok(NewToken {
-        secret_hash: hash_secret(&secret),
-        text: Secret(format!("{TOKEN_PREFIX}{id}_{secret}")),
-        id,
-    })
-}
-
-/// SHA-256 of the secret part, hex. A plain hash is enough: the secret is
-/// 256 random bits, not a password that could be guessed.
-pub fn hash_secret(secret: &str) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
-}
-
-/// Splits token text into (id, secret); None when it is not one of ours.
-pub fn parse_token(text: &str) -> Option<(&str, &str)> {
-    let rest = text.strip_prefix(TOKEN_PREFIX)?;
-    let (id, secret) = rest.split_once('_')?;
-    let is_hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    (is_hex(id, 16) && is_hex(secret, 64)).then_some((id, secret))
-}
-
-/// Compares two hashes in time independent of where they differ.
-pub fn same_hash(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -27,9 +27,10 @@ pub struct Ingest {
 }
 
 /// The configuration for `agent`, if its file or the default exists and
-/// parses as TOML (the agent checks the rest). Its version is a hash of the text.
+/// parses as TOML (the agent checks the rest). Its version is the first 64
+/// bits of the text's SHA-256, hex: the same on every replica, whatever Rust
+/// built it (the standard library's hasher is not stable across releases).
 fn pushed_config(dir: &std::path::Path, agent: &str) -> Option<AgentConfig> {
-    use std::hash::{Hash, Hasher};
     // An agent id is a certificate name: keep it from naming another path.
     let safe = !agent.is_empty()
         && agent
@@ -47,10 +48,12 @@ fn pushed_config(dir: &std::path::Path, agent: &str) -> Option<AgentConfig> {
         tracing::error!(path = %path.display(), %agent, error = %e, "agent configuration not pushed: not valid TOML");
         return None;
     }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
     Some(AgentConfig {
-        version: format!("{:016x}", h.finish()),
+        version: digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
         settings_toml: text,
     })
 }
@@ -64,6 +67,9 @@ fn store_status(e: &StoreError) -> Status {
         StoreError::Invalid { .. } => Status::invalid_argument(e.to_string()),
         StoreError::Refused { .. } => Status::failed_precondition(e.to_string()),
         StoreError::NotFound(_) => Status::not_found(e.to_string()),
+        StoreError::SchemaTooNew { .. } | StoreError::NoRandomness(_) => {
+            Status::internal(e.to_string())
+        }
     }
 }
 

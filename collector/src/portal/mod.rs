@@ -8,7 +8,8 @@
 //! request, so a portal sees each request's changes in order, also across
 //! collector restarts (the rows are in the store).
 
-use crate::store::{now_ms, OutboxItem, OutboxResult, Store};
+use crate::model::{OutboxItem, OutboxResult};
+use crate::store::{now_ms, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,11 +51,17 @@ impl OutboxConfig {
     }
 }
 
+/// A POST that got no HTTP status: connection, TLS or time-out. The text
+/// never carries the URL (it may hold credentials).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot reach the portal: {0}")]
+pub struct Unreachable(pub String);
+
 /// What to do after an attempt: pure, so the policy is tested without a portal.
 pub fn after_attempt(
     cfg: &OutboxConfig,
     attempts_before: u32,
-    outcome: Result<u16, String>,
+    outcome: Result<u16, Unreachable>,
     now: i64,
 ) -> OutboxResult {
     let attempts = attempts_before + 1;
@@ -66,7 +73,7 @@ pub fn after_attempt(
             }
         }
         Ok(s) => format!("HTTP {s}"),
-        Err(e) => e,
+        Err(e) => e.to_string(),
     };
     if attempts >= cfg.max_attempts {
         return OutboxResult::Dead {
@@ -152,7 +159,7 @@ async fn send(
     client: &reqwest::Client,
     cfg: &OutboxConfig,
     item: &OutboxItem,
-) -> Result<u16, String> {
+) -> Result<u16, Unreachable> {
     let mut req = client
         .post(&cfg.url)
         .header("content-type", "application/json")
@@ -164,7 +171,7 @@ async fn send(
     match req.send().await {
         Ok(r) => Ok(r.status().as_u16()),
         // Without the URL: it may carry credentials.
-        Err(e) => Err(format!("cannot reach the portal: {}", e.without_url())),
+        Err(e) => Err(Unreachable(e.without_url().to_string())),
     }
 }
 
@@ -196,7 +203,15 @@ mod tests {
         };
         assert_eq!(at(after_attempt(&cfg, 0, Ok(503), 0)), 1_000);
         assert_eq!(at(after_attempt(&cfg, 1, Ok(429), 0)), 2_000);
-        assert_eq!(at(after_attempt(&cfg, 2, Err("refused".into()), 10)), 4_010);
+        assert_eq!(
+            at(after_attempt(
+                &cfg,
+                2,
+                Err(Unreachable("refused".into())),
+                10
+            )),
+            4_010
+        );
         assert!(matches!(
             after_attempt(&cfg, 3, Ok(500), 0),
             OutboxResult::Dead { .. }

@@ -120,9 +120,21 @@ pub struct Rules {
 
 pub const DEFAULT_RULES: &str = include_str!("default-rules.toml");
 
+/// A rules file that cannot be used: which file, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {what}")]
+pub struct RulesError {
+    pub file: String,
+    pub what: String,
+}
+
 impl Rules {
-    pub fn parse(file: &str, text: &str) -> Result<Rules, String> {
-        let r: Rules = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+    pub fn parse(file: &str, text: &str) -> Result<Rules, RulesError> {
+        let err = |what: String| RulesError {
+            file: file.to_string(),
+            what,
+        };
+        let r: Rules = toml::from_str(text).map_err(|e| err(e.to_string()))?;
         for (i, rule) in r.rules.iter().enumerate() {
             let alert = !rule.severity.is_empty()
                 || !rule.training_level.is_empty()
@@ -130,10 +142,10 @@ impl Rules {
                 || !rule.alert_codes.is_empty()
                 || rule.description_pattern.is_some();
             if !alert && rule.error_bits.is_empty() && rule.console_pattern.is_none() {
-                return Err(format!(
-                    "{file}: rules[{i}] ({:?}) matches nothing: give alert criteria, error_bits or console_pattern",
+                return Err(err(format!(
+                    "rules[{i}] ({:?}) matches nothing: give alert criteria, error_bits or console_pattern",
                     rule.name
-                ));
+                )));
             }
         }
         Ok(r)

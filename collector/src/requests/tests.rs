@@ -74,9 +74,9 @@ fn closed(c: &[Change]) -> Vec<&str> {
 fn the_embedded_rules_parse_and_bad_rules_are_named() {
     let r = Rules::defaults();
     assert!(r.rules.len() > 5);
-    let e = Rules::parse("rules.toml", "hold_down_secs = 1\nsilent_after_secs = 1\nmeter_due_grace_secs = 1\n[supplies]\nthreshold_percent = 10\nreplaced_above_percent = 50\n[[rules]]\nname = \"x\"\nkind = \"incident\"\n").unwrap_err();
+    let e = Rules::parse("rules.toml", "hold_down_secs = 1\nsilent_after_secs = 1\nmeter_due_grace_secs = 1\n[supplies]\nthreshold_percent = 10\nreplaced_above_percent = 50\n[[rules]]\nname = \"x\"\nkind = \"incident\"\n").unwrap_err().to_string();
     assert!(e.contains("\"x\"") && e.contains("matches nothing"), "{e}");
-    let e = Rules::parse("rules.toml", "hold_down_secs = 1\nsilent_after_secs = 1\nmeter_due_grace_secs = 1\n[supplies]\nthreshold_percent = 10\nreplaced_above_percent = 50\n[[rules]]\nname = \"x\"\nconsole_pattern = \"E(\"\n").unwrap_err();
+    let e = Rules::parse("rules.toml", "hold_down_secs = 1\nsilent_after_secs = 1\nmeter_due_grace_secs = 1\n[supplies]\nthreshold_percent = 10\nreplaced_above_percent = 50\n[[rules]]\nname = \"x\"\nconsole_pattern = \"E(\"\n").unwrap_err().to_string();
     assert!(e.contains("rules.toml") && e.contains("regex"), "{e}");
 }
 

@@ -12,45 +12,24 @@
 //! (filing rules), the service-request changes (request rules) and, when an
 //! external portal is configured, the outbox rows for those changes.
 
+mod encoding;
+mod error;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
-mod types;
 
+pub use error::{Refusal, StoreError};
 pub use postgres::{redact as redact_url, PgStore};
 pub use sqlite::SqliteStore;
-pub use types::*;
 
 use crate::filing::FilingPolicy;
+use crate::model::{
+    Account, AgentInfo, Article, Group, HistoryQuery, IngestOutcome, IssuedToken, ManualReading,
+    NewRequest, OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductQuery, ProductUpdate,
+    Reading, RequestQuery, ServiceRequest, TokenInfo, User,
+};
 use crate::requests::Rules;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store at {path}: {source}")]
-    Db { path: String, source: sqlx::Error },
-    #[error("observation {seq} from {agent}: {what}")]
-    Invalid {
-        agent: String,
-        seq: u64,
-        what: String,
-    },
-    /// A request the store refuses (unknown reference, rule broken): the
-    /// API maps `code` to its JSON error code.
-    #[error("{message}")]
-    Refused { code: &'static str, message: String },
-    #[error("{0} not found")]
-    NotFound(String),
-}
-
-impl StoreError {
-    pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> StoreError {
-        StoreError::Refused {
-            code,
-            message: message.into(),
-        }
-    }
-}
 
 /// What the store applies at ingest and on the clock.
 #[derive(Debug, Clone)]
@@ -77,12 +56,20 @@ pub enum Store {
     Postgres(PgStore),
 }
 
-/// Calls the same method on whichever store this is.
-macro_rules! both {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            Store::Sqlite($s) => $e,
-            Store::Postgres($s) => $e,
+/// Defines each method on `Store` as the same call on whichever backend
+/// this is; the methods themselves live in `sql/` (invariant S1).
+macro_rules! dispatch {
+    ($( $(#[$attr:meta])* $vis:vis async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$attr])*
+                $vis async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        Store::Sqlite(s) => s.$name($($arg),*).await,
+                        Store::Postgres(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
         }
     };
 }
@@ -101,262 +88,63 @@ impl Store {
     }
 
     pub fn backend(&self) -> &'static str {
-        both!(self, s => s.backend())
+        match self {
+            Store::Sqlite(s) => s.backend(),
+            Store::Postgres(s) => s.backend(),
+        }
     }
+}
 
-    pub async fn agent_hello(
-        &self,
-        agent: &str,
-        version: &str,
-        held: u64,
-    ) -> Result<u64, StoreError> {
-        both!(self, s => s.agent_hello(agent, version, held).await)
-    }
-
-    pub async fn ingest(
-        &self,
-        agent: &str,
-        batch: &[meterlink_proto::v1::Observation],
-    ) -> Result<IngestOutcome, StoreError> {
-        both!(self, s => s.ingest(agent, batch).await)
-    }
-
-    pub async fn tick(&self, now_ms: i64) -> Result<u64, StoreError> {
-        both!(self, s => s.tick(now_ms).await)
-    }
-
-    pub async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        both!(self, s => s.products().await)
-    }
-
-    pub async fn product_page(&self, q: &ProductQuery) -> Result<Page<Product>, StoreError> {
-        both!(self, s => s.product_page(q).await)
-    }
-
-    pub async fn product(&self, serial: &str) -> Result<Option<Product>, StoreError> {
-        both!(self, s => s.product(serial).await)
-    }
-
-    pub async fn update_product(
-        &self,
-        serial: &str,
-        u: &ProductUpdate,
-    ) -> Result<Product, StoreError> {
-        both!(self, s => s.update_product(serial, u).await)
-    }
-
-    pub async fn readings(&self, serial: &str) -> Result<Vec<Reading>, StoreError> {
-        both!(self, s => s.readings(serial).await)
-    }
-
-    pub async fn history(
-        &self,
-        serial: &str,
-        q: &HistoryQuery,
-    ) -> Result<Vec<Reading>, StoreError> {
-        both!(self, s => s.history(serial, q).await)
-    }
-
-    pub async fn manual_reading(
-        &self,
-        serial: &str,
-        m: &ManualReading,
-        now_ms: i64,
-    ) -> Result<Reading, StoreError> {
-        both!(self, s => s.manual_reading(serial, m, now_ms).await)
-    }
-
-    pub async fn observation(
-        &self,
-        agent: &str,
-        seq: u64,
-    ) -> Result<Option<meterlink_proto::v1::Observation>, StoreError> {
-        both!(self, s => s.observation(agent, seq).await)
-    }
-
-    pub async fn observation_count(&self, agent: &str) -> Result<u64, StoreError> {
-        both!(self, s => s.observation_count(agent).await)
-    }
-
-    pub async fn filed_seqs(&self, agent: &str) -> Result<Vec<u64>, StoreError> {
-        both!(self, s => s.filed_seqs(agent).await)
-    }
-
-    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        both!(self, s => s.accounts().await)
-    }
-
-    pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        both!(self, s => s.account(id).await)
-    }
-
-    pub async fn put_account(&self, a: &Account) -> Result<Account, StoreError> {
-        both!(self, s => s.put_account(a).await)
-    }
-
-    pub async fn put_user(&self, u: &crate::auth::User) -> Result<crate::auth::User, StoreError> {
-        both!(self, s => s.put_user(u).await)
-    }
-
-    pub async fn put_user_within(
-        &self,
-        u: &crate::auth::User,
-        within: Option<&str>,
-    ) -> Result<crate::auth::User, StoreError> {
-        both!(self, s => s.put_user_within(u, within).await)
-    }
-
-    pub async fn add_user_if_absent(&self, u: &crate::auth::User) -> Result<bool, StoreError> {
-        both!(self, s => s.add_user_if_absent(u).await)
-    }
-
-    pub async fn user(&self, id: &str) -> Result<Option<crate::auth::User>, StoreError> {
-        both!(self, s => s.user(id).await)
-    }
-
-    pub async fn users(&self, account: Option<&str>) -> Result<Vec<crate::auth::User>, StoreError> {
-        both!(self, s => s.users(account).await)
-    }
-
-    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
-        both!(self, s => s.delete_user(id).await)
-    }
-
-    pub async fn issue_token(
-        &self,
-        user: &str,
-        label: &str,
-        expires_at_ms: Option<i64>,
-        now_ms: i64,
-    ) -> Result<IssuedToken, StoreError> {
-        both!(self, s => s.issue_token(user, label, expires_at_ms, now_ms).await)
-    }
-
-    pub async fn tokens(&self, user: &str) -> Result<Vec<TokenInfo>, StoreError> {
-        both!(self, s => s.tokens(user).await)
-    }
-
-    pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), StoreError> {
-        both!(self, s => s.revoke_token(user, id).await)
-    }
-
-    pub async fn authenticate(
-        &self,
-        token: &str,
-        now_ms: i64,
-    ) -> Result<Option<crate::auth::User>, StoreError> {
-        both!(self, s => s.authenticate(token, now_ms).await)
-    }
-
+// Not formatted by rustfmt (a macro's input): one line per method.
+#[rustfmt::skip]
+dispatch! {
+    pub async fn agent_hello(&self, agent: &str, version: &str, held: u64) -> Result<u64, StoreError>;
+    pub async fn ingest(&self, agent: &str, batch: &[meterlink_proto::v1::Observation]) -> Result<IngestOutcome, StoreError>;
+    pub async fn tick(&self, now_ms: i64) -> Result<u64, StoreError>;
+    pub async fn products(&self) -> Result<Vec<Product>, StoreError>;
+    pub async fn product_page(&self, q: &ProductQuery) -> Result<Page<Product>, StoreError>;
+    pub async fn product(&self, serial: &str) -> Result<Option<Product>, StoreError>;
+    pub async fn update_product(&self, serial: &str, u: &ProductUpdate) -> Result<Product, StoreError>;
+    pub async fn readings(&self, serial: &str) -> Result<Vec<Reading>, StoreError>;
+    pub async fn history(&self, serial: &str, q: &HistoryQuery) -> Result<Vec<Reading>, StoreError>;
+    pub async fn manual_reading(&self, serial: &str, m: &ManualReading, now_ms: i64) -> Result<Reading, StoreError>;
+    pub async fn observation(&self, agent: &str, seq: u64) -> Result<Option<meterlink_proto::v1::Observation>, StoreError>;
+    pub async fn observation_count(&self, agent: &str) -> Result<u64, StoreError>;
+    pub async fn filed_seqs(&self, agent: &str) -> Result<Vec<u64>, StoreError>;
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+    pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
+    pub async fn put_account(&self, a: &Account) -> Result<Account, StoreError>;
+    pub async fn put_user(&self, u: &User) -> Result<User, StoreError>;
+    pub async fn put_user_within(&self, u: &User, within: Option<&str>) -> Result<User, StoreError>;
+    pub async fn add_user_if_absent(&self, u: &User) -> Result<bool, StoreError>;
+    pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    pub async fn users(&self, account: Option<&str>) -> Result<Vec<User>, StoreError>;
+    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError>;
+    pub async fn issue_token(&self, user: &str, label: &str, expires_at_ms: Option<i64>, now_ms: i64) -> Result<IssuedToken, StoreError>;
+    pub async fn tokens(&self, user: &str) -> Result<Vec<TokenInfo>, StoreError>;
+    pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), StoreError>;
+    pub async fn authenticate(&self, token: &str, now_ms: i64) -> Result<Option<User>, StoreError>;
     #[cfg(test)]
-    pub(crate) async fn token_rows_text(&self) -> Vec<String> {
-        both!(self, s => s.token_rows_text().await)
-    }
-
-    pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError> {
-        both!(self, s => s.agents().await)
-    }
-
-    pub async fn set_agent_account(
-        &self,
-        agent: &str,
-        account: Option<&str>,
-    ) -> Result<AgentInfo, StoreError> {
-        both!(self, s => s.set_agent_account(agent, account).await)
-    }
-
-    pub async fn unassigned(&self) -> Result<Vec<Product>, StoreError> {
-        both!(self, s => s.unassigned().await)
-    }
-
-    pub async fn groups(&self, account: Option<&str>) -> Result<Vec<Group>, StoreError> {
-        both!(self, s => s.groups(account).await)
-    }
-
-    pub async fn create_group(&self, account: &str, name: &str) -> Result<Group, StoreError> {
-        both!(self, s => s.create_group(account, name).await)
-    }
-
-    pub async fn rename_group(&self, id: i64, name: &str) -> Result<Group, StoreError> {
-        both!(self, s => s.rename_group(id, name).await)
-    }
-
-    pub async fn delete_group(&self, id: i64) -> Result<(), StoreError> {
-        both!(self, s => s.delete_group(id).await)
-    }
-
-    pub async fn group_member(
-        &self,
-        id: i64,
-        serial: &str,
-        add: bool,
-    ) -> Result<Group, StoreError> {
-        both!(self, s => s.group_member(id, serial, add).await)
-    }
-
-    pub async fn requests(&self, q: &RequestQuery) -> Result<Vec<ServiceRequest>, StoreError> {
-        both!(self, s => s.requests(q).await)
-    }
-
-    pub async fn request(&self, number: &str) -> Result<Option<ServiceRequest>, StoreError> {
-        both!(self, s => s.request(number).await)
-    }
-
-    pub async fn create_request(
-        &self,
-        r: &NewRequest,
-        now_ms: i64,
-    ) -> Result<ServiceRequest, StoreError> {
-        both!(self, s => s.create_request(r, now_ms).await)
-    }
-
-    pub async fn close_request(
-        &self,
-        number: &str,
-        reason: &str,
-        by: &str,
-        now_ms: i64,
-    ) -> Result<ServiceRequest, StoreError> {
-        both!(self, s => s.close_request(number, reason, by, now_ms).await)
-    }
-
-    pub async fn articles(&self) -> Result<Vec<Article>, StoreError> {
-        both!(self, s => s.articles().await)
-    }
-
-    pub async fn put_article(&self, a: &Article) -> Result<Article, StoreError> {
-        both!(self, s => s.put_article(a).await)
-    }
-
-    pub async fn billing(
-        &self,
-        account: &str,
-        year: i32,
-        month: u32,
-    ) -> Result<Vec<crate::filing::billing::BillingRow>, StoreError> {
-        both!(self, s => s.billing(account, year, month).await)
-    }
-
-    pub async fn outbox_due(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
-        both!(self, s => s.outbox_due(now_ms, limit).await)
-    }
-
-    pub async fn outbox_claim(
-        &self,
-        id: i64,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, StoreError> {
-        both!(self, s => s.outbox_claim(id, now_ms, until_ms).await)
-    }
-
-    pub async fn outbox_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError> {
-        both!(self, s => s.outbox_result(id, result).await)
-    }
-
-    pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        both!(self, s => s.outbox_counts().await)
-    }
+    pub(crate) async fn token_rows_text(&self) -> Vec<String>;
+    pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError>;
+    pub async fn set_agent_account(&self, agent: &str, account: Option<&str>) -> Result<AgentInfo, StoreError>;
+    pub async fn unassigned(&self) -> Result<Vec<Product>, StoreError>;
+    pub async fn groups(&self, account: Option<&str>) -> Result<Vec<Group>, StoreError>;
+    pub async fn create_group(&self, account: &str, name: &str) -> Result<Group, StoreError>;
+    pub async fn rename_group(&self, id: i64, name: &str) -> Result<Group, StoreError>;
+    pub async fn delete_group(&self, id: i64) -> Result<(), StoreError>;
+    pub async fn group_member(&self, id: i64, serial: &str, add: bool) -> Result<Group, StoreError>;
+    pub async fn requests(&self, q: &RequestQuery) -> Result<Vec<ServiceRequest>, StoreError>;
+    pub async fn request(&self, number: &str) -> Result<Option<ServiceRequest>, StoreError>;
+    pub async fn create_request(&self, r: &NewRequest, now_ms: i64) -> Result<ServiceRequest, StoreError>;
+    pub async fn close_request(&self, number: &str, reason: &str, by: &str, now_ms: i64) -> Result<ServiceRequest, StoreError>;
+    pub async fn articles(&self) -> Result<Vec<Article>, StoreError>;
+    pub async fn put_article(&self, a: &Article) -> Result<Article, StoreError>;
+    pub async fn billing(&self, account: &str, year: i32, month: u32) -> Result<Vec<crate::filing::billing::BillingRow>, StoreError>;
+    pub async fn outbox_due(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError>;
+    pub async fn outbox_claim(&self, id: i64, now_ms: i64, until_ms: i64) -> Result<bool, StoreError>;
+    pub async fn outbox_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError>;
+    pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
 }
 
 pub fn now_ms() -> i64 {

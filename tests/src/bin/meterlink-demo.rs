@@ -6,7 +6,7 @@
 use clap::Parser;
 use meterlink_collector::config::Config;
 use meterlink_collector::pki::Pki;
-use meterlink_tests::sim::{serve, Fleet, Recording, SimConfig};
+use meterlink_sim::{serve, Fleet, Recording, SimConfig};
 use meterlink_tests::stack::{collector_toml, AgentToml};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,19 +1,8 @@
-//! The integration tests, one binary: each module used to link its own copy
-//! of the agent, the collector and their dependencies, which cost more build
-//! time than the tests take to run.
+//! The integration tests, one binary (one link instead of one per file),
+//! grouped by component: `agent`, `collector`, and `system` for what spans
+//! both. `architecture` checks the module graph ARCHITECTURE.md states.
 
-mod api;
-mod backpressure;
-mod conformance;
-mod crash;
-mod e2e;
-mod hostile;
-mod outage;
-mod outbox;
-mod profiles;
-mod proxy;
-mod pushed_config;
-mod real_peers;
-mod replicas;
-mod scenario;
-mod sim_faults;
+mod agent;
+mod architecture;
+mod collector;
+mod system;

@@ -1,0 +1,149 @@
+//! The command line: argument parsing, output rendering, terminal progress
+//! and exit codes. The layer above everything else: nothing in the library
+//! imports from `cli` (invariant A1); `main.rs` is a thin shell over `run`.
+
+mod args;
+mod commands;
+mod render;
+
+pub use args::{CredentialArgs, DiscoverArgs, EngineArgs, ProbeArgs};
+pub use commands::{parse_target, probe};
+pub use render::render_table;
+
+use crate::poll::ReadError;
+use crate::snmp::engine::SnmpError;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit codes, stable for scripts.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const OTHER: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const UNREACHABLE: u8 = 3;
+    pub const AUTH: u8 = 4;
+    pub const NOT_PRINTER: u8 = 5;
+    pub const PROTOCOL: u8 = 6;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meterlink-agent",
+    version,
+    about = "meterlink agent: reads page counters, supplies and alerts from printers over SNMP"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read everything meterlink reads from one device and print it.
+    Probe(ProbeArgs),
+    /// Find SNMP devices in address ranges and tell printers from the rest.
+    Discover(DiscoverArgs),
+    /// Run the agent: poll on schedule, buffer, send to the collector.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and say what is wrong, with the line.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show the running agent's backlog, last ack and connection state.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// A user-facing failure: a message and an exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(m: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::USAGE,
+            message: m.into(),
+        }
+    }
+}
+
+impl From<ReadError> for Failure {
+    fn from(e: ReadError) -> Failure {
+        let code = match &e {
+            ReadError::Snmp(SnmpError::Timeout { .. }) => exit::UNREACHABLE,
+            ReadError::Snmp(SnmpError::Auth { .. }) => exit::AUTH,
+            ReadError::Snmp(SnmpError::Io { .. }) => exit::UNREACHABLE,
+            ReadError::Snmp(_) => exit::PROTOCOL,
+            ReadError::NotPrinter { .. } => exit::NOT_PRINTER,
+            ReadError::NoCredentials(_) => exit::USAGE,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Parses a command line and runs it; returns the exit code and what goes
+/// to standard output. `main` and the tests share this path.
+pub async fn run(argv: impl IntoIterator<Item = String>) -> (u8, String, String) {
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            return (
+                code,
+                if code == exit::OK {
+                    e.to_string()
+                } else {
+                    String::new()
+                },
+                e.to_string(),
+            );
+        }
+    };
+    let r = match cli.command {
+        Command::Probe(a) => commands::probe(a).await,
+        Command::Discover(a) => commands::discover(a).await,
+        Command::Run { config } => commands::run_daemon(&config).await,
+        Command::CheckConfig { config } => commands::check_config(&config),
+        Command::Status { config } => commands::status(&config),
+    };
+    match r {
+        Ok(out) => (exit::OK, out, String::new()),
+        Err(f) => (
+            f.code,
+            String::new(),
+            format!("meterlink-agent: {}\n", f.message),
+        ),
+    }
+}
+
+/// Ctrl-C or SIGTERM (what systemd sends).
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

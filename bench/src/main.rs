@@ -1,0 +1,236 @@
+//! meterlink-bench: reads a simulated fleet of Canon devices with the
+//! meterlink agent, Prometheus snmp_exporter and net-snmp's command-line
+//! tools, side by side in one run, and prints the figures and their ratios.
+//!
+//! The simulator and the exporter's load driver run in this process; the
+//! agent runs as a child process (this binary in `agent-child` mode, using the
+//! agent library's read path) so that its CPU time and peak memory are its
+//! own; the exporter and the net-snmp tools are their own processes too.
+
+use clap::{Parser, Subcommand};
+
+// Reads of thousands of devices allocate many small buffers; mimalloc keeps
+// that cheap (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod fullread;
+mod latency;
+mod portal;
+mod store;
+
+use meterlink_sim::Recording;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fullread::{agent_child, exporter_config, scenario};
+use latency::latency_bench;
+use portal::portal_bench;
+
+#[derive(Parser)]
+#[command(
+    name = "meterlink-bench",
+    about = "Full-read benchmark: meterlink agent vs snmp_exporter vs net-snmp"
+)]
+struct Args {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    /// Simulated Canon devices.
+    #[arg(long, default_value_t = 10_000)]
+    devices: usize,
+    /// Devices read at once, by every reader.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Latency of the latency-bound scenario, in milliseconds.
+    #[arg(long, default_value_t = 20.0)]
+    latency_ms: f64,
+    /// Devices read with the net-snmp tools (one process per request is slow).
+    #[arg(long, default_value_t = 1000)]
+    netsnmp_devices: usize,
+    #[arg(long)]
+    skip_exporter: bool,
+    #[arg(long)]
+    skip_netsnmp: bool,
+    /// Recording to clone (default: the project's Canon iR-ADV fixture).
+    #[arg(long)]
+    recording: Option<PathBuf>,
+    /// First device address; devices get consecutive addresses on one port.
+    #[arg(long, default_value = "127.80.0.1:16161")]
+    first: SocketAddr,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Store and forward: collector ingest with durable acks against a plain
+    /// SQLite insert loop, buffer append/ack, poll-to-ack latency.
+    Store {
+        /// Meter observations to file.
+        #[arg(long, default_value_t = 20_000)]
+        observations: usize,
+        /// Counters per observation.
+        #[arg(long, default_value_t = 20)]
+        counters: usize,
+        /// Poll cycles for the latency measurement.
+        #[arg(long, default_value_t = 30)]
+        cycles: usize,
+        /// Skip the plain SQLite baseline (to profile ingest alone).
+        #[arg(long)]
+        no_baseline: bool,
+    },
+    /// Outage: the collector down while the agent daemon polls the fleet
+    /// until the buffer has taken `observations`; then the backlog drains.
+    Outage {
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        observations: u64,
+        /// The buffer's bound in MiB (the agent's default is 512).
+        #[arg(long, default_value_t = 512)]
+        bound_mib: u64,
+    },
+    /// Poll-to-ack latency: the agent daemon polls the fleet on a schedule
+    /// with the collector up; from each device read's start to the Ack.
+    Latency {
+        #[arg(long, default_value_t = 1_000)]
+        devices: usize,
+        /// Simulated response time of each device, in milliseconds.
+        #[arg(long, default_value_t = 20.0)]
+        latency_ms: f64,
+        /// Poll cycles, one every 5 seconds.
+        #[arg(long, default_value_t = 6)]
+        cycles: u64,
+    },
+    /// Portal backend: filing throughput, then the REST API's paged product
+    /// list and one product's reading history over HTTP (p50/p99), against
+    /// /healthz over the same connection path as the baseline.
+    Portal {
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        /// Filed readings per product (spread over 4 counters).
+        #[arg(long, default_value_t = 100)]
+        readings: usize,
+        /// PostgreSQL database (a fresh schema is made in it); default SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// HTTP requests per measurement.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+    },
+    /// Internal: read `devices` devices with the agent library and print figures.
+    AgentChild {
+        #[arg(long)]
+        first: SocketAddr,
+        #[arg(long)]
+        devices: usize,
+        #[arg(long)]
+        concurrency: usize,
+    },
+}
+
+/// The first address of the next /16.
+fn next_block(first: SocketAddr) -> SocketAddr {
+    let IpAddr::V4(ip) = first.ip() else {
+        return first;
+    };
+    let o = ip.octets();
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(o[0], o[1].wrapping_add(1), o[2], o[3])),
+        first.port(),
+    )
+}
+
+fn main() {
+    let a = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    match a.mode {
+        Some(Mode::AgentChild {
+            first,
+            devices,
+            concurrency,
+        }) => {
+            rt.block_on(agent_child(first, devices, concurrency));
+            return;
+        }
+        Some(Mode::Store {
+            observations,
+            counters,
+            cycles,
+            no_baseline,
+        }) => {
+            rt.block_on(store::run(observations, counters, cycles, !no_baseline));
+            return;
+        }
+        Some(Mode::Portal {
+            products,
+            readings,
+            postgres,
+            requests,
+        }) => {
+            rt.block_on(portal_bench(products, readings, postgres, requests));
+            return;
+        }
+        Some(Mode::Latency {
+            devices,
+            latency_ms,
+            cycles,
+        }) => {
+            rt.block_on(latency_bench(devices, latency_ms, cycles));
+            return;
+        }
+        Some(Mode::Outage {
+            devices,
+            observations,
+            bound_mib,
+        }) => {
+            let p = meterlink_tests::outage::OutageParams {
+                devices,
+                min_observations: observations,
+                bound_bytes: bound_mib << 20,
+                first: "127.92.0.1".parse().expect("address"),
+                limit: Duration::from_secs(3600),
+            };
+            let dir = tempfile::tempdir().expect("temp dir");
+            println!("# meterlink-bench outage: {devices} devices, at least {observations} observations, bound {bound_mib} MiB\n");
+            let r = rt.block_on(meterlink_tests::outage::run(&p, dir.path()));
+            r.print();
+            // A day of 15-minute meter reads of this fleet (4 observations
+            // per device and poll), and how long it takes to send.
+            let day = (devices * 4 * 96) as f64;
+            println!(
+                "\na day's backlog of 15-minute polls ({day:.0} observations) drains in {:.1} min; polling made {:.0} observations/s back to back",
+                day / r.drain_rate() / 60.0,
+                r.appended as f64 / r.polling_secs
+            );
+            assert_eq!(r.filed, r.backlog_count, "every buffered observation filed");
+            assert_eq!(r.out_of_order, 0, "filed in sequence order");
+            assert_eq!(r.wrong_values, 0, "latest counters filed");
+            return;
+        }
+        None => {}
+    }
+    let path = a.recording.clone().unwrap_or_else(|| {
+        meterlink_tests::peers::fixtures_dir().join("canon_iradv_c5560.snmprec")
+    });
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (rec, _) = Recording::parse("canon", &text);
+    let rec = Arc::new(rec);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("snmp.yml");
+    exporter_config(&rec, &config);
+    println!(
+        "# meterlink-bench: full read (identity, counters, supplies, status, alerts) of {}",
+        path.display()
+    );
+    rt.block_on(async {
+        scenario(&a, &rec, a.latency_ms, &config).await;
+        // A fresh address block: the first fleet's sockets may linger a moment.
+        let mut b = Args::parse();
+        b.first = next_block(a.first);
+        scenario(&b, &rec, 0.0, &config).await;
+    });
+}

@@ -1,0 +1,58 @@
+//! The fleet: agents, devices no account owns yet, the outbox.
+
+use super::caller::Caller;
+use super::error::ApiResult;
+use super::{Routes, S};
+use crate::auth::Action;
+use crate::model::{AgentInfo, OutboxCounts};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::routing::{get, patch};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .route("/api/v1/agents", get(agents))
+        .route("/api/v1/agents/{id}", patch(update_agent))
+        .route("/api/v1/unassigned-devices", get(unassigned))
+        .route("/api/v1/outbox", get(outbox))
+}
+
+async fn agents(State(s): S, c: Caller) -> ApiResult<Json<Value>> {
+    c.need(Action::SeeAgents, "agents")?;
+    let mut a = s.agents().await?;
+    if let Some(own) = c.confined_to() {
+        a.retain(|a| a.account.as_deref() == Some(own));
+    }
+    Ok(Json(json!({"agents": a})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentUpdate {
+    account: Option<String>,
+}
+
+async fn update_agent(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<AgentUpdate>, JsonRejection>,
+) -> ApiResult<Json<AgentInfo>> {
+    c.need(Action::ManageFleet, "assigning agents")?;
+    let u = body?.0;
+    Ok(Json(s.set_agent_account(&id, u.account.as_deref()).await?))
+}
+
+async fn unassigned(State(s): S, c: Caller) -> ApiResult<Json<Value>> {
+    c.need(Action::ManageFleet, "unassigned devices")?;
+    let p = s.unassigned().await?;
+    Ok(Json(json!({"devices": p})))
+}
+
+async fn outbox(State(s): S, c: Caller) -> ApiResult<Json<OutboxCounts>> {
+    c.need(Action::ManageFleet, "the outbox")?;
+    Ok(Json(s.outbox_counts().await?))
+}

@@ -1,0 +1,99 @@
+//! Groups of an account's products.
+
+use super::caller::Caller;
+use super::error::ApiResult;
+use super::{AccountFilter, Routes, S};
+use crate::auth::Action;
+use crate::model::Group;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, put};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .route("/api/v1/groups", get(groups).post(create_group))
+        .route(
+            "/api/v1/groups/{id}",
+            patch(rename_group).delete(delete_group),
+        )
+        .route(
+            "/api/v1/groups/{id}/products/{serial}",
+            put(add_to_group).delete(remove_from_group),
+        )
+}
+
+async fn groups(
+    State(s): S,
+    c: Caller,
+    q: Result<Query<AccountFilter>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    c.need(Action::ManageGroups, "groups")?;
+    let account = c.scoped_account(q?.0.account)?;
+    let g = s.groups(account.as_deref()).await?;
+    Ok(Json(json!({"groups": g})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewGroup {
+    account: String,
+    name: String,
+}
+
+async fn create_group(
+    State(s): S,
+    c: Caller,
+    body: Result<Json<NewGroup>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Group>)> {
+    c.need(Action::ManageGroups, "groups")?;
+    let g = body?.0;
+    c.account_in_reach(&g.account)?;
+    let g = s.create_group(&g.account, &g.name).await?;
+    Ok((StatusCode::CREATED, Json(g)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rename {
+    name: String,
+}
+
+async fn rename_group(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<i64>,
+    body: Result<Json<Rename>, JsonRejection>,
+) -> ApiResult<Json<Group>> {
+    c.group(&s, id).await?;
+    let r = body?.0;
+    Ok(Json(s.rename_group(id, &r.name).await?))
+}
+
+async fn delete_group(State(s): S, c: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    c.group(&s, id).await?;
+    s.delete_group(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_to_group(
+    State(s): S,
+    c: Caller,
+    Path((id, serial)): Path<(i64, String)>,
+) -> ApiResult<Json<Group>> {
+    c.group(&s, id).await?;
+    c.product(&s, &serial).await?;
+    Ok(Json(s.group_member(id, &serial, true).await?))
+}
+
+async fn remove_from_group(
+    State(s): S,
+    c: Caller,
+    Path((id, serial)): Path<(i64, String)>,
+) -> ApiResult<Json<Group>> {
+    c.group(&s, id).await?;
+    Ok(Json(s.group_member(id, &serial, false).await?))
+}

@@ -1,0 +1,92 @@
+//! Products and their readings (history, manual entry).
+
+use super::caller::Caller;
+use super::error::{ApiError, ApiResult};
+use super::{Routes, S};
+use crate::model::{
+    HistoryQuery, ManualReading, Page, Product, ProductQuery, ProductUpdate, Reading, Role,
+};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Json;
+use serde_json::{json, Value};
+
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .route("/api/v1/products", get(products))
+        .route(
+            "/api/v1/products/{serial}",
+            get(product).patch(update_product),
+        )
+        .route(
+            "/api/v1/products/{serial}/readings",
+            get(readings).post(manual_reading),
+        )
+}
+
+async fn products(
+    State(s): S,
+    c: Caller,
+    q: Result<Query<ProductQuery>, QueryRejection>,
+) -> ApiResult<Json<Page<Product>>> {
+    let mut q = q?.0;
+    q.account = c.scoped_account(q.account)?;
+    if c.role == Role::ProductAdministrator {
+        q.administrator = Some(c.id.clone());
+    }
+    Ok(Json(s.product_page(&q).await?))
+}
+
+async fn product(State(s): S, c: Caller, Path(serial): Path<String>) -> ApiResult<Json<Product>> {
+    Ok(Json(c.product(&s, &serial).await?))
+}
+
+async fn update_product(
+    State(s): S,
+    c: Caller,
+    Path(serial): Path<String>,
+    body: Result<Json<ProductUpdate>, JsonRejection>,
+) -> ApiResult<Json<Product>> {
+    c.product(&s, &serial).await?;
+    let u = body?.0;
+    let refused = c.refused_fields(&u);
+    if !refused.is_empty() {
+        return Err(ApiError::forbidden(
+            &c,
+            &format!("changing {}", refused.join(", ")),
+        ));
+    }
+    Ok(Json(s.update_product(&serial, &u).await?))
+}
+
+async fn readings(
+    State(s): S,
+    c: Caller,
+    Path(serial): Path<String>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let q = q?.0;
+    let p = c.product(&s, &serial).await?;
+    let r = s.history(&serial, &q).await?;
+    Ok(Json(
+        json!({"serial": serial, "latest": p.counters, "readings": r}),
+    ))
+}
+
+async fn manual_reading(
+    State(s): S,
+    c: Caller,
+    Path(serial): Path<String>,
+    body: Result<Json<ManualReading>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Reading>)> {
+    c.product(&s, &serial).await?;
+    let mut m = body?.0;
+    // Who entered it is who is calling, whatever the body says.
+    m.user = Some(c.id.clone());
+    let r = s
+        .manual_reading(&serial, &m, crate::store::now_ms())
+        .await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}

@@ -1,0 +1,101 @@
+//! Service, move and information requests.
+
+use super::caller::Caller;
+use super::error::{ApiError, ApiResult};
+use super::{Routes, S};
+use crate::model::{NewRequest, RequestQuery, Role, ServiceRequest};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .route(
+            "/api/v1/service-requests",
+            get(requests).post(create_request),
+        )
+        .route("/api/v1/service-requests/{number}", get(request))
+        .route(
+            "/api/v1/service-requests/{number}/close",
+            post(close_request),
+        )
+}
+
+async fn requests(
+    State(s): S,
+    c: Caller,
+    q: Result<Query<RequestQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let mut q = q?.0;
+    if let Some(st) = &q.state {
+        if st != "open" && st != "closed" {
+            return Err(ApiError::bad_request(
+                "invalid_state",
+                "state is open or closed",
+            ));
+        }
+    }
+    q.account = c.scoped_account(q.account)?;
+    if c.role == Role::ProductAdministrator {
+        q.administrator = Some(c.id.clone());
+    }
+    let r = s.requests(&q).await?;
+    Ok(Json(json!({"service_requests": r})))
+}
+
+async fn request(
+    State(s): S,
+    c: Caller,
+    Path(number): Path<String>,
+) -> ApiResult<Json<ServiceRequest>> {
+    Ok(Json(c.request(&s, &number).await?))
+}
+
+async fn create_request(
+    State(s): S,
+    c: Caller,
+    body: Result<Json<NewRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<ServiceRequest>)> {
+    let mut r = body?.0;
+    c.account_in_reach(&r.account)?;
+    match &r.serial {
+        Some(serial) => {
+            c.product(&s, serial).await?;
+        }
+        None if c.role == Role::ProductAdministrator => {
+            return Err(ApiError::forbidden(
+                &c,
+                "a request without a product (give serial)",
+            ));
+        }
+        None => {}
+    }
+    // Who opened it is who is calling, whatever the body says.
+    r.user = c.id.clone();
+    let r = s.create_request(&r, crate::store::now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Close {
+    reason: String,
+}
+
+async fn close_request(
+    State(s): S,
+    c: Caller,
+    Path(number): Path<String>,
+    body: Result<Json<Close>, JsonRejection>,
+) -> ApiResult<Json<ServiceRequest>> {
+    c.request(&s, &number).await?;
+    let b = body?.0;
+    let r = s
+        .close_request(&number, &b.reason, &c.id, crate::store::now_ms())
+        .await?;
+    Ok(Json(r))
+}

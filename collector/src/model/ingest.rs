@@ -1,0 +1,22 @@
+//! What one ingested batch did.
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Observations seen for the first time and filed.
+    pub new: u64,
+    /// Observations already filed earlier (resent after a reconnect, or
+    /// filed by another replica).
+    pub duplicates: u64,
+    /// Counter values filed as good history.
+    pub counter_values: u64,
+    /// Counter values kept as anomalies (not history).
+    pub anomalies: u64,
+    /// Observations of products another account owns than the agent's:
+    /// kept as raw observations (and acknowledged), not filed.
+    pub foreign: u64,
+    /// Service-request changes (opened, occurrence, closed).
+    pub request_changes: u64,
+    /// Highest seq in the batch: everything up to it is durable now.
+    pub highest_seq: u64,
+}

@@ -1,0 +1,21 @@
+//! The domain's types: what the store hands out and takes in, what the
+//! access policy judges and what the REST API sends as JSON. A leaf: it
+//! depends on no other module of the crate (invariant C1).
+
+mod account;
+mod ingest;
+mod kb;
+mod outbox;
+mod product;
+mod request;
+mod user;
+
+pub use account::{Account, AgentInfo, Group};
+pub use ingest::IngestOutcome;
+pub use kb::Article;
+pub use outbox::{OutboxCounts, OutboxItem, OutboxResult};
+pub use product::{
+    HistoryQuery, ManualReading, Page, Product, ProductQuery, ProductUpdate, Reading,
+};
+pub use request::{NewRequest, RequestEvent, RequestQuery, ServiceRequest};
+pub use user::{IssuedToken, Role, TokenInfo, User};

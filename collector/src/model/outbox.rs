@@ -1,0 +1,34 @@
+//! Request changes on their way to an external portal.
+
+use serde::Serialize;
+
+/// One request change waiting to go to the external portal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub request_number: String,
+    pub idempotency_key: String,
+    pub payload: String,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxResult {
+    Sent,
+    /// Try again at this time.
+    Retry {
+        error: String,
+        at_ms: i64,
+    },
+    /// Given up: kept as a dead letter (later changes of the request wait).
+    Dead {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub sent: u64,
+    pub dead: u64,
+}

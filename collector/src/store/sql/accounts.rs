@@ -1,0 +1,122 @@
+//! Accounts and the agents that file into them.
+
+use crate::model::{Account, AgentInfo};
+use crate::store::{Refusal, StoreError};
+use sqlx::Row;
+
+use super::rows::account_from;
+use super::Backend;
+
+impl Backend {
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account_id, name, billing_code, service_code, auto_create, time_zone FROM accounts ORDER BY account_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(account_from).collect())
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, name, billing_code, service_code, auto_create, time_zone FROM accounts WHERE account_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(row.as_ref().map(account_from))
+    }
+
+    /// Creates or replaces an account.
+    pub async fn put_account(&self, a: &Account) -> Result<Account, StoreError> {
+        if a.id.is_empty() || a.id.len() > 64 || a.id.contains(char::is_whitespace) {
+            return Err(StoreError::refused(
+                Refusal::InvalidAccountId,
+                "an account id is 1 to 64 characters without spaces",
+            ));
+        }
+        if a.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(StoreError::refused(
+                Refusal::InvalidTimeZone,
+                format!(
+                    "time zone {:?} is not an IANA zone name such as Europe/Amsterdam",
+                    a.time_zone
+                ),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO accounts (account_id, name, billing_code, service_code, auto_create, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO UPDATE SET name = excluded.name,
+             billing_code = excluded.billing_code, service_code = excluded.service_code,
+             auto_create = excluded.auto_create, time_zone = excluded.time_zone",
+        )
+        .bind(&a.id)
+        .bind(&a.name)
+        .bind(&a.billing_code)
+        .bind(&a.service_code)
+        .bind(a.auto_create_products as i64)
+        .bind(&a.time_zone)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(a.clone())
+    }
+
+    pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT agent_id, version, account_id, first_seen_ms, last_seen_ms, highest_seq, held_seq FROM agents ORDER BY agent_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let filed = r.get::<i64, _>(5) as u64;
+                let held = r.get::<i64, _>(6) as u64;
+                AgentInfo {
+                    id: r.get(0),
+                    version: r.get(1),
+                    account: r.get(2),
+                    first_seen_ms: r.get(3),
+                    last_seen_ms: r.get(4),
+                    filed_seq: filed,
+                    held_seq: held,
+                    backlog: held.saturating_sub(filed),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn set_agent_account(
+        &self,
+        agent: &str,
+        account: Option<&str>,
+    ) -> Result<AgentInfo, StoreError> {
+        if let Some(a) = account {
+            if self.account(a).await?.is_none() {
+                return Err(StoreError::refused(
+                    Refusal::AccountNotFound,
+                    format!("no account {a:?}: create it first"),
+                ));
+            }
+        }
+        let n = sqlx::query("UPDATE agents SET account_id = $1 WHERE agent_id = $2")
+            .bind(account)
+            .bind(agent)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("agent {agent:?}")));
+        }
+        self.agents()
+            .await?
+            .into_iter()
+            .find(|a| a.id == agent)
+            .ok_or_else(|| StoreError::NotFound(format!("agent {agent:?}")))
+    }
+}

@@ -1,0 +1,154 @@
+//! The clock's rules: hold-down closes, device silent, meter reading due.
+
+use crate::requests::Change;
+use crate::store::encoding::current_period;
+use crate::store::StoreError;
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashSet;
+
+use super::{Backend, Db};
+
+impl Backend {
+    /// The clock's rules at `now`: hold-down closes that no observation has
+    /// triggered, device-silent requests for eMaintenance products and their
+    /// close once the device reports, meter-due requests after the billing
+    /// cutoff and their close once the billing read is filed. Returns how many
+    /// request changes it wrote.
+    pub async fn tick(&self, now: i64) -> Result<u64, StoreError> {
+        let rules = &self.settings.rules;
+        let silent_before = now - (rules.silent_after_secs as i64).saturating_mul(1000);
+        // Candidates are found outside the transaction (SQLite has one
+        // writer; ingest should not wait for these reads).
+        // Products whose track has something due, that went silent, or that
+        // report again while a device-silent request is open.
+        let serials: Vec<String> = sqlx::query_scalar(
+            "SELECT serial FROM request_tracks WHERE due_ms <= $1
+             UNION SELECT p.serial FROM products p WHERE p.emaintenance = 1 AND p.account_id IS NOT NULL
+               AND p.last_seen_ms <= $2 AND NOT EXISTS (SELECT 1 FROM service_requests s
+                 WHERE s.serial = p.serial AND s.fingerprint = 'device_silent:' AND s.state = 'open')
+             UNION SELECT s.serial FROM service_requests s JOIN products p ON p.serial = s.serial
+               WHERE s.fingerprint = 'device_silent:' AND s.state = 'open' AND p.last_seen_ms > s.first_seen_ms",
+        )
+        .bind(now)
+        .bind(silent_before)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let meter_changes = self.meter_due_candidates(now).await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut changes: Vec<(String, Change)> = Vec::new();
+        let refs: Vec<&str> = serials
+            .iter()
+            .map(String::as_str)
+            .chain(meter_changes.iter().map(|m| m.0.as_str()))
+            .collect();
+        let mut tracks = self.load_tracks(&mut tx, &refs).await?;
+        // A set: with many silent products a list lookup per track is quadratic.
+        let clocked: HashSet<&str> = serials.iter().map(String::as_str).collect();
+        for (serial, t) in tracks
+            .iter_mut()
+            .filter(|(s, _)| clocked.contains(s.as_str()))
+        {
+            let last = t.track.last_report_ms;
+            let mut c = Vec::new();
+            // A report since the device-silent request opened closes it.
+            if t.track
+                .open
+                .get("device_silent:")
+                .is_some_and(|o| last.is_some_and(|l| l > o.first_seen_ms))
+            {
+                c.extend(t.track.heard_from(last.unwrap_or(now)));
+            }
+            c.extend(
+                t.track
+                    .tick(rules, t.emaintenance && t.account.is_some(), now),
+            );
+            t.changed = true;
+            changes.extend(c.into_iter().map(|c| (serial.clone(), c)));
+        }
+        for (serial, period, cutoff, has_read) in &meter_changes {
+            if let Some(t) = tracks.get_mut(serial) {
+                let c = t.track.meter_due(rules, period, *cutoff, *has_read, now);
+                t.changed = true;
+                changes.extend(c.into_iter().map(|c| (serial.clone(), c)));
+            }
+        }
+        let n = self.apply_changes(&mut tx, &tracks, &changes, now).await?;
+        self.save_tracks(&mut tx, &tracks).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
+    /// Products whose meter-due request should open (billing read still
+    /// missing after cutoff and grace) or close (billing read filed):
+    /// (serial, period, cutoff, has billing read).
+    pub(super) async fn meter_due_candidates(
+        &self,
+        now: i64,
+    ) -> Result<Vec<(String, String, i64, bool)>, StoreError> {
+        // Meter due: products with a billing day, per account time zone.
+        let rows = sqlx::query(
+            "SELECT p.serial, p.billing_day, a.time_zone FROM products p JOIN accounts a ON a.account_id = p.account_id
+             WHERE p.billing_day IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut due: Vec<(String, String, i64)> = Vec::new();
+        for r in rows {
+            let serial: String = r.get(0);
+            let day = r.get::<i64, _>(1).clamp(1, 31) as u32;
+            let tz: chrono_tz::Tz = r.get::<String, _>(2).parse().unwrap_or(chrono_tz::UTC);
+            if let Some((period, cutoff)) = current_period(now, day, tz) {
+                due.push((serial, period, cutoff));
+            }
+        }
+        let rules = &self.settings.rules;
+        let mut meter_changes = Vec::new();
+        for chunk in due.chunks(200) {
+            // Which of them have a billing read (product_current holds the newest
+            // filed reading of each counter), and which have a request open.
+            let mut qb = QueryBuilder::<Db>::new("SELECT v.serial, v.period, ");
+            qb.push("CASE WHEN EXISTS (SELECT 1 FROM product_current c WHERE c.serial = v.serial AND c.latest_ms >= v.cutoff) THEN 1 ELSE 0 END, ");
+            qb.push("CASE WHEN EXISTS (SELECT 1 FROM service_requests s WHERE s.serial = v.serial AND s.state = 'open' AND s.fingerprint = ");
+            qb.push("'meter_due:' || v.period");
+            qb.push(") THEN 1 ELSE 0 END FROM (");
+            let mut first = true;
+            for (serial, period, cutoff) in chunk {
+                qb.push(if first {
+                    "SELECT "
+                } else {
+                    " UNION ALL SELECT "
+                });
+                first = false;
+                qb.push_bind(serial.as_str());
+                qb.push(" AS serial, ");
+                qb.push_bind(period.as_str());
+                qb.push(" AS period, ");
+                qb.push_bind(*cutoff);
+                qb.push(" AS cutoff");
+            }
+            qb.push(") v");
+            let rows = qb
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+            for r in rows {
+                let (serial, period): (String, String) = (r.get(0), r.get(1));
+                let has_read = r.get::<i32, _>(2) != 0;
+                let open = r.get::<i32, _>(3) != 0;
+                let cutoff = chunk
+                    .iter()
+                    .find(|(s, _, _)| *s == serial)
+                    .map(|(_, _, c)| *c)
+                    .unwrap_or(now);
+                let grace = (rules.meter_due_grace_secs as i64).saturating_mul(1000);
+                if (open && has_read) || (!open && !has_read && now >= cutoff + grace) {
+                    meter_changes.push((serial, period, cutoff, has_read));
+                }
+            }
+        }
+        Ok(meter_changes)
+    }
+}

@@ -1,0 +1,373 @@
+//! Ingest: agents' hellos, a batch's raw observations (deduplicated by
+//! (agent, seq)) and products, and the raw observations read back.
+
+use crate::model::IngestOutcome;
+use crate::requests::Change;
+use crate::store::encoding::{kind, stored_body};
+use crate::store::StoreError;
+use meterlink_proto::v1::{observation::Body, CounterValue, MeterReading, Observation};
+use prost::Message;
+use sqlx::{QueryBuilder, Row};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::requests::TrackEvent;
+use super::rows::{in_list, Tx};
+use super::{Backend, Db};
+
+impl Backend {
+    /// Records that an agent connected and the highest seq it holds;
+    /// returns the highest seq filed from it.
+    pub async fn agent_hello(
+        &self,
+        agent: &str,
+        version: &str,
+        held: u64,
+    ) -> Result<u64, StoreError> {
+        let now = crate::store::now_ms();
+        sqlx::query(
+            "INSERT INTO agents (agent_id, version, first_seen_ms, last_seen_ms, held_seq) VALUES ($1, $2, $3, $3, $4)
+             ON CONFLICT (agent_id) DO UPDATE SET version = excluded.version, last_seen_ms = excluded.last_seen_ms,
+             held_seq = excluded.held_seq",
+        )
+        .bind(agent)
+        .bind(version)
+        .bind(now)
+        .bind(held.min(i64::MAX as u64) as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let h: i64 = sqlx::query_scalar("SELECT highest_seq FROM agents WHERE agent_id = $1")
+            .bind(agent)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(h as u64)
+    }
+
+    /// Files one batch in one transaction: raw observations deduplicated on
+    /// (agent, seq), products, readings through the filing rules, and the
+    /// service-request changes the observations cause. Rows go in multi-row
+    /// statements: per-row round trips would cost more than the writes.
+    pub async fn ingest(
+        &self,
+        agent: &str,
+        batch: &[Observation],
+    ) -> Result<IngestOutcome, StoreError> {
+        let mut out = IngestOutcome::default();
+        for o in batch {
+            if o.seq == 0 || o.seq > i64::MAX as u64 {
+                return Err(StoreError::Invalid {
+                    agent: agent.into(),
+                    seq: o.seq,
+                    what: "sequence number out of range".into(),
+                });
+            }
+            out.highest_seq = out.highest_seq.max(o.seq);
+        }
+        let now = crate::store::now_ms();
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        // Writing first takes SQLite's write lock, so the duplicate check and
+        // the inserts see the same state even with several agents.
+        sqlx::query(
+            "UPDATE agents SET highest_seq = CASE WHEN highest_seq > $1 THEN highest_seq ELSE $1 END,
+             last_seen_ms = $2 WHERE agent_id = $3",
+        )
+        .bind(out.highest_seq as i64)
+        .bind(now)
+        .bind(agent)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        // 1. Raw observations: only those filed for the first time go on.
+        let fresh_all = self.new_observations(&mut tx, agent, batch, now).await?;
+        out.new = fresh_all.len() as u64;
+        out.duplicates = batch.len() as u64 - out.new;
+        let mut fresh: Vec<&Observation> = fresh_all
+            .into_iter()
+            .filter(|o| !o.serial.is_empty())
+            .collect();
+        // An agent writes only to products of its own account, or to
+        // products no account owns yet (invariant 7).
+        let (agent_account, auto_create): (Option<String>, i64) = sqlx::query_as(
+            "SELECT g.account_id, COALESCE(a.auto_create, 0) FROM agents g
+             LEFT JOIN accounts a ON a.account_id = g.account_id WHERE g.agent_id = $1",
+        )
+        .bind(agent)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?
+        .unwrap_or((None, 0));
+        let foreign = self
+            .foreign_products(&mut tx, agent_account.as_deref(), &fresh)
+            .await?;
+        if !foreign.is_empty() {
+            let before = fresh.len();
+            fresh.retain(|o| !foreign.contains(o.serial.as_str()));
+            out.foreign = (before - fresh.len()) as u64;
+            tracing::warn!(
+                %agent,
+                observations = out.foreign,
+                products = ?foreign.iter().take(10).collect::<Vec<_>>(),
+                "observations of products that another account owns are kept but not filed: \
+                 assign the agent or the products to the right account"
+            );
+        }
+        // Time order per product: the rules see a device's history as it happened.
+        fresh.sort_by(|a, b| {
+            (a.serial.as_str(), a.taken_at_ms, a.seq).cmp(&(
+                b.serial.as_str(),
+                b.taken_at_ms,
+                b.seq,
+            ))
+        });
+        let auto_account = agent_account.filter(|_| auto_create != 0);
+        self.upsert_products(&mut tx, agent, auto_account.as_deref(), &fresh)
+            .await?;
+        // 2. Identity details.
+        for o in &fresh {
+            if let Some(Body::Identity(id)) = &o.body {
+                sqlx::query(
+                    "UPDATE products SET vendor = $1, model = $2, firmware = $3, mac = $4 WHERE serial = $5",
+                )
+                .bind(&id.vendor)
+                .bind(&id.model)
+                .bind(&id.firmware)
+                .bind(&id.mac)
+                .bind(&o.serial)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        // 3. Meter readings through the filing rules.
+        let mut events: BTreeMap<&str, Vec<(i64, TrackEvent)>> = BTreeMap::new();
+        self.file_readings(&mut tx, agent, &fresh, now, &mut out, &mut events)
+            .await?;
+        // 4. Status and supplies through the request rules.
+        for o in &fresh {
+            let ev = match &o.body {
+                Some(Body::Status(s)) => TrackEvent::Status(s),
+                Some(Body::Supplies(s)) => TrackEvent::Supplies(s),
+                _ => continue,
+            };
+            events
+                .entry(o.serial.as_str())
+                .or_default()
+                .push((o.taken_at_ms, ev));
+        }
+        if !events.is_empty() {
+            let serials: Vec<&str> = events.keys().copied().collect();
+            let mut tracks = self.load_tracks(&mut tx, &serials).await?;
+            let articles = self.article_codes(&mut tx).await?;
+            let rules = &self.settings.rules;
+            let mut changes: Vec<(String, Change)> = Vec::new();
+            for (serial, mut evs) in events {
+                let Some(t) = tracks.get_mut(serial) else {
+                    continue;
+                };
+                evs.sort_by_key(|(at, _)| *at);
+                for (at, ev) in evs {
+                    let c = match ev {
+                        TrackEvent::Status(s) => t.track.observe_status(rules, s, at, &articles),
+                        TrackEvent::Supplies(s) => {
+                            t.track.observe_supplies(rules, s, at, &articles)
+                        }
+                        TrackEvent::Anomalies(a) => t.track.meter_anomaly(&a, at),
+                    };
+                    t.changed = true;
+                    changes.extend(c.into_iter().map(|c| (serial.to_string(), c)));
+                }
+            }
+            out.request_changes = self.apply_changes(&mut tx, &tracks, &changes, now).await?;
+            self.save_tracks(&mut tx, &tracks).await?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// The serials in `fresh` of products that an account other than the
+    /// agent's (`account`) owns: any account, when the agent has none.
+    pub(super) async fn foreign_products(
+        &self,
+        tx: &mut Tx,
+        account: Option<&str>,
+        fresh: &[&Observation],
+    ) -> Result<BTreeSet<String>, StoreError> {
+        let serials: BTreeSet<&str> = fresh.iter().map(|o| o.serial.as_str()).collect();
+        let serials: Vec<&str> = serials.into_iter().collect();
+        let mut out = BTreeSet::new();
+        for chunk in serials.chunks(500) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT p.serial FROM products p WHERE p.account_id IS NOT NULL \
+                 AND p.account_id IS DISTINCT FROM ",
+            );
+            qb.push_bind(account).push(" AND p.serial IN ");
+            in_list(&mut qb, chunk.iter().copied());
+            let rows: Vec<String> = qb
+                .build_query_scalar()
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Products: one row per serial, with its latest address and agent. A
+    /// serial without an account (new, or waiting in the unassigned list)
+    /// joins the agent's account when that account creates products
+    /// automatically (`auto_account`); otherwise it waits in the unassigned
+    /// list. A product with an account keeps it.
+    pub(super) async fn upsert_products(
+        &self,
+        tx: &mut Tx,
+        agent: &str,
+        auto_account: Option<&str>,
+        fresh: &[&Observation],
+    ) -> Result<(), StoreError> {
+        let mut products: BTreeMap<&str, (&str, i64, i64)> = BTreeMap::new();
+        for o in fresh {
+            let e = products.entry(o.serial.as_str()).or_insert((
+                o.device_address.as_str(),
+                o.taken_at_ms,
+                o.taken_at_ms,
+            ));
+            e.1 = e.1.min(o.taken_at_ms);
+            if o.taken_at_ms >= e.2 {
+                e.0 = o.device_address.as_str();
+                e.2 = o.taken_at_ms;
+            }
+        }
+        let rows: Vec<_> = products.into_iter().collect();
+        for chunk in rows.chunks(500) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO products (serial, address, agent_id, account_id, first_seen_ms, last_seen_ms) ",
+            );
+            qb.push_values(chunk, |mut b, (serial, (addr, first, last))| {
+                b.push_bind(*serial)
+                    .push_bind(*addr)
+                    .push_bind(agent)
+                    .push_bind(auto_account)
+                    .push_bind(*first)
+                    .push_bind(*last);
+            });
+            qb.push(
+                " ON CONFLICT (serial) DO UPDATE SET address = excluded.address, agent_id = excluded.agent_id, \
+                 account_id = COALESCE(products.account_id, excluded.account_id), \
+                 last_seen_ms = CASE WHEN products.last_seen_ms > excluded.last_seen_ms \
+                 THEN products.last_seen_ms ELSE excluded.last_seen_ms END",
+            );
+            qb.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// One filed observation as the agent sent it. A meter reading's counters
+    /// come back ordered by counter id, described as the latest batch that
+    /// carried that id described them.
+    pub async fn observation(
+        &self,
+        agent: &str,
+        seq: u64,
+    ) -> Result<Option<Observation>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT kind, serial, device_address, taken_at_ms, body FROM observations WHERE agent_id = $1 AND seq = $2",
+        )
+        .bind(agent)
+        .bind(seq as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        else {
+            return Ok(None);
+        };
+        let (kind, serial, body): (String, String, Vec<u8>) = (row.get(0), row.get(1), row.get(4));
+        if !body.is_empty() || kind != "meter" {
+            return Observation::decode(body.as_slice()).map(Some).map_err(|e| {
+                StoreError::Invalid {
+                    agent: agent.into(),
+                    seq,
+                    what: format!("stored body does not decode: {e}"),
+                }
+            });
+        }
+        let counters = sqlx::query(
+            "SELECT r.counter_id, r.value, r.raw_value, c.name, c.unit, c.oid, c.wraps_at_bits
+             FROM readings r LEFT JOIN counters c ON c.counter_id = r.counter_id
+             WHERE r.serial = $1 AND r.taken_at_ms = $2 AND r.agent_id = $3 AND r.seq = $4 ORDER BY r.counter_id",
+        )
+        .bind(&serial)
+        .bind(row.get::<i64, _>(3))
+        .bind(agent)
+        .bind(seq as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .into_iter()
+        .map(|r| CounterValue {
+            id: r.get(0),
+            value: r
+                .get::<Option<i64>, _>(2)
+                .unwrap_or_else(|| r.get::<i64, _>(1)) as u64,
+            name: r.get::<Option<String>, _>(3).unwrap_or_default(),
+            unit: r.get::<Option<String>, _>(4).unwrap_or_default(),
+            oid: r.get::<Option<String>, _>(5).unwrap_or_default(),
+            wraps_at_bits: r.get::<Option<i64>, _>(6).unwrap_or_default() as u32,
+        })
+        .collect();
+        Ok(Some(Observation {
+            seq,
+            taken_at_ms: row.get(3),
+            device_address: row.get(2),
+            serial,
+            body: Some(Body::Meter(MeterReading { counters })),
+        }))
+    }
+
+    /// How many raw observations of an agent are filed.
+    pub async fn observation_count(&self, agent: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM observations WHERE agent_id = $1")
+            .bind(agent)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+
+    /// All filed sequence numbers of an agent, ascending.
+    pub async fn filed_seqs(&self, agent: &str) -> Result<Vec<u64>, StoreError> {
+        let v: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM observations WHERE agent_id = $1 ORDER BY seq")
+                .bind(agent)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(v.into_iter().map(|x| x as u64).collect())
+    }
+}
+
+/// The INSERT of a chunk of raw observations (at most 500: the bind limit),
+/// for the backend's duplicate check to run (`Backend::new_observations`).
+pub(crate) fn insert_observations<'q>(
+    agent: &'q str,
+    chunk: &[&'q Observation],
+    now: i64,
+) -> QueryBuilder<'q, Db> {
+    let mut qb = QueryBuilder::<Db>::new(
+        "INSERT INTO observations (agent_id, seq, kind, serial, device_address, taken_at_ms, received_at_ms, body) ",
+    );
+    qb.push_values(chunk.iter(), |mut b, o| {
+        b.push_bind(agent)
+            .push_bind(o.seq as i64)
+            .push_bind(kind(o))
+            .push_bind(o.serial.as_str())
+            .push_bind(o.device_address.as_str())
+            .push_bind(o.taken_at_ms)
+            .push_bind(now)
+            .push_bind(stored_body(o));
+    });
+    qb
+}

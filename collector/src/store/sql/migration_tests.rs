@@ -1,0 +1,99 @@
+//! Migration tests, shared by both backends (each runs them on its own).
+
+use crate::model::{Role, User};
+use meterlink_proto::v1::{observation::Body, CounterValue, MeterReading, Observation};
+use std::collections::BTreeMap;
+
+use super::{Backend, Db, MIGRATIONS, VERSION_TABLE};
+
+/// Brings `pool` to schema `version` as an older collector left it, with
+/// one product whose current values are in the per-counter table that
+/// the next migration replaces.
+async fn apply_up_to(pool: &sqlx::Pool<Db>, version: usize) {
+    sqlx::raw_sql(VERSION_TABLE).execute(pool).await.unwrap();
+    for (i, m) in MIGRATIONS[..version].iter().enumerate() {
+        sqlx::raw_sql(m).execute(pool).await.unwrap();
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind((i + 1) as i64)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+/// Schema `version`, before operators and tokens, with one account
+/// manager in it.
+pub(crate) async fn old_users(pool: &sqlx::Pool<Db>, version: usize) {
+    apply_up_to(pool, version).await;
+    for sql in [
+        "INSERT INTO accounts (account_id, name, billing_code, service_code) VALUES ('acme', 'Acme', 'B', 'S')",
+        "INSERT INTO users (user_id, name, account_id, role) VALUES ('mia', 'Mia', 'acme', 'account_manager')",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+}
+
+/// The old user is kept; operators and tokens work; the constraints hold.
+pub(crate) async fn check_users(s: &Backend) {
+    let mia = s.user("mia").await.unwrap().expect("mia kept");
+    assert_eq!(
+        (mia.role, mia.account.as_deref()),
+        (Role::AccountManager, Some("acme"))
+    );
+    let ops = User {
+        id: "ops".into(),
+        name: "Ops".into(),
+        role: Role::Operator,
+        account: None,
+    };
+    s.put_user(&ops).await.unwrap();
+    let t = s.issue_token("mia", "", None, 1).await.unwrap();
+    assert_eq!(s.authenticate(&t.token, 2).await.unwrap(), Some(mia));
+    // The schema itself refuses an operator with an account.
+    let bad = sqlx::query("UPDATE users SET account_id = 'acme' WHERE user_id = 'ops'")
+        .execute(&s.pool)
+        .await;
+    assert!(bad.is_err(), "an operator with an account was stored");
+}
+
+pub(crate) async fn old_current_values(pool: &sqlx::Pool<Db>, version: usize) {
+    apply_up_to(pool, version).await;
+    sqlx::query("INSERT INTO products (serial, first_seen_ms, last_seen_ms) VALUES ('OLD1', 1, 2)")
+        .execute(pool)
+        .await
+        .unwrap();
+    for (counter, value, at) in [("canon.101", 1_000i64, 2i64), ("canon.102", 50, 1)] {
+        sqlx::query("INSERT INTO counter_current (serial, counter_id, value, taken_at_ms) VALUES ('OLD1', $1, $2, $3)")
+            .bind(counter)
+            .bind(value)
+            .bind(at)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+/// After the migration the values are there, and filing goes on from them.
+pub(crate) async fn check_current_values(s: &Backend) {
+    let want = |a: u64, b: u64| {
+        BTreeMap::from([("canon.101".to_string(), a), ("canon.102".to_string(), b)])
+    };
+    assert_eq!(s.current("OLD1").await.unwrap(), want(1_000, 50));
+    let o = Observation {
+        seq: 1,
+        taken_at_ms: 3,
+        device_address: "10.0.0.1:161".into(),
+        serial: "OLD1".into(),
+        body: Some(Body::Meter(MeterReading {
+            counters: vec![CounterValue {
+                id: "canon.101".into(),
+                value: 1_200,
+                ..Default::default()
+            }],
+        })),
+    };
+    s.agent_hello("a", "1", 0).await.unwrap();
+    let out = s.ingest("a", &[o]).await.unwrap();
+    assert_eq!(out.counter_values, 1);
+    assert_eq!(s.current("OLD1").await.unwrap(), want(1_200, 50));
+}

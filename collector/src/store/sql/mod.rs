@@ -1,0 +1,35 @@
+//! The store's SQL, written once for both backends. `sqlite.rs` and
+//! `postgres.rs` each mount this folder as their own module (`#[path]`), so
+//! it is compiled once per backend against that backend's dialect, which the
+//! mounting module defines (see ARCHITECTURE.md, invariant S1):
+//!
+//! - `Db`, the sqlx database, and `Backend`, the store struct (with `pool`,
+//!   `label` and `settings`);
+//! - `MIGRATIONS` (its `migrations/<dialect>/*.sql`), `MIGRATION_LOCK`,
+//!   `VERSION_TABLE`, `LOCK_PRODUCTS`;
+//! - `Backend::new_observations`, the duplicate check, which differs by backend.
+//!
+//! Placeholders are `$n`, which both backends accept; QueryBuilder writes
+//! each backend's own. Integers are 64-bit and flags are 0/1 in both.
+
+use super::{Backend, Db, BACKEND, LOCK_PRODUCTS, MIGRATIONS, MIGRATION_LOCK, VERSION_TABLE};
+
+mod accounts;
+mod billing;
+mod clock;
+mod groups;
+mod ingest;
+mod kb;
+mod migrate;
+mod outbox;
+mod products;
+mod readings;
+mod requests;
+mod rows;
+mod users;
+
+#[cfg(test)]
+pub(super) mod migration_tests;
+
+pub(super) use ingest::insert_observations;
+pub(super) use rows::Tx;

@@ -1,0 +1,93 @@
+//! The outbox: request changes on their way to an external portal.
+
+use crate::model::{OutboxCounts, OutboxItem, OutboxResult};
+use crate::store::encoding::request_number;
+use crate::store::StoreError;
+use sqlx::Row;
+
+use super::Backend;
+
+impl Backend {
+    /// Outbox rows ready to send: per request only the oldest unsent one,
+    /// and none behind a dead letter, so a portal sees each request's
+    /// changes in order. `outbox_claim` each before sending it.
+    pub async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.outbox_id, o.request_id, o.idempotency_key, o.payload, o.attempts FROM outbox o
+             WHERE o.state = 'pending' AND o.next_attempt_ms <= $1
+             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.request_id = o.request_id
+                             AND e.outbox_id < o.outbox_id AND e.state <> 'sent')
+             ORDER BY o.outbox_id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| OutboxItem {
+                id: r.get(0),
+                request_number: request_number(r.get(1)),
+                idempotency_key: r.get(2),
+                payload: r.get(3),
+                attempts: r.get::<i64, _>(4) as u32,
+            })
+            .collect())
+    }
+
+    /// Claims an outbox row for one delivery attempt until `until_ms`, so
+    /// that other replicas skip it meanwhile; false when another took it.
+    pub async fn outbox_claim(&self, id: i64, now: i64, until_ms: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE outbox SET next_attempt_ms = $1 WHERE outbox_id = $2 AND state = 'pending' AND next_attempt_ms <= $3",
+        )
+        .bind(until_ms)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn outbox_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError> {
+        let q = match &result {
+            OutboxResult::Sent => sqlx::query(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, last_error = NULL WHERE outbox_id = $1",
+            )
+            .bind(id),
+            OutboxResult::Retry { error, at_ms } => sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_ms = $3 WHERE outbox_id = $1",
+            )
+            .bind(id)
+            .bind(error.as_str())
+            .bind(*at_ms),
+            OutboxResult::Dead { error } => sqlx::query(
+                "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $2 WHERE outbox_id = $1",
+            )
+            .bind(id)
+            .bind(error.as_str()),
+        };
+        q.execute(&self.pool).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut c = OutboxCounts::default();
+        for r in rows {
+            let n = r.get::<i64, _>(1) as u64;
+            match r.get::<String, _>(0).as_str() {
+                "pending" => c.pending = n,
+                "sent" => c.sent = n,
+                _ => c.dead += n,
+            }
+        }
+        Ok(c)
+    }
+}

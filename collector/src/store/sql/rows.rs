@@ -1,0 +1,142 @@
+//! What every statement shares: the transaction and row types, the column
+//! lists, and rows turned into model values.
+
+use crate::model::{Account, Product, Reading, ServiceRequest};
+use crate::model::{Role, User};
+use crate::store::encoding::request_number;
+use crate::store::StoreError;
+use sqlx::{QueryBuilder, Row};
+use std::collections::BTreeMap;
+
+use super::{Backend, Db, BACKEND};
+
+pub(crate) type Tx = sqlx::Transaction<'static, Db>;
+pub(super) type DbRow = <Db as sqlx::Database>::Row;
+
+pub(super) const PRODUCT_COLS: &str =
+    "p.serial, p.account_id, p.vendor, p.model, p.firmware, p.mac, p.address, \
+     p.alt_name, p.site_address, p.location, p.administrator, p.emaintenance, p.billing_day, \
+     p.entitlements, p.agent_id, p.first_seen_ms, p.last_seen_ms";
+
+pub(super) const REQUEST_COLS: &str =
+    "request_id, account_id, serial, kind, priority, state, opened_by, \
+     fingerprint, title, code, kb_article, occurrences, first_seen_ms, last_seen_ms, \
+     opened_at_ms, closed_at_ms, close_reason";
+
+pub(super) const READING_COLS: &str =
+    "counter_id, value, raw_value, taken_at_ms, filed_at_ms, agent_id, seq, state, anomaly";
+
+pub(super) fn product_from(r: &DbRow) -> Product {
+    let entitlements: String = r.get(13);
+    Product {
+        serial: r.get(0),
+        account: r.get(1),
+        vendor: r.get(2),
+        model: r.get(3),
+        firmware: r.get(4),
+        mac: r.get(5),
+        address: r.get(6),
+        alt_name: r.get(7),
+        site_address: r.get(8),
+        location: r.get(9),
+        administrator: r.get(10),
+        emaintenance: r.get::<i64, _>(11) != 0,
+        billing_day: r.get::<Option<i64>, _>(12).map(|d| d as u32),
+        entitlements: serde_json::from_str(&entitlements).unwrap_or_default(),
+        groups: Vec::new(),
+        agent: r.get(14),
+        first_seen_ms: r.get(15),
+        last_seen_ms: r.get(16),
+        counters: BTreeMap::new(),
+    }
+}
+
+pub(super) fn reading_from(r: &DbRow) -> Reading {
+    let agent: String = r.get(5);
+    let anomaly: Option<String> = r.get(8);
+    Reading {
+        counter: r.get(0),
+        value: r.get::<i64, _>(1) as u64,
+        raw_value: r.get::<Option<i64>, _>(2).map(|v| v as u64),
+        taken_at_ms: r.get(3),
+        filed_at_ms: r.get(4),
+        source: if agent.starts_with("manual:") {
+            "manual".into()
+        } else {
+            "agent".into()
+        },
+        agent: agent
+            .strip_prefix("manual:")
+            .map(str::to_string)
+            .unwrap_or(agent),
+        seq: r.get::<i64, _>(6) as u64,
+        state: r.get(7),
+        anomaly: anomaly.and_then(|a| serde_json::from_str(&a).ok()),
+    }
+}
+
+pub(super) fn request_from(r: &DbRow) -> ServiceRequest {
+    ServiceRequest {
+        number: request_number(r.get(0)),
+        account: r.get(1),
+        serial: r.get(2),
+        kind: r.get(3),
+        priority: r.get(4),
+        state: r.get(5),
+        opened_by: r.get(6),
+        fingerprint: r.get(7),
+        title: r.get(8),
+        code: r.get(9),
+        kb_article: r.get(10),
+        occurrences: r.get::<i64, _>(11) as u32,
+        first_seen_ms: r.get(12),
+        last_seen_ms: r.get(13),
+        opened_at_ms: r.get(14),
+        closed_at_ms: r.get(15),
+        close_reason: r.get(16),
+        events: Vec::new(),
+    }
+}
+
+/// None for a role this collector does not know (a newer schema's).
+pub(super) fn user_from(r: &DbRow) -> Option<User> {
+    Some(User {
+        id: r.get(0),
+        name: r.get(1),
+        role: Role::parse(r.get::<&str, _>(2))?,
+        account: r.get(3),
+    })
+}
+
+pub(super) fn account_from(r: &DbRow) -> Account {
+    Account {
+        id: r.get(0),
+        name: r.get(1),
+        billing_code: r.get(2),
+        service_code: r.get(3),
+        auto_create_products: r.get::<i64, _>(4) != 0,
+        time_zone: r.get(5),
+    }
+}
+
+pub(super) fn in_list<'a>(qb: &mut QueryBuilder<'a, Db>, items: impl IntoIterator<Item = &'a str>) {
+    qb.push("(");
+    let mut sep = qb.separated(", ");
+    for i in items {
+        sep.push_bind(i);
+    }
+    sep.push_unseparated(")");
+}
+
+impl Backend {
+    pub fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    pub(crate) fn err(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Db {
+            path: self.label.clone(),
+            source,
+        }
+    }
+}

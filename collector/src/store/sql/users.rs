@@ -1,0 +1,278 @@
+//! Users and their API tokens (only a token's SHA-256 is stored).
+
+use crate::model::{IssuedToken, TokenInfo};
+use crate::model::{Role, User};
+use crate::store::{Refusal, StoreError};
+use sqlx::Row;
+
+use super::rows::user_from;
+use super::Backend;
+
+impl Backend {
+    /// Creates or replaces a user. Operators have no account; the customer
+    /// roles need an existing one.
+    pub async fn put_user(&self, u: &User) -> Result<User, StoreError> {
+        self.put_user_within(u, None).await
+    }
+
+    /// As `put_user`, but an existing user is replaced only when they
+    /// belong to `within` (an account manager's account): checked in the
+    /// write itself, so two tenants racing for one id cannot move a user.
+    pub async fn put_user_within(
+        &self,
+        u: &User,
+        within: Option<&str>,
+    ) -> Result<User, StoreError> {
+        if u.id.is_empty() || u.id.len() > 64 || u.id.contains(char::is_whitespace) {
+            return Err(StoreError::refused(
+                Refusal::InvalidUserId,
+                "a user id is 1 to 64 characters without spaces",
+            ));
+        }
+        match (u.role, &u.account) {
+            (Role::Operator, Some(_)) => return Err(StoreError::refused(
+                Refusal::InvalidUser,
+                "an operator belongs to the service provider, not to an account: leave account out",
+            )),
+            (Role::Operator, None) => {}
+            (_, None) => {
+                return Err(StoreError::refused(
+                    Refusal::InvalidUser,
+                    format!("a {} needs an account", u.role.as_str()),
+                ))
+            }
+            (_, Some(a)) => {
+                if self.account(a).await?.is_none() {
+                    return Err(StoreError::refused(
+                        Refusal::AccountNotFound,
+                        format!("no account {a:?}: create it first"),
+                    ));
+                }
+            }
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let was: Option<Option<String>> =
+            sqlx::query_scalar("SELECT account_id FROM users WHERE user_id = $1")
+                .bind(&u.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        if was.as_ref().is_some_and(|a| a != &u.account) {
+            // Their products stay behind in the old account.
+            sqlx::query("UPDATE products SET administrator = NULL WHERE administrator = $1")
+                .bind(&u.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        let written = sqlx::query(
+            "INSERT INTO users (user_id, name, account_id, role) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id) DO UPDATE SET name = excluded.name,
+             account_id = excluded.account_id, role = excluded.role
+             WHERE $5 IS NULL OR users.account_id = $5",
+        )
+        .bind(&u.id)
+        .bind(&u.name)
+        .bind(&u.account)
+        .bind(u.role.as_str())
+        .bind(within)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        if written == 0 {
+            return Err(StoreError::refused(
+                Refusal::UserIdTaken,
+                format!("user id {:?} is taken: choose another", u.id),
+            ));
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(u.clone())
+    }
+
+    /// Creates `u` unless a user with that id exists; true when it did.
+    pub async fn add_user_if_absent(&self, u: &User) -> Result<bool, StoreError> {
+        if self.user(&u.id).await?.is_some() {
+            return Ok(false);
+        }
+        let n = sqlx::query(
+            "INSERT INTO users (user_id, name, account_id, role) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(&u.id)
+        .bind(&u.name)
+        .bind(&u.account)
+        .bind(u.role.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row =
+            sqlx::query("SELECT user_id, name, role, account_id FROM users WHERE user_id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(row.as_ref().and_then(user_from))
+    }
+
+    /// Users of `account` (all users when None), by id.
+    pub async fn users(&self, account: Option<&str>) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, name, role, account_id FROM users
+             WHERE $1 IS NULL OR account_id = $1 ORDER BY user_id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows.iter().filter_map(user_from).collect())
+    }
+
+    /// Removes a user, their tokens, and their name from the products they administered.
+    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        for sql in [
+            "DELETE FROM api_tokens WHERE user_id = $1",
+            "UPDATE products SET administrator = NULL WHERE administrator = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        let n = sqlx::query("DELETE FROM users WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("user {id:?}")));
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// Issues a token for `user`, valid until `expires_at_ms` (for ever when None).
+    pub async fn issue_token(
+        &self,
+        user: &str,
+        label: &str,
+        expires_at_ms: Option<i64>,
+        now: i64,
+    ) -> Result<IssuedToken, StoreError> {
+        if self.user(user).await?.is_none() {
+            return Err(StoreError::NotFound(format!("user {user:?}")));
+        }
+        let t = crate::token::generate()?;
+        sqlx::query(
+            "INSERT INTO api_tokens (token_id, user_id, secret_sha256, label, created_at_ms, expires_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&t.id)
+        .bind(user)
+        .bind(&t.secret_hash)
+        .bind(label)
+        .bind(now)
+        .bind(expires_at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(IssuedToken {
+            info: TokenInfo {
+                id: t.id,
+                user: user.to_string(),
+                label: label.to_string(),
+                created_at_ms: now,
+                expires_at_ms,
+            },
+            token: t.text.0,
+        })
+    }
+
+    pub async fn tokens(&self, user: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_id, user_id, label, created_at_ms, expires_at_ms FROM api_tokens
+             WHERE user_id = $1 ORDER BY created_at_ms, token_id",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| TokenInfo {
+                id: r.get(0),
+                user: r.get(1),
+                label: r.get(2),
+                created_at_ms: r.get(3),
+                expires_at_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), StoreError> {
+        let n = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND token_id = $2")
+            .bind(user)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "token {id:?} of user {user:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The user a token belongs to; None when the token is unknown,
+    /// revoked, expired, or its secret does not match.
+    pub async fn authenticate(&self, token: &str, now: i64) -> Result<Option<User>, StoreError> {
+        let Some((id, secret)) = crate::token::parse_token(token) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT u.user_id, u.name, u.role, u.account_id, t.secret_sha256, t.expires_at_ms
+             FROM api_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let stored: String = row.get(4);
+        let expires: Option<i64> = row.get(5);
+        if !crate::token::same_hash(&crate::token::hash_secret(secret), &stored)
+            || expires.is_some_and(|e| e <= now)
+        {
+            return Ok(None);
+        }
+        Ok(user_from(&row))
+    }
+
+    /// For tests: every stored token row as text, to show no secret is kept.
+    #[cfg(test)]
+    pub(crate) async fn token_rows_text(&self) -> Vec<String> {
+        sqlx::query("SELECT token_id, user_id, secret_sha256, label FROM api_tokens")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (0..4)
+                    .map(|i| r.get::<String, _>(i))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,79 @@
+//! Accounts and groups.
+
+use super::*;
+
+on_both!(groups_and_accounts);
+async fn groups_and_accounts(s: Store) {
+    account(&s, "acme", true).await;
+    account(&s, "other", true).await;
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    s.ingest("a1", &[meter(1, "G1", T0, 1), meter(2, "G2", T0, 1)])
+        .await
+        .unwrap();
+    let g = s.create_group("acme", "Floor 2").await.unwrap();
+    assert!(matches!(
+        s.create_group("acme", "Floor 2").await.unwrap_err(),
+        StoreError::Refused {
+            code: Refusal::GroupExists,
+            ..
+        }
+    ));
+    s.group_member(g.id, "G1", true).await.unwrap();
+    let g = s.group_member(g.id, "G2", true).await.unwrap();
+    assert_eq!(g.products, vec!["G1", "G2"]);
+    let og = s.create_group("other", "Floor 2").await.unwrap();
+    assert!(matches!(
+        s.group_member(og.id, "G1", true).await.unwrap_err(),
+        StoreError::Refused {
+            code: Refusal::ProductOfAnotherAccount,
+            ..
+        }
+    ));
+    let g = s.rename_group(g.id, "Second floor").await.unwrap();
+    let page = s
+        .product_page(&ProductQuery {
+            group: Some("Second floor".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.items[0].groups, vec!["Second floor"]);
+    let g = s.group_member(g.id, "G1", false).await.unwrap();
+    assert_eq!(g.products, vec!["G2"]);
+    s.delete_group(g.id).await.unwrap();
+    assert!(matches!(
+        s.delete_group(g.id).await.unwrap_err(),
+        StoreError::NotFound(_)
+    ));
+    // Paging: keyset by serial.
+    let p1 = s
+        .product_page(&ProductQuery {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (p1.items[0].serial.as_str(), p1.next.as_deref()),
+        ("G1", Some("G1"))
+    );
+    let p2 = s
+        .product_page(&ProductQuery {
+            limit: Some(1),
+            after: p1.next.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((p2.items[0].serial.as_str(), p2.next), ("G2", None));
+    let found = s
+        .product_page(&ProductQuery {
+            q: Some("g2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1);
+}

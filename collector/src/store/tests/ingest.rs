@@ -1,0 +1,364 @@
+//! Ingest: deduplication, filing at ingest, unassigned serials, tenant
+//! checks on agents, replicas.
+
+use super::*;
+
+on_both!(dedupes_and_keeps_the_newest_current_value);
+async fn dedupes_and_keeps_the_newest_current_value(s: Store) {
+    s.agent_hello("a1", "1", 3).await.unwrap();
+    let mut id = meter(1, "S1", 1000, 0);
+    id.body = Some(Body::Identity(Identity {
+        model: "iR-ADV C5560".into(),
+        ..Default::default()
+    }));
+    let o = s
+        .ingest(
+            "a1",
+            &[id, meter(2, "S1", 2000, 500), meter(3, "S1", 3000, 600)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.new, o.duplicates, o.counter_values, o.highest_seq),
+        (3, 0, 2, 3)
+    );
+    // Resent after a reconnect: acknowledged, not filed again.
+    let o = s
+        .ingest(
+            "a1",
+            &[meter(2, "S1", 2000, 500), meter(3, "S1", 3000, 600)],
+        )
+        .await
+        .unwrap();
+    assert_eq!((o.new, o.duplicates, o.counter_values), (0, 2, 0));
+    // A late reading (taken before the current one) goes into history only.
+    s.ingest("a1", &[meter(4, "S1", 1500, 450)]).await.unwrap();
+    let p = s.product("S1").await.unwrap().unwrap();
+    assert_eq!(p.counters["canon.101"], 600);
+    assert_eq!(p.model.as_deref(), Some("iR-ADV C5560"));
+    let r = s.readings("S1").await.unwrap();
+    assert_eq!(
+        r.iter().map(|r| r.value).collect::<Vec<_>>(),
+        vec![450, 500, 600]
+    );
+    // The same seq from another agent is another observation.
+    let o = s.ingest("a2", &[meter(2, "S2", 2000, 7)]).await.unwrap();
+    assert_eq!(o.new, 1);
+    assert_eq!(s.filed_seqs("a1").await.unwrap(), vec![1, 2, 3, 4]);
+    // Raw observations come back as sent, whether their values live in
+    // the readings table or in the stored body.
+    let mut full = meter(5, "S1", 4000, 700);
+    if let Some(Body::Meter(m)) = &mut full.body {
+        m.counters[0].name = "Total 1".into();
+        m.counters[0].unit = "impressions".into();
+        m.counters[0].oid = "1.3.6.1.4.1.1602.1.11.1.3.1.4.101".into();
+        m.counters.push(counter("canon.301", 9, 0));
+    }
+    let mut huge = meter(6, "S1", 5000, u64::MAX);
+    huge.device_address = "10.0.0.9:161".into();
+    let no_serial = meter(7, "", 5000, 3);
+    s.ingest("a1", &[full.clone(), huge.clone(), no_serial.clone()])
+        .await
+        .unwrap();
+    for o in [full, huge, no_serial] {
+        assert_eq!(s.observation("a1", o.seq).await.unwrap(), Some(o));
+    }
+    assert_eq!(s.observation("a1", 99).await.unwrap(), None);
+    // Invalid sequence numbers are refused whole.
+    assert!(s
+        .ingest("a1", &[meter(9, "S1", 1, 1), meter(0, "S1", 1, 1)])
+        .await
+        .is_err());
+    assert_eq!(s.filed_seqs("a1").await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    let agents = s.agents().await.unwrap();
+    let a1 = agents.iter().find(|a| a.id == "a1").unwrap();
+    assert_eq!(
+        (a1.filed_seq, a1.held_seq, a1.version.as_str()),
+        (7, 3, "1")
+    );
+}
+
+on_both!(filing_rules_apply_at_ingest);
+async fn filing_rules_apply_at_ingest(s: Store) {
+    account(&s, "acme", true).await;
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    let top = (1u64 << 32) - 1_000;
+    let batch = vec![
+        // A Counter32 near its top, then wrapped: filed extended.
+        meter_of(1, "W", T0, vec![counter("canon.101", top, 32)]),
+        meter_of(2, "W", T0 + DAY, vec![counter("canon.101", 4_000, 32)]),
+        // Board swap: the counter restarts low. Anomaly, history untouched.
+        meter(3, "B", T0, 120_000),
+        meter(4, "B", T0 + DAY, 120_500),
+        meter(5, "B", T0 + 2 * DAY, 12),
+        // Implausible jump.
+        meter(6, "J", T0, 1_000),
+        meter(7, "J", T0 + DAY, 5_000_000),
+        // The same reading again (same time and value): a repeat.
+        meter(8, "B", T0 + DAY, 120_500),
+    ];
+    let o = s.ingest("a1", &batch).await.unwrap();
+    assert_eq!((o.new, o.counter_values, o.anomalies), (8, 5, 2), "{o:?}");
+    let w = s.product("W").await.unwrap().unwrap();
+    assert_eq!(w.counters["canon.101"], (1u64 << 32) + 4_000);
+    assert_eq!(
+        w.account.as_deref(),
+        Some("acme"),
+        "auto-created for the agent's account"
+    );
+    let wr = s.readings("W").await.unwrap();
+    assert_eq!(wr[1].raw_value, Some(4_000));
+    let b = s.product("B").await.unwrap().unwrap();
+    assert_eq!(b.counters["canon.101"], 120_500);
+    let br = s.readings("B").await.unwrap();
+    let states: Vec<(&str, u64)> = br.iter().map(|r| (r.state.as_str(), r.value)).collect();
+    assert_eq!(
+        states,
+        vec![
+            ("filed", 120_000),
+            ("filed", 120_500),
+            ("repeat", 120_500),
+            ("anomaly", 12)
+        ]
+    );
+    assert!(br[3].anomaly.as_ref().unwrap()["kind"] == "regression");
+    // Anomalies open a meter-anomaly request (one per product; later
+    // anomalous observations add occurrences).
+    let open = open_requests(&s, "B").await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].kind.as_str(), open[0].account.as_deref()),
+        ("meter_anomaly", Some("acme"))
+    );
+    s.ingest("a1", &[meter(9, "B", T0 + 3 * DAY, 40)])
+        .await
+        .unwrap();
+    let open = open_requests(&s, "B").await;
+    assert_eq!((open.len(), open[0].occurrences), (1, 2));
+    assert_eq!(open_requests(&s, "J").await[0].kind, "meter_anomaly");
+    assert_eq!(
+        s.product("J").await.unwrap().unwrap().counters["canon.101"],
+        1_000
+    );
+    // Late arrival: judged against both neighbours, never the latest.
+    s.ingest("a1", &[meter(10, "B", T0 + DAY / 2, 120_200)])
+        .await
+        .unwrap();
+    s.ingest("a1", &[meter(11, "B", T0 + DAY / 2 + 1, 130_000)])
+        .await
+        .unwrap();
+    let filed: Vec<u64> = s
+        .history("B", &HistoryQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(
+        filed,
+        vec![120_500, 120_200, 120_000],
+        "newest first, the late one in place"
+    );
+    assert_eq!(
+        s.product("B").await.unwrap().unwrap().counters["canon.101"],
+        120_500
+    );
+    // History never moves backwards: filed values rise with time.
+    let mut all = s.history("B", &HistoryQuery::default()).await.unwrap();
+    all.reverse();
+    assert!(all.windows(2).all(|w| w[0].value <= w[1].value));
+}
+
+on_both!(unknown_serials_wait_for_an_operator);
+async fn unknown_serials_wait_for_an_operator(s: Store) {
+    account(&s, "acme", false).await;
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    s.ingest("a1", &[meter(1, "NEW1", T0, 10)]).await.unwrap();
+    let u = s.unassigned().await.unwrap();
+    assert_eq!(
+        u.iter().map(|p| p.serial.as_str()).collect::<Vec<_>>(),
+        vec!["NEW1"]
+    );
+    assert_eq!(u[0].agent.as_deref(), Some("a1"));
+    // Readings are filed all the same, and the operator assigns it.
+    let p = s
+        .update_product(
+            "NEW1",
+            &ProductUpdate {
+                account: Some("acme".into()),
+                alt_name: Some("Reception".into()),
+                location: Some("2nd floor, room 201".into()),
+                billing_day: Some(25),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.account.as_deref(), p.counters["canon.101"]),
+        (Some("acme"), 10)
+    );
+    assert!(s.unassigned().await.unwrap().is_empty());
+    let e = s
+        .update_product(
+            "NEW1",
+            &ProductUpdate {
+                account: Some("nobody".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::Refused {
+                code: Refusal::AccountNotFound,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+on_both!(waiting_serials_join_an_account_that_creates_products);
+async fn waiting_serials_join_an_account_that_creates_products(s: Store) {
+    account(&s, "acme", true).await;
+    account(&s, "other", false).await;
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    // Before the agent has an account its devices wait.
+    s.ingest("a1", &[meter(1, "W1", T0, 10), meter(2, "W2", T0, 20)])
+        .await
+        .unwrap();
+    assert_eq!(s.unassigned().await.unwrap().len(), 2);
+    // An operator puts W2 in another account; then the agent joins acme.
+    s.update_product(
+        "W2",
+        &ProductUpdate {
+            account: Some("other".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    let out = s
+        .ingest(
+            "a1",
+            &[meter(3, "W1", T0 + 1, 11), meter(4, "W2", T0 + 1, 21)],
+        )
+        .await
+        .unwrap();
+    assert!(s.unassigned().await.unwrap().is_empty());
+    let owner = |p: Option<Product>| p.unwrap().account;
+    assert_eq!(
+        owner(s.product("W1").await.unwrap()).as_deref(),
+        Some("acme")
+    );
+    // A product with an account keeps it, and an agent of another account
+    // does not write to it.
+    assert_eq!(
+        owner(s.product("W2").await.unwrap()).as_deref(),
+        Some("other")
+    );
+    assert_eq!((out.new, out.foreign, out.counter_values), (2, 1, 1));
+    assert_eq!(
+        s.product("W2").await.unwrap().unwrap().counters["canon.101"],
+        20
+    );
+}
+
+on_both!(agents_write_only_to_products_of_their_account);
+async fn agents_write_only_to_products_of_their_account(s: Store) {
+    account(&s, "acme", true).await;
+    account(&s, "other", false).await;
+    for (agent, acct) in [("a1", Some("acme")), ("a2", Some("other")), ("a3", None)] {
+        s.agent_hello(agent, "1", 0).await.unwrap();
+        s.set_agent_account(agent, acct).await.unwrap();
+    }
+    s.ingest("a1", &[meter(1, "P", T0, 100)]).await.unwrap();
+    let p = s.product("P").await.unwrap().unwrap();
+    assert_eq!(p.account.as_deref(), Some("acme"));
+    // An agent of another account, or of none, reports the same serial (a
+    // scan of the wrong network, or a lying agent): kept, acknowledged,
+    // not filed; the product, its readings and its requests stay as they were.
+    for (agent, seq) in [("a2", 1), ("a3", 1)] {
+        let mut o = meter(seq, "P", T0 + DAY, 1);
+        o.device_address = "192.0.2.66:161".into();
+        let out = s
+            .ingest(
+                agent,
+                &[o, status_of(seq + 1, "P", T0 + DAY, service_call())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.new, out.foreign, out.counter_values),
+            (2, 2, 0),
+            "{agent}"
+        );
+        assert_eq!((out.anomalies, out.request_changes), (0, 0), "{agent}");
+        // Resent, it is a duplicate like any other.
+        let again = s
+            .ingest(agent, &[meter(seq, "P", T0 + DAY, 1)])
+            .await
+            .unwrap();
+        assert_eq!((again.new, again.duplicates), (0, 1));
+    }
+    let after = s.product("P").await.unwrap().unwrap();
+    assert_eq!(after.counters["canon.101"], 100);
+    assert_eq!(after.address, p.address);
+    assert_eq!(after.agent.as_deref(), Some("a1"));
+    assert_eq!(s.readings("P").await.unwrap().len(), 1);
+    assert!(open_requests(&s, "P").await.is_empty());
+    // A product no account owns yet takes readings from any agent.
+    let out = s.ingest("a3", &[meter(10, "FREE", T0, 5)]).await.unwrap();
+    assert_eq!((out.foreign, out.counter_values), (0, 1));
+}
+
+/// Two stores on one PostgreSQL schema (two collector replicas) file the
+/// same stream at the same time: every observation once.
+#[tokio::test]
+async fn replicas_file_each_observation_once() {
+    let Some(url) = scratch_postgres("store::replicas_file_each_observation_once").await else {
+        return;
+    };
+    let a = std::sync::Arc::new(Store::open(&url, Settings::default()).await.unwrap());
+    let b = std::sync::Arc::new(Store::open(&url, Settings::default()).await.unwrap());
+    a.agent_hello("a1", "1", 0).await.unwrap();
+    let obs: Vec<Observation> = (1..=2_000)
+        .map(|i| meter(i, &format!("R{}", i % 50), T0 + i as i64 * MIN, i))
+        .collect();
+    // Overlapping batches from both replicas, concurrently.
+    let mut tasks = Vec::new();
+    for (k, chunk) in obs.chunks(250).enumerate() {
+        for store in [a.clone(), b.clone()] {
+            let mut c = chunk.to_vec();
+            if k % 2 == 1 {
+                c.reverse();
+            }
+            tasks.push(tokio::spawn(async move {
+                store.ingest("a1", &c).await.unwrap()
+            }));
+        }
+    }
+    let mut new = 0;
+    for t in tasks {
+        new += t.await.unwrap().new;
+    }
+    assert_eq!(new, 2_000);
+    assert_eq!(
+        a.filed_seqs("a1").await.unwrap(),
+        (1..=2_000).collect::<Vec<u64>>()
+    );
+    let readings: usize = {
+        let mut n = 0;
+        for i in 0..50 {
+            n += b.readings(&format!("R{i}")).await.unwrap().len();
+        }
+        n
+    };
+    assert_eq!(readings, 2_000);
+}

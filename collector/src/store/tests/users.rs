@@ -1,0 +1,149 @@
+//! Users and tokens.
+
+use super::*;
+
+fn user(id: &str, role: crate::model::Role, account: Option<&str>) -> crate::model::User {
+    crate::model::User {
+        id: id.into(),
+        name: format!("User {id}"),
+        role,
+        account: account.map(Into::into),
+    }
+}
+
+async fn users_and_tokens(s: Store) {
+    use crate::model::Role;
+    account(&s, "acme", true).await;
+    account(&s, "globex", true).await;
+    // Roles and accounts go together.
+    for (bad, code) in [
+        (user("o", Role::Operator, Some("acme")), "invalid_user"),
+        (user("m", Role::AccountManager, None), "invalid_user"),
+        (
+            user("m", Role::AccountManager, Some("nowhere")),
+            "account_not_found",
+        ),
+        (user("two words", Role::Operator, None), "invalid_user_id"),
+    ] {
+        match s.put_user(&bad).await {
+            Err(StoreError::Refused { code: c, .. }) => assert_eq!(c.code(), code, "{bad:?}"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    let pat = user("pat", Role::ProductAdministrator, Some("acme"));
+    s.put_user(&pat).await.unwrap();
+    s.put_user(&user("ops", Role::Operator, None))
+        .await
+        .unwrap();
+    assert_eq!(s.users(Some("acme")).await.unwrap(), vec![pat.clone()]);
+    assert_eq!(s.users(None).await.unwrap().len(), 2);
+
+    // A token authenticates its user; its secret is not stored.
+    let t = s.issue_token("pat", "laptop", None, T0).await.unwrap();
+    assert_eq!(
+        s.authenticate(&t.token, T0).await.unwrap(),
+        Some(pat.clone())
+    );
+    let (_, secret) = crate::token::parse_token(&t.token).unwrap();
+    let rows = s.token_rows_text().await;
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].contains(secret), "{rows:?}");
+    // The same id with another secret does not.
+    let forged = format!(
+        "{}{}_{}",
+        crate::token::TOKEN_PREFIX,
+        t.info.id,
+        "0".repeat(64)
+    );
+    assert_eq!(s.authenticate(&forged, T0).await.unwrap(), None);
+    assert_eq!(s.authenticate("not a token", T0).await.unwrap(), None);
+
+    // Expiry.
+    let short = s
+        .issue_token("pat", "short", Some(T0 + MIN), T0 + 1)
+        .await
+        .unwrap();
+    assert!(s.authenticate(&short.token, T0).await.unwrap().is_some());
+    assert_eq!(s.authenticate(&short.token, T0 + MIN).await.unwrap(), None);
+    assert_eq!(
+        s.tokens("pat")
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.label.as_str())
+            .collect::<Vec<_>>(),
+        vec!["laptop", "short"]
+    );
+
+    // Revoked.
+    s.revoke_token("pat", &t.info.id).await.unwrap();
+    assert_eq!(s.authenticate(&t.token, T0).await.unwrap(), None);
+    assert!(matches!(
+        s.revoke_token("pat", &t.info.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // A product's administrator is a user of its account.
+    s.agent_hello("agent-u", "0.1.0", 1).await.unwrap();
+    s.set_agent_account("agent-u", Some("acme")).await.unwrap();
+    s.ingest("agent-u", &[meter(1, "U-1", T0, 100)])
+        .await
+        .unwrap();
+    let admin = |who: &str| ProductUpdate {
+        administrator: Some(who.into()),
+        ..Default::default()
+    };
+    s.update_product("U-1", &admin("pat")).await.unwrap();
+    s.put_user(&user("gus", Role::ProductAdministrator, Some("globex")))
+        .await
+        .unwrap();
+    // Replacing a user only within an account leaves another account's alone.
+    let grab = user("gus", Role::AccountManager, Some("acme"));
+    match s.put_user_within(&grab, Some("acme")).await {
+        Err(StoreError::Refused { code, .. }) => assert_eq!(code, Refusal::UserIdTaken),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.user("gus").await.unwrap().and_then(|u| u.account),
+        Some("globex".into())
+    );
+    s.put_user_within(
+        &user("pat", Role::ProductAdministrator, Some("acme")),
+        Some("acme"),
+    )
+    .await
+    .unwrap();
+    for who in ["gus", "nobody", "ops"] {
+        match s.update_product("U-1", &admin(who)).await {
+            Err(StoreError::Refused { code, .. }) => {
+                assert_eq!(code, Refusal::InvalidAdministrator)
+            }
+            other => panic!("{who}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        s.product("U-1").await.unwrap().unwrap().administrator,
+        Some("pat".into())
+    );
+    // Moving the product to another account leaves its administrator behind.
+    let moved = s
+        .update_product(
+            "U-1",
+            &ProductUpdate {
+                account: Some("globex".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.administrator, None);
+    s.update_product("U-1", &admin("gus")).await.unwrap();
+
+    // Removing a user takes their tokens and their products' administrator field.
+    let g = s.issue_token("gus", "", None, T0).await.unwrap();
+    s.delete_user("gus").await.unwrap();
+    assert_eq!(s.authenticate(&g.token, T0).await.unwrap(), None);
+    assert_eq!(s.product("U-1").await.unwrap().unwrap().administrator, None);
+    assert!(s.tokens("gus").await.unwrap().is_empty());
+}
+on_both!(users_and_tokens);

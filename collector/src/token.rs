@@ -1,0 +1,104 @@
+//! API tokens `mlk_<id>_<secret>`: made from the system's random source,
+//! parsed, and checked against the stored SHA-256 in constant time. A leaf:
+//! depends on nothing else of the crate (invariant C1).
+
+/// The prefix of every API token, so a leaked one is easy to recognise
+/// (secret scanners) and to tell from other credentials.
+pub const TOKEN_PREFIX: &str = "mlk_";
+
+/// A new token: its public id, the text handed to the user once, and the
+/// hash kept in the store.
+pub struct NewToken {
+    pub id: String,
+    pub text: Secret,
+    pub secret_hash: String,
+}
+
+/// Token text: never in Debug output or logs (invariant 8).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The system's random source failed: no token can be made safely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the system's random source failed")]
+pub struct NoRandomness;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A token `mlk_<id>_<secret>`: 8 random bytes of id (the lookup key) and
+/// 32 of secret, hex.
+pub fn generate() -> Result<NewToken, NoRandomness> {
+    use ring::rand::SecureRandom;
+    let mut raw = [0u8; 40];
+    ring::rand::SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| NoRandomness)?;
+    let id = hex(&raw[..8]);
+    let secret = hex(&raw[8..]);
+    Ok(NewToken {
+        secret_hash: hash_secret(&secret),
+        text: Secret(format!("{TOKEN_PREFIX}{id}_{secret}")),
+        id,
+    })
+}
+
+/// SHA-256 of the secret part, hex. A plain hash is enough: the secret is
+/// 256 random bits, not a password that could be guessed.
+pub fn hash_secret(secret: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
+}
+
+/// Splits token text into (id, secret); None when it is not one of ours.
+pub fn parse_token(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix(TOKEN_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    let is_hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (is_hex(id, 16) && is_hex(secret, 64)).then_some((id, secret))
+}
+
+/// Compares two hashes in time independent of where they differ.
+pub fn same_hash(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_and_hash() {
+        let t = generate().unwrap();
+        let (id, secret) = parse_token(&t.text.0).expect("a generated token parses");
+        assert_eq!(id, t.id);
+        assert!(same_hash(&hash_secret(secret), &t.secret_hash));
+        assert!(!t.secret_hash.contains(secret));
+        let t2 = generate().unwrap();
+        assert_ne!(t.text, t2.text);
+        assert!(!same_hash(&t.secret_hash, &t2.secret_hash));
+        assert!(!format!("{:?}", t.text).contains(secret));
+
+        for bad in [
+            "",
+            "mlk_",
+            "Bearer mlk_0011223344556677_00",
+            "mlk_0011223344556677",
+            "mlk_001122334455667_0000000000000000000000000000000000000000000000000000000000000000",
+            "mlk_00112233445566zz_0000000000000000000000000000000000000000000000000000000000000000",
+            "xyz_0011223344556677_0000000000000000000000000000000000000000000000000000000000000000",
+        ] {
+            assert!(parse_token(bad).is_none(), "{bad:?}");
+        }
+        assert!(parse_token(
+            "mlk_0011223344556677_0000000000000000000000000000000000000000000000000000000000000000"
+        )
+        .is_some());
+    }
+}

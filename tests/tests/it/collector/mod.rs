@@ -1,0 +1,6 @@
+//! The collector on its own: the REST API on both stores, the outbox to an
+//! external portal, replicas on one PostgreSQL.
+
+mod api;
+mod outbox;
+mod replicas;
