@@ -1,5 +1,6 @@
 //! Starting the collector: TLS material, store, gRPC (ingest, health,
-//! reflection) and HTTP listeners.
+//! reflection) and HTTP listeners. The one module that assembles the whole
+//! (invariant C5).
 
 use crate::config::Config;
 use crate::ingest::{Ingest, MAX_MESSAGE};

@@ -13,5 +13,5 @@ mod tests;
 
 pub use device::{SimConfig, SimDevice};
 pub use fleet::Fleet;
-pub use recording::{Fault, Recording};
+pub use recording::{Fault, Recording, UnknownFault};
 pub use serve::{control, serve};

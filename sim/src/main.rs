@@ -207,7 +207,7 @@ fn main() -> ExitCode {
         };
         let fault: Fault = match kind.parse() {
             Ok(x) => x,
-            Err(e) => return fail(e),
+            Err(e) => return fail(e.to_string()),
         };
         match which {
             None => fleet.devices.iter().for_each(|d| d.set_fault(fault, true)),

@@ -29,9 +29,25 @@ impl Fault {
     }
 }
 
+/// A fault name the simulator does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownFault(pub String);
+
+impl std::fmt::Display for UnknownFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown fault {:?}; one of no-reply, wrong-request-id, truncated, non-increasing, toobig-empty, counter-regression, broken-bulk",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownFault {}
+
 impl std::str::FromStr for Fault {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFault;
+    fn from_str(s: &str) -> Result<Self, UnknownFault> {
         Ok(match s {
             "no-reply" => Fault::NoReply,
             "wrong-request-id" => Fault::WrongRequestId,
@@ -40,9 +56,7 @@ impl std::str::FromStr for Fault {
             "toobig-empty" => Fault::TooBigEmpty,
             "counter-regression" => Fault::CounterRegression,
             "broken-bulk" => Fault::BrokenBulk,
-            _ => return Err(format!(
-                "unknown fault {s:?}; one of no-reply, wrong-request-id, truncated, non-increasing, toobig-empty, counter-regression, broken-bulk"
-            )),
+            _ => return Err(UnknownFault(s.to_string())),
         })
     }
 }

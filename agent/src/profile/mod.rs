@@ -1,6 +1,7 @@
 //! Device profiles as data: how to recognise a device, which OIDs to read,
 //! and how to turn what was read into a [`DeviceReading`]. No IO: profile
 //! texts in, a read plan out; a snapshot of OIDs in, an observation out.
+//! Uses only the codec's values and the observation types (invariant A3).
 //!
 //! The profiles shipped with meterlink are embedded in the binary from
 //! `agent/profiles/*.toml`; a directory of files with the same schema can add

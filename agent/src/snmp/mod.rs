@@ -1,5 +1,6 @@
-//! SNMP: the codec (`ber`, `message`, `usm`; no IO) and the engine (`engine`;
-//! sockets, timeouts, retries, walks).
+//! SNMP: the codec (`ber`, `message`, `usm`, `snmprec`; no IO) and the engine
+//! (`engine`; sockets, timeouts, retries, walks). A leaf of the agent's module
+//! graph (invariant A2).
 
 pub mod ber;
 pub mod engine;

@@ -2,7 +2,8 @@
 //! `{"error": {"code": "...", "message": "..."}}` with a stable code
 //! (`error.rs`); the OpenAPI document at /api/openapi.json describes every
 //! route. One module per resource, each with its own routes; every /api/v1
-//! route runs behind `caller::authenticate`.
+//! route runs behind `caller::authenticate`. The API uses only the store, the
+//! access policy, the model, tokens and the billing export (invariant C4).
 
 mod accounts;
 mod caller;

@@ -1,7 +1,9 @@
 //! The collector's store: the embedded SQLite file (default) or PostgreSQL
 //! (several collector replicas on one database). Both run the same SQL,
-//! written once in `common.rs` and compiled for each backend; only schema
-//! migrations and the duplicate check differ.
+//! written once in `sql/` (one module per concern) and compiled for each
+//! backend (invariant S1); only schema migrations (`migrations/<dialect>/`)
+//! and the duplicate check differ. The store uses only the model, tokens and
+//! the pure filing and request rules (invariant C3).
 //!
 //! Durability: SQLite runs a WAL journal with `synchronous = FULL`, so every
 //! commit fsyncs before it returns; PostgreSQL commits are durable by its own
