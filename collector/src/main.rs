@@ -23,6 +23,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Check a configuration file and say what is wrong, with the key.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// API users and their tokens, straight in the configured store.
     User {
         #[arg(long, global = true)]
@@ -107,6 +112,13 @@ fn main() -> ExitCode {
                     _ = term => {}
                 }
                 running.stop().await;
+                Ok(())
+            }
+            Command::CheckConfig { config } => {
+                let cfg = Config::load(&config).map_err(usage)?;
+                let ok = meterlink_collector::server::check_config(&cfg)
+                    .map_err(|e| (exit::of_start(&e), e.to_string()))?;
+                print!("{}: {ok}", config.display());
                 Ok(())
             }
             Command::User { config, action } => {

@@ -74,6 +74,33 @@ fn tls_files(cfg: &Config) -> Result<(PathBuf, PathBuf, PathBuf), StartError> {
     Ok((pki.ca_cert(), cert, key))
 }
 
+/// `check-config`: everything `start` reads before it opens the store
+/// (request rules, outbox settings, certificates and keys with their
+/// permissions), checked without creating or opening anything.
+pub fn check_config(cfg: &Config) -> Result<String, StartError> {
+    let rules = cfg.rules()?;
+    cfg.outbox()?;
+    let tls = match &cfg.tls {
+        Some(t) => {
+            read_pair(&t.cert, &t.key)?;
+            std::fs::read_to_string(&t.client_ca)
+                .map_err(|e| StartError::Tls(format!("{}: {e}", t.client_ca.display())))?;
+            format!("certificate {}", t.cert.display())
+        }
+        None => format!(
+            "its own CA in {} (made on first start)",
+            cfg.data_dir.join("pki").display()
+        ),
+    };
+    Ok(format!(
+        "ok: gRPC on {} with {tls}, REST API on {}, store {}, {} request rules\n",
+        cfg.grpc.listen,
+        cfg.http.listen,
+        crate::store::redact_url(&cfg.store_url()),
+        rules.rules.len()
+    ))
+}
+
 pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     let (ca, cert, key) = tls_files(cfg)?;
     let (cert_pem, key_pem) = read_pair(&cert, &key)?;
