@@ -21,6 +21,8 @@ pub struct AgentConfig {
     pub buffer: BufferConfig,
     #[serde(default)]
     pub engine: EngineSection,
+    #[serde(default)]
+    pub discovery: DiscoverySection,
     pub credentials: Vec<CredentialConfig>,
     pub targets: Vec<TargetConfig>,
     pub schedule: ScheduleConfig,
@@ -88,6 +90,31 @@ pub struct EngineSection {
     pub retries: u32,
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Packets per second over all devices (polls and scans); none: no limit.
+    #[serde(default)]
+    pub max_pps: Option<u32>,
+}
+
+/// How scheduled discovery keeps the devices it found.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySection {
+    /// Scans in a row a known printer may miss (off, unplugged) and still be
+    /// polled; one more and it is dropped, with a log line.
+    #[serde(default = "default_max_missed")]
+    pub max_missed: u32,
+}
+
+fn default_max_missed() -> u32 {
+    3
+}
+
+impl Default for DiscoverySection {
+    fn default() -> Self {
+        DiscoverySection {
+            max_missed: default_max_missed(),
+        }
+    }
 }
 
 fn default_timeout() -> f64 {
@@ -106,6 +133,7 @@ impl Default for EngineSection {
             timeout: default_timeout(),
             retries: default_retries(),
             concurrency: default_concurrency(),
+            max_pps: None,
         }
     }
 }

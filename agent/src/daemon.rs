@@ -4,6 +4,7 @@
 use crate::buffer::{Buffer, BufferStats, SledBuffer};
 use crate::config::Validated;
 use crate::discovery;
+use crate::known::{Change, KnownDevices, Seen};
 use crate::observation::to_observations;
 use crate::poll::read_device;
 use crate::profile::ProfileSet;
@@ -175,6 +176,7 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
         timeout: Duration::from_secs_f64(v.cfg.engine.timeout.clamp(0.05, 60.0)),
         retries: v.cfg.engine.retries.min(10),
         concurrency: v.cfg.engine.concurrency.max(1),
+        max_pps: v.cfg.engine.max_pps,
         ..EngineConfig::default()
     })
     .await
@@ -216,11 +218,13 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
         None => base.with_pushed("", "")?,
     };
 
-    // Devices: every address of the targets, narrowed by discovery when a schedule for it exists.
+    // Devices: every address of the targets, narrowed by discovery when a
+    // schedule for it exists; discovery merges into what it knows.
     let mut all = target_devices(&cur);
     let devices: Devices = Arc::new(Mutex::new(all.clone()));
+    let mut known = KnownDevices::new(base.cfg.discovery.max_missed);
     if cur.discovery.is_some() {
-        discover(&engine, &profiles, &all, &devices).await;
+        discover(&engine, &profiles, &all, &mut known, &devices).await;
     }
 
     let status_file = status_path(&base.cfg.data_dir);
@@ -251,11 +255,11 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
                         save_pushed(&pushed_file, &p).await;
                         cur = nv;
                         all = target_devices(&cur);
-                        if let Ok(mut d) = devices.lock() {
-                            *d = all.clone();
-                        }
                         if cur.discovery.is_some() {
-                            discover(&engine, &profiles, &all, &devices).await;
+                            known.retain_addresses(|a| all.iter().any(|(t, _)| t == a));
+                            discover(&engine, &profiles, &all, &mut known, &devices).await;
+                        } else if let Ok(mut d) = devices.lock() {
+                            *d = all.clone();
                         }
                         let now = chrono::Utc::now();
                         next_meter = cur.meter.next_after(now);
@@ -278,7 +282,7 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
         let now = chrono::Utc::now();
         let due = |t: &Option<chrono::DateTime<chrono::Utc>>| t.is_some_and(|t| t <= now);
         if due(&next_disc) {
-            discover(&engine, &profiles, &all, &devices).await;
+            discover(&engine, &profiles, &all, &mut known, &devices).await;
             next_disc = advance(&cur.discovery, now);
         }
         let meter_due = due(&next_meter);
@@ -366,14 +370,18 @@ fn advance(
     s.as_ref().and_then(|s| s.next_after(now))
 }
 
+/// Scans the targets and merges what answered into the known devices: each
+/// target group's addresses with its credential sets in order (an address
+/// that is no printer with the first set is asked with the next), printers
+/// kept while they miss fewer than `max_missed` scans, followed by serial.
 async fn discover(
     engine: &Arc<Engine>,
     profiles: &Arc<ProfileSet>,
     all: &[(SocketAddr, Vec<CredentialSet>)],
+    known: &mut KnownDevices<Vec<CredentialSet>>,
     devices: &Devices,
 ) {
     let mut found = Vec::new();
-    // Each target group has its own credentials; scan with its first set.
     let mut groups: Vec<(Vec<SocketAddr>, Vec<CredentialSet>)> = Vec::new();
     for (a, c) in all {
         match groups
@@ -385,23 +393,65 @@ async fn discover(
         }
     }
     for (addrs, creds) in groups {
-        let Some(first) = creds.first().cloned() else {
-            continue;
-        };
-        let res =
-            discovery::scan(engine.clone(), profiles.clone(), addrs, first, |_, _, _| {}).await;
-        for f in res
-            .into_iter()
-            .filter(|f| f.kind == discovery::FoundKind::Printer)
-        {
-            if let Ok(a) = f.address.parse() {
-                found.push((a, creds.clone()));
+        let mut left = addrs;
+        for cred in &creds {
+            if left.is_empty() {
+                break;
+            }
+            let res = discovery::scan(
+                engine.clone(),
+                profiles.clone(),
+                std::mem::take(&mut left),
+                cred.clone(),
+                |_, _, _| {},
+            )
+            .await;
+            for f in res {
+                let Ok(addr) = f.address.parse::<SocketAddr>() else {
+                    continue;
+                };
+                if f.kind == discovery::FoundKind::Printer {
+                    found.push((
+                        Seen {
+                            addr,
+                            serial: f.serial,
+                        },
+                        creds.clone(),
+                    ));
+                } else {
+                    left.push(addr);
+                }
             }
         }
     }
-    tracing::info!(printers = found.len(), "discovery finished");
+    let printers = found.len();
+    for c in known.merge(found) {
+        match c {
+            Change::Added { addr, serial } => {
+                tracing::info!(%addr, serial = serial.as_deref().unwrap_or("-"), "discovery: new printer")
+            }
+            Change::Moved { serial, from, to } => {
+                tracing::info!(%serial, %from, %to, "discovery: printer moved; following it by its serial")
+            }
+            Change::Missed {
+                addr,
+                serial,
+                missed,
+            } => {
+                tracing::info!(%addr, serial = serial.as_deref().unwrap_or("-"), missed, "discovery: printer did not answer; still polled")
+            }
+            Change::Dropped {
+                addr,
+                serial,
+                missed,
+            } => {
+                tracing::warn!(%addr, serial = serial.as_deref().unwrap_or("-"), missed, "discovery: printer missed too many scans in a row; no longer polled")
+            }
+        }
+    }
+    tracing::info!(printers, polled = known.len(), "discovery finished");
     if let Ok(mut d) = devices.lock() {
-        *d = found;
+        *d = known.list();
     }
 }
 

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod discovery;
+pub mod known;
 pub mod observation;
 pub mod poll;
 pub mod profile;

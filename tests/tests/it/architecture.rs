@@ -220,6 +220,7 @@ fn agent_module_graph() {
             ("range", &[]),
             ("schedule", &[]),
             ("buffer", &[]),
+            ("known", &[]),
             // A3: profiles are pure over the codec's values.
             ("profile", &["snmp", "observation"]),
             ("poll", &["snmp", "profile", "observation"]),
@@ -232,6 +233,7 @@ fn agent_module_graph() {
                     "buffer",
                     "config",
                     "discovery",
+                    "known",
                     "observation",
                     "poll",
                     "profile",
@@ -264,6 +266,7 @@ fn agent_module_graph() {
             "range",
             "schedule",
             "observation",
+            "known",
             "snmp/ber",
             "snmp/message",
             "snmp/usm",

@@ -1,8 +1,9 @@
 //! The whole system, agent to collector: end to end, an outage, pushed
-//! configuration, a scripted day, backpressure, crashes.
+//! configuration, a scripted day, backpressure, crashes, scheduled discovery.
 
 mod backpressure;
 mod crash;
+mod discovery;
 mod e2e;
 mod outage;
 mod pushed_config;
