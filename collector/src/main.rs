@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 use meterlink_collector::config::{Config, ConfigError};
 use meterlink_collector::exit;
-use meterlink_collector::pki::{Pki, PkiError};
+use meterlink_collector::pki::{Pki, PkiError, Validity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,6 +58,9 @@ enum CaAction {
         /// Output directory.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// Days the certificate lasts, from today.
+        #[arg(long, default_value_t = meterlink_collector::pki::DEFAULT_CERT_DAYS)]
+        days: u32,
     },
 }
 
@@ -140,10 +143,12 @@ fn main() -> ExitCode {
                 let pki = Pki::ensure(&dir, "meterlink CA").map_err(tls)?;
                 match action {
                     CaAction::Init => println!("CA certificate: {}", pki.ca_cert().display()),
-                    CaAction::Issue { name, server, out } => {
+                    CaAction::Issue { name, server, out, days } => {
                         let file = if server { "collector".to_string() } else { name.clone() };
-                        let i = pki.issue(&name, server, &out, &file, None).map_err(tls)?;
-                        println!("certificate: {}\nkey:         {}", i.cert.display(), i.key.display());
+                        let validity = Validity::days_from_now(days.max(1));
+                        let i = pki.issue(&name, server, &out, &file, Some(validity)).map_err(tls)?;
+                        let (y, m, d) = validity.not_after;
+                        println!("certificate: {}\nkey:         {}\nvalid until: {y:04}-{m:02}-{d:02}", i.cert.display(), i.key.display());
                     }
                 }
                 Ok(())

@@ -75,10 +75,49 @@ pub struct Issued {
 }
 
 /// Validity window of an issued certificate, as (year, month, day).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Validity {
     pub not_before: (i32, u8, u8),
     pub not_after: (i32, u8, u8),
+}
+
+/// Days a certificate issued without a validity of its own lasts.
+pub const DEFAULT_CERT_DAYS: u32 = 365;
+/// Days the development CA lasts.
+pub const CA_DAYS: u32 = 3650;
+
+impl Validity {
+    /// From yesterday (clocks differ) to `days` after today, UTC.
+    pub fn days_from(today: chrono::NaiveDate, days: u32) -> Validity {
+        use chrono::Datelike;
+        let ymd = |d: chrono::NaiveDate| (d.year(), d.month() as u8, d.day() as u8);
+        let before = today.pred_opt().unwrap_or(today);
+        let after = today
+            .checked_add_days(chrono::Days::new(u64::from(days)))
+            .unwrap_or(chrono::NaiveDate::MAX);
+        Validity {
+            not_before: ymd(before),
+            not_after: ymd(after),
+        }
+    }
+
+    pub fn days_from_now(days: u32) -> Validity {
+        Validity::days_from(chrono::Utc::now().date_naive(), days)
+    }
+
+    fn apply(self, p: &mut CertificateParams) {
+        p.not_before =
+            rcgen::date_time_ymd(self.not_before.0, self.not_before.1, self.not_before.2);
+        p.not_after = rcgen::date_time_ymd(self.not_after.0, self.not_after.1, self.not_after.2);
+    }
+}
+
+/// When a PEM certificate expires, in ms since the epoch; None when it does
+/// not parse.
+pub fn expires_at_ms(pem: &str) -> Option<i64> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let cert = p.parse_x509().ok()?;
+    Some(cert.validity().not_after.timestamp() * 1000)
 }
 
 impl Pki {
@@ -106,6 +145,7 @@ impl Pki {
                 KeyUsagePurpose::CrlSign,
                 KeyUsagePurpose::DigitalSignature,
             ];
+            Validity::days_from_now(CA_DAYS).apply(&mut p);
             let cert = p.self_signed(&key)?;
             write_secret(&pki.ca_key(), &key.serialize_pem())?;
             write_public(&pki.ca_cert(), &cert.pem())?;
@@ -121,8 +161,10 @@ impl Pki {
         Ok(Issuer::from_ca_cert_pem(&cert, key)?)
     }
 
-    /// Issues a certificate for `name` into `out/<file>.pem` and `<file>-key.pem`.
-    /// Servers get `name` and the loopback addresses as subject alternative names.
+    /// Issues a certificate for `name` into `out/<file>.pem` and `<file>-key.pem`,
+    /// valid for `validity` or else `DEFAULT_CERT_DAYS` from today: never
+    /// without an end. Servers get `name` and the loopback addresses as
+    /// subject alternative names.
     pub fn issue(
         &self,
         name: &str,
@@ -159,10 +201,9 @@ impl Pki {
         } else {
             ExtendedKeyUsagePurpose::ClientAuth
         }];
-        if let Some(v) = validity {
-            p.not_before = rcgen::date_time_ymd(v.not_before.0, v.not_before.1, v.not_before.2);
-            p.not_after = rcgen::date_time_ymd(v.not_after.0, v.not_after.1, v.not_after.2);
-        }
+        validity
+            .unwrap_or_else(|| Validity::days_from_now(DEFAULT_CERT_DAYS))
+            .apply(&mut p);
         let cert = p.signed_by(&key, &self.issuer()?)?;
         let issued = Issued {
             cert: out.join(format!("{file}.pem")),
@@ -208,5 +249,45 @@ mod tests {
         std::fs::set_permissions(&c.key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = check_key_file(&c.key).unwrap_err();
         assert!(e.to_string().contains("chmod 600"), "{e}");
+    }
+
+    #[test]
+    fn validity_runs_from_yesterday_for_the_days_asked() {
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        assert_eq!(
+            Validity::days_from(d, 30),
+            Validity {
+                not_before: (2026, 12, 30),
+                not_after: (2027, 1, 30)
+            }
+        );
+        let leap = chrono::NaiveDate::from_ymd_opt(2028, 3, 1).unwrap();
+        assert_eq!(Validity::days_from(leap, 1).not_before, (2028, 2, 29));
+    }
+
+    #[test]
+    fn every_certificate_has_an_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::ensure(&dir.path().join("ca"), "test CA").unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        let day = 86_400_000;
+        let ca = std::fs::read_to_string(pki.ca_cert()).unwrap();
+        let ca_end = expires_at_ms(&ca).unwrap();
+        assert!((ca_end - now - i64::from(CA_DAYS) * day).abs() <= 2 * day);
+        let plain = pki.issue("a1", false, dir.path(), "a1", None).unwrap();
+        let end = expires_at_ms(&std::fs::read_to_string(plain.cert).unwrap()).unwrap();
+        assert!((end - now - i64::from(DEFAULT_CERT_DAYS) * day).abs() <= 2 * day);
+        let short = pki
+            .issue(
+                "a2",
+                false,
+                dir.path(),
+                "a2",
+                Some(Validity::days_from_now(30)),
+            )
+            .unwrap();
+        let end = expires_at_ms(&std::fs::read_to_string(short.cert).unwrap()).unwrap();
+        assert!((end - now - 30 * day).abs() <= 2 * day);
+        assert_eq!(expires_at_ms("not a certificate"), None);
     }
 }

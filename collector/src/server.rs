@@ -68,7 +68,14 @@ fn tls_files(cfg: &Config) -> Result<(PathBuf, PathBuf, PathBuf), StartError> {
     let pki = Pki::ensure(&dir, "meterlink development CA")?;
     let cert = dir.join("collector.pem");
     let key = dir.join("collector-key.pem");
-    if !cert.exists() || !key.exists() {
+    // Made anew when missing, unreadable or within 30 days of its end: a
+    // collector running for years keeps a valid server certificate.
+    let renew_before = crate::store::now_ms() + 30 * 86_400_000;
+    let current = std::fs::read_to_string(&cert)
+        .ok()
+        .and_then(|pem| crate::pki::expires_at_ms(&pem))
+        .filter(|end| *end > renew_before);
+    if current.is_none() || !key.exists() {
         pki.issue("localhost", true, &dir, "collector", None)?;
     }
     Ok((pki.ca_cert(), cert, key))
@@ -282,5 +289,35 @@ async fn tick_loop(
                 tracing::error!(error = %e, "clock rules failed; trying again at the next tick")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_certificate_near_its_end_is_made_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::parse(
+            "collector.toml",
+            &format!("data_dir = \"{}\"\n", dir.path().display()),
+        )
+        .unwrap();
+        let pki_dir = dir.path().join("pki");
+        let pki = Pki::ensure(&pki_dir, "test CA").unwrap();
+        let soon = crate::pki::Validity::days_from_now(10);
+        pki.issue("localhost", true, &pki_dir, "collector", Some(soon))
+            .unwrap();
+        let end = |p: &std::path::Path| {
+            crate::pki::expires_at_ms(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        let (_, cert, _) = tls_files(&cfg).unwrap();
+        let year = 300 * 86_400_000;
+        assert!(end(&cert) > crate::store::now_ms() + year, "renewed");
+        // A certificate with a long way to go is kept as it is.
+        let before = std::fs::read_to_string(&cert).unwrap();
+        tls_files(&cfg).unwrap();
+        assert_eq!(std::fs::read_to_string(&cert).unwrap(), before);
     }
 }

@@ -76,7 +76,9 @@ async fn discovery_keeps_finds_and_follows_printers() {
         serve(b.clone()).await.unwrap(),
         serve(moved.clone()).await.unwrap(),
     );
-    let serial = a.devices[0].serial().expect("the iR-ADV recording has a serial");
+    let serial = a.devices[0]
+        .serial()
+        .expect("the iR-ADV recording has a serial");
 
     let data = tmp.path().join("agent");
     let conf = tmp.path().join("agent.toml");
