@@ -12,6 +12,10 @@ use std::process::ExitCode;
     about = "meterlink collector: files meter readings sent by agents"
 )]
 struct Cli {
+    /// Log lines as text or as JSON objects (one per line); the level comes
+    /// from RUST_LOG.
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,7 +69,8 @@ enum CaAction {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 // Refused TLS handshakes (no, foreign or expired client
@@ -76,9 +81,12 @@ fn main() -> ExitCode {
                     )
                 }),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -26,6 +26,28 @@ pub mod exit {
     pub const PROTOCOL: u8 = 6;
 }
 
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// The format an argument list asks for, read before the logger starts
+    /// (a wrong value is refused when the arguments are parsed).
+    pub fn of_args(args: &[String]) -> LogFormat {
+        let json = args
+            .windows(2)
+            .any(|w| w[0] == "--log-format" && w[1] == "json")
+            || args.iter().any(|a| a == "--log-format=json");
+        if json {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        }
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "meterlink-agent",
@@ -33,6 +55,10 @@ pub mod exit {
     about = "meterlink agent: reads page counters, supplies and alerts from printers over SNMP"
 )]
 pub struct Cli {
+    /// Log lines as text or as JSON objects (one per line); the level comes
+    /// from RUST_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -145,5 +171,48 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_log_format_is_read_before_the_logger_starts() {
+        let json = [
+            "meterlink-agent",
+            "--log-format",
+            "json",
+            "status",
+            "--config",
+            "a",
+        ];
+        assert_eq!(LogFormat::of_args(&args(&json)), LogFormat::Json);
+        let eq = [
+            "meterlink-agent",
+            "status",
+            "--config",
+            "a",
+            "--log-format=json",
+        ];
+        assert_eq!(LogFormat::of_args(&args(&eq)), LogFormat::Json);
+        let plain = ["meterlink-agent", "status", "--config", "a"];
+        assert_eq!(LogFormat::of_args(&args(&plain)), LogFormat::Text);
+        let cli = Cli::try_parse_from(json).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(Cli::try_parse_from([
+            "meterlink-agent",
+            "--log-format",
+            "yaml",
+            "status",
+            "--config",
+            "a"
+        ])
+        .is_err());
     }
 }

@@ -56,6 +56,13 @@ async fn json_errors(r: Response) -> Response {
     ApiError::new(status, "invalid_request", text).into_response()
 }
 
+/// Ready when the store answers with the schema this collector knows; a
+/// load balancer sends nothing to a replica that is not.
+async fn readyz(State(s): S) -> Result<&'static str, ApiError> {
+    s.ready().await?;
+    Ok("ready")
+}
+
 pub fn router(store: Arc<Store>) -> Router {
     let v1 = Routes::new()
         .merge(accounts::routes())
@@ -71,6 +78,7 @@ pub fn router(store: Arc<Store>) -> Router {
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route(
             "/api/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),

@@ -165,4 +165,23 @@ mod tests {
         .await;
         sql::migration_tests::check_users(&s).await;
     }
+
+    #[tokio::test]
+    async fn ready_while_the_schema_is_the_one_it_knows() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("s.db"), Settings::default())
+            .await
+            .unwrap();
+        s.ready().await.unwrap();
+        // A newer collector migrated the file meanwhile.
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind(MIGRATIONS.len() as i64 + 1)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.ready().await,
+            Err(StoreError::SchemaTooNew { have, known, .. }) if have == known + 1
+        ));
+    }
 }

@@ -43,4 +43,31 @@ impl Backend {
         }
         tx.commit().await.map_err(|e| self.err(e))
     }
+
+    /// Readiness: the database answers and its schema is the one this
+    /// collector knows (a newer collector may have migrated it since).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let have = v.unwrap_or(0) as usize;
+        match have.cmp(&MIGRATIONS.len()) {
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Greater => Err(StoreError::SchemaTooNew {
+                store: self.label.clone(),
+                have,
+                known: MIGRATIONS.len(),
+            }),
+            std::cmp::Ordering::Less => Err(StoreError::Invalid {
+                agent: String::new(),
+                seq: 0,
+                what: format!(
+                    "{}: schema version {have}, older than this collector's {}",
+                    self.label,
+                    MIGRATIONS.len()
+                ),
+            }),
+        }
+    }
 }

@@ -680,6 +680,9 @@ async fn access_by_role(op: &Api, store: &Store) {
     assert_eq!(h["readings"][0]["agent"], "pat", "{h}");
     // Health and the API document need no token.
     expect(&get(addr, "/healthz").await, 200);
+    let ready = get(addr, "/readyz").await;
+    expect(&ready, 200);
+    assert_eq!(ready.body, "ready");
     expect(&get(addr, "/api/openapi.json").await, 200);
     assert_eq!(
         pat.get("/api/v1/me").await.json()["role"],
