@@ -24,6 +24,7 @@ pub(super) fn routes() -> Routes {
             "/api/v1/products/{serial}/readings",
             get(readings).post(manual_reading),
         )
+        .route("/api/v1/products/{serial}/events", get(events))
 }
 
 async fn products(
@@ -89,4 +90,10 @@ async fn manual_reading(
         .manual_reading(&serial, &m, crate::store::now_ms())
         .await?;
     Ok((StatusCode::CREATED, Json(r)))
+}
+
+async fn events(State(s): S, c: Caller, Path(serial): Path<String>) -> ApiResult<Json<Value>> {
+    c.product(&s, &serial).await?;
+    let e = s.product_events(&serial).await?;
+    Ok(Json(json!({"serial": serial, "events": e})))
 }

@@ -15,7 +15,7 @@ pub use ingest::IngestOutcome;
 pub use kb::Article;
 pub use outbox::{OutboxCounts, OutboxItem, OutboxResult};
 pub use product::{
-    HistoryQuery, ManualReading, Page, Product, ProductQuery, ProductUpdate, Reading,
+    HistoryQuery, ManualReading, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
 };
 pub use request::{NewRequest, RequestEvent, RequestQuery, ServiceRequest};
 pub use user::{IssuedToken, Role, TokenInfo, User};

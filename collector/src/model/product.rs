@@ -113,3 +113,12 @@ pub struct ManualReading {
     /// Who entered it.
     pub user: Option<String>,
 }
+
+/// Something that happened to a product outside its requests.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProductEvent {
+    pub at_ms: i64,
+    /// "address_changed": the agent found the product at another address.
+    pub event: String,
+    pub text: String,
+}

@@ -28,8 +28,8 @@ pub use sqlite::SqliteStore;
 use crate::filing::FilingPolicy;
 use crate::model::{
     Account, AgentInfo, Article, Group, HistoryQuery, IngestOutcome, IssuedToken, ManualReading,
-    NewRequest, OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductQuery, ProductUpdate,
-    Reading, RequestQuery, ServiceRequest, TokenInfo, User,
+    NewRequest, OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductQuery,
+    ProductUpdate, Reading, RequestQuery, ServiceRequest, TokenInfo, User,
 };
 use crate::requests::Rules;
 
@@ -107,6 +107,7 @@ dispatch! {
     pub async fn products(&self) -> Result<Vec<Product>, StoreError>;
     pub async fn product_page(&self, q: &ProductQuery) -> Result<Page<Product>, StoreError>;
     pub async fn product(&self, serial: &str) -> Result<Option<Product>, StoreError>;
+    pub async fn product_events(&self, serial: &str) -> Result<Vec<ProductEvent>, StoreError>;
     pub async fn update_product(&self, serial: &str, u: &ProductUpdate) -> Result<Product, StoreError>;
     pub async fn readings(&self, serial: &str) -> Result<Vec<Reading>, StoreError>;
     pub async fn history(&self, serial: &str, q: &HistoryQuery) -> Result<Vec<Reading>, StoreError>;

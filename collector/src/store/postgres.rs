@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_schema.sql"),
     include_str!("migrations/postgres/0002_write_locality.sql"),
     include_str!("migrations/postgres/0003_operators_and_tokens.sql"),
+    include_str!("migrations/postgres/0004_product_events.sql"),
 ];
 
 pub struct PgStore {

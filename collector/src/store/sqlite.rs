@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0003_portal_domain.sql"),
     include_str!("migrations/sqlite/0004_write_locality.sql"),
     include_str!("migrations/sqlite/0005_operators_and_tokens.sql"),
+    include_str!("migrations/sqlite/0006_product_events.sql"),
 ];
 
 pub struct SqliteStore {

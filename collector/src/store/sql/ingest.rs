@@ -97,8 +97,8 @@ impl Backend {
         .await
         .map_err(|e| self.err(e))?
         .unwrap_or((None, 0));
-        let foreign = self
-            .foreign_products(&mut tx, agent_account.as_deref(), &fresh)
+        let (foreign, addresses) = self
+            .batch_products(&mut tx, agent_account.as_deref(), &fresh)
             .await?;
         if !foreign.is_empty() {
             let before = fresh.len();
@@ -121,7 +121,7 @@ impl Backend {
             ))
         });
         let auto_account = agent_account.filter(|_| auto_create != 0);
-        self.upsert_products(&mut tx, agent, auto_account.as_deref(), &fresh)
+        self.upsert_products(&mut tx, agent, auto_account.as_deref(), &fresh, &addresses)
             .await?;
         // 2. Identity details.
         for o in &fresh {
@@ -185,32 +185,39 @@ impl Backend {
         Ok(out)
     }
 
-    /// The serials in `fresh` of products that an account other than the
-    /// agent's (`account`) owns: any account, when the agent has none.
-    pub(super) async fn foreign_products(
+    /// The batch's products already stored: those another account owns
+    /// than the agent's (`account`), and every one's address as stored.
+    /// One query per 500 serials, which ingest makes anyway.
+    pub(super) async fn batch_products(
         &self,
         tx: &mut Tx,
         account: Option<&str>,
         fresh: &[&Observation],
-    ) -> Result<BTreeSet<String>, StoreError> {
+    ) -> Result<(BTreeSet<String>, BTreeMap<String, String>), StoreError> {
         let serials: BTreeSet<&str> = fresh.iter().map(|o| o.serial.as_str()).collect();
         let serials: Vec<&str> = serials.into_iter().collect();
-        let mut out = BTreeSet::new();
+        let mut foreign = BTreeSet::new();
+        let mut addresses = BTreeMap::new();
         for chunk in serials.chunks(500) {
             let mut qb = QueryBuilder::<Db>::new(
-                "SELECT p.serial FROM products p WHERE p.account_id IS NOT NULL \
-                 AND p.account_id IS DISTINCT FROM ",
+                "SELECT serial, account_id, address FROM products WHERE serial IN ",
             );
-            qb.push_bind(account).push(" AND p.serial IN ");
             in_list(&mut qb, chunk.iter().copied());
-            let rows: Vec<String> = qb
-                .build_query_scalar()
+            let rows: Vec<(String, Option<String>, Option<String>)> = qb
+                .build_query_as()
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(|e| self.err(e))?;
-            out.extend(rows);
+            for (serial, owner, address) in rows {
+                if owner.is_some() && owner.as_deref() != account {
+                    foreign.insert(serial.clone());
+                }
+                if let Some(a) = address {
+                    addresses.insert(serial, a);
+                }
+            }
         }
-        Ok(out)
+        Ok((foreign, addresses))
     }
 
     /// Products: one row per serial, with its latest address and agent. A
@@ -224,6 +231,7 @@ impl Backend {
         agent: &str,
         auto_account: Option<&str>,
         fresh: &[&Observation],
+        stored_addresses: &BTreeMap<String, String>,
     ) -> Result<(), StoreError> {
         let mut products: BTreeMap<&str, (&str, i64, i64)> = BTreeMap::new();
         for o in fresh {
@@ -237,6 +245,29 @@ impl Backend {
                 e.0 = o.device_address.as_str();
                 e.2 = o.taken_at_ms;
             }
+        }
+        // A product that answers at another address than stored: the agent
+        // followed it by its serial; the move is an event of the product.
+        let moves: Vec<(&str, &str, &str, i64)> = products
+            .iter()
+            .filter_map(|(serial, (addr, _, last))| {
+                let was = stored_addresses.get(*serial)?;
+                (was != addr).then_some((*serial, was.as_str(), *addr, *last))
+            })
+            .collect();
+        for chunk in moves.chunks(500) {
+            let mut qb =
+                QueryBuilder::<Db>::new("INSERT INTO product_events (serial, at_ms, event, text) ");
+            qb.push_values(chunk, |mut b, (serial, was, now, at)| {
+                b.push_bind(*serial)
+                    .push_bind(*at)
+                    .push_bind("address_changed")
+                    .push_bind(format!("answers at {now} (was {was})"));
+            });
+            qb.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
         }
         let rows: Vec<_> = products.into_iter().collect();
         for chunk in rows.chunks(500) {

@@ -1,6 +1,6 @@
 //! Products: lists, keyset pages with search, one product, updates.
 
-use crate::model::{Page, Product, ProductQuery, ProductUpdate};
+use crate::model::{Page, Product, ProductEvent, ProductQuery, ProductUpdate};
 use crate::store::{Refusal, StoreError};
 use sqlx::{QueryBuilder, Row};
 use std::collections::HashMap;
@@ -236,5 +236,20 @@ impl Backend {
         self.product(serial)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("product {serial:?}")))
+    }
+
+    /// A product's events, oldest first.
+    pub async fn product_events(&self, serial: &str) -> Result<Vec<ProductEvent>, StoreError> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT at_ms, event, text FROM product_events WHERE serial = $1 ORDER BY at_ms, event_id",
+        )
+        .bind(serial)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(at_ms, event, text)| ProductEvent { at_ms, event, text })
+            .collect())
     }
 }

@@ -362,3 +362,45 @@ async fn replicas_file_each_observation_once() {
     };
     assert_eq!(readings, 2_000);
 }
+
+on_both!(an_address_change_is_an_event_of_the_product);
+async fn an_address_change_is_an_event_of_the_product(s: Store) {
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    let at = |seq: u64, taken: i64, addr: &str| {
+        let mut o = meter(seq, "S1", taken, 100 + seq);
+        o.device_address = addr.into();
+        o
+    };
+    s.ingest("a1", &[at(1, T0, "10.0.0.5:161")]).await.unwrap();
+    s.ingest("a1", &[at(2, T0 + MIN, "10.0.0.5:161")])
+        .await
+        .unwrap();
+    assert!(s.product_events("S1").await.unwrap().is_empty());
+    // Followed to another address: one event, when it was seen there.
+    s.ingest(
+        "a1",
+        &[
+            at(3, T0 + 2 * MIN, "10.0.0.9:161"),
+            at(4, T0 + 3 * MIN, "10.0.0.9:161"),
+        ],
+    )
+    .await
+    .unwrap();
+    let e = s.product_events("S1").await.unwrap();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].event, "address_changed");
+    assert_eq!(e[0].at_ms, T0 + 3 * MIN);
+    assert!(
+        e[0].text.contains("10.0.0.9:161") && e[0].text.contains("was 10.0.0.5:161"),
+        "{e:?}"
+    );
+    assert_eq!(
+        s.product("S1").await.unwrap().unwrap().address.as_deref(),
+        Some("10.0.0.9:161")
+    );
+    // A resent batch changes nothing.
+    s.ingest("a1", &[at(3, T0 + 2 * MIN, "10.0.0.9:161")])
+        .await
+        .unwrap();
+    assert_eq!(s.product_events("S1").await.unwrap().len(), 1);
+}

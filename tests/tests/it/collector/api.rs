@@ -643,6 +643,8 @@ async fn access_by_role(op: &Api, store: &Store) {
         ("pat", &pat, "POST", "/api/v1/users/pat/tokens".into(), Some(json!({"expires_in_days": 0})), 422, "invalid_expiry"),
         // Globex's manager: nothing of acme's.
         ("gus", &gus, "GET", "/api/v1/products/A-1".into(), None, 404, "not_found"),
+        ("gus", &gus, "GET", "/api/v1/products/A-1/events".into(), None, 404, "not_found"),
+        ("pat", &pat, "GET", "/api/v1/products/A-1/events".into(), None, 200, ""),
         ("gus", &gus, "GET", format!("/api/v1/service-requests/{sr_a1}"), None, 404, "not_found"),
         ("gus", &gus, "DELETE", "/api/v1/users/pat".into(), None, 404, "not_found"),
         ("gus", &gus, "POST", "/api/v1/users/pat/tokens".into(), Some(json!({})), 404, "not_found"),

@@ -1,8 +1,8 @@
 //! Scheduled discovery on the simulator, with the daemon: a printer that
 //! answers only the second credential set is found; a printer that is off
 //! during scans stays polled; a printer that answers at another address is
-//! followed by its serial (polled once, and the collector files its new
-//! address).
+//! followed by its serial (polled once; the collector files its new address
+//! and the move as an event of the product).
 
 use meterlink_agent::config::AgentConfig;
 use meterlink_sim::{serve, Fault, Fleet, Recording, SimConfig};
@@ -160,6 +160,14 @@ async fn discovery_keeps_finds_and_follows_printers() {
         },
     )
     .await;
+    // The move is an event of the product.
+    let events = collector.store.product_events(&serial).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.event == "address_changed"
+            && e.text.contains("127.53.0.4:16161")
+            && e.text.contains("was 127.53.0.1:16161")),
+        "{events:?}"
+    );
     let moved_at = now_ms();
     until(Duration::from_secs(30), "a poll after the move", || {
         let s = status(&status_file);
