@@ -97,7 +97,11 @@ pub(crate) async fn portal_bench(
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(meterlink_collector::api::serve(listener, store.clone()));
+    tokio::spawn(meterlink_collector::api::serve(
+        listener,
+        store.clone(),
+        std::sync::Arc::new(meterlink_collector::metrics::Metrics::new()),
+    ));
     // Every API call authenticates: an operator's token, as a portal would hold.
     store
         .put_user(&meterlink_collector::model::User {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod exit;
 pub mod filing;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod pki;
 pub mod portal;

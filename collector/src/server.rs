@@ -152,8 +152,10 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| StartError::Tls(e.to_string()))?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let ingest = CollectorServer::new(Ingest {
         store: store.clone(),
+        metrics: metrics.clone(),
         agents_dir: cfg.agents_dir(),
         recheck: cfg.agents_recheck(),
     })
@@ -184,7 +186,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             tracing::error!(error = %e, "gRPC server stopped");
         }
     });
-    let app = crate::api::router(store.clone());
+    let app = crate::api::router(store.clone(), metrics.clone());
     let http_task = tokio::spawn(async move {
         let r = axum::serve(http, app)
             .with_graceful_shutdown(async {

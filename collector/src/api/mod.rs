@@ -15,12 +15,13 @@ mod products;
 mod requests;
 mod users;
 
+use crate::metrics::{ApiLabels, Metrics, RouteLabel};
 use crate::store::Store;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use error::ApiError;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -63,7 +64,65 @@ async fn readyz(State(s): S) -> Result<&'static str, ApiError> {
     Ok("ready")
 }
 
-pub fn router(store: Arc<Store>) -> Router {
+/// `/metrics`: the counters as they are, and what is read when scraped
+/// (the outbox, the store's pool).
+async fn metrics(
+    State(s): S,
+    Extension(m): Extension<Arc<Metrics>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let outbox = s.outbox_counts().await?;
+    m.outbox_pending.set(outbox.pending as i64);
+    m.outbox_dead.set(outbox.dead as i64);
+    let (size, idle) = s.pool_stats();
+    m.store_connections.set(i64::from(size));
+    m.store_connections_idle.set(idle as i64);
+    let text = m.render();
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    Ok(if openmetrics {
+        ([(header::CONTENT_TYPE, crate::metrics::OPENMETRICS)], text).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, crate::metrics::PROMETHEUS_TEXT)],
+            crate::metrics::to_prometheus_text(&text),
+        )
+            .into_response()
+    })
+}
+
+/// Counts every request by route pattern, method and status, and times it.
+async fn track(
+    State(m): State<Arc<Metrics>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let r = next.run(req).await;
+    m.api_request_seconds
+        .get_or_create(&RouteLabel {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    m.api_requests
+        .get_or_create(&ApiLabels {
+            route,
+            method,
+            status: r.status().as_u16(),
+        })
+        .inc();
+    r
+}
+
+pub fn router(store: Arc<Store>, metrics: Arc<Metrics>) -> Router {
     let v1 = Routes::new()
         .merge(accounts::routes())
         .merge(products::routes())
@@ -79,6 +138,7 @@ pub fn router(store: Arc<Store>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(self::metrics))
         .route(
             "/api/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
@@ -99,10 +159,16 @@ pub fn router(store: Arc<Store>) -> Router {
             )
         })
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), track))
+        .layer(Extension(metrics))
         .with_state(store)
 }
 
 /// Serves the API on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, store: Arc<Store>) -> std::io::Result<()> {
-    axum::serve(listener, router(store)).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(store, metrics)).await
 }

@@ -3,6 +3,8 @@
 //! Batches of one stream are filed one after the other, so a slow store slows
 //! the agent down (HTTP/2 flow control) instead of growing memory here.
 
+use crate::metrics::{AgentLabel, Metrics};
+use crate::model::IngestOutcome;
 use crate::pki::common_name;
 use crate::store::{Store, StoreError};
 use meterlink_proto::v1::collector_server::Collector;
@@ -21,6 +23,7 @@ pub const MAX_MESSAGE: usize = 8 << 20;
 
 pub struct Ingest {
     pub store: Arc<Store>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Where configurations pushed to agents live (see `config::Agents`).
     pub agents_dir: std::path::PathBuf,
     pub recheck: std::time::Duration,
@@ -56,6 +59,31 @@ fn pushed_config(dir: &std::path::Path, agent: &str) -> Option<AgentConfig> {
             .collect(),
         settings_toml: text,
     })
+}
+
+/// Counts an agent's open stream while it lives.
+struct Connected(prometheus_client::metrics::gauge::Gauge);
+
+impl Connected {
+    fn new(m: &Metrics) -> Connected {
+        m.agents_connected.inc();
+        Connected(m.agents_connected.clone())
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn record(m: &Metrics, o: &IngestOutcome) {
+    m.observations_filed.inc_by(o.new);
+    m.observations_duplicate.inc_by(o.duplicates);
+    m.observations_foreign.inc_by(o.foreign);
+    m.counter_values_filed.inc_by(o.counter_values);
+    m.counter_values_anomalous.inc_by(o.anomalies);
+    m.request_changes.inc_by(o.request_changes);
 }
 
 fn store_status(e: &StoreError) -> Status {
@@ -99,9 +127,17 @@ impl Collector for Ingest {
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(8);
         let store = self.store.clone();
+        let metrics = self.metrics.clone();
         let (agents_dir, recheck) = (self.agents_dir.clone(), self.recheck);
         tokio::spawn(async move {
             let mut hello = false;
+            // What the agent said it holds at Hello: the backlog is what of
+            // it is not acknowledged yet.
+            let mut held = 0u64;
+            let backlog = metrics.agent_backlog.get_or_create_owned(&AgentLabel {
+                agent: agent.clone(),
+            });
+            let _connected = Connected::new(&metrics);
             // The configuration version the agent runs, as far as we know.
             let mut agent_config = String::new();
             let mut recheck = tokio::time::interval(recheck);
@@ -147,6 +183,8 @@ impl Collector for Ingest {
                             recheck.reset_immediately();
                             match store.agent_hello(&agent, &h.version, h.highest_seq).await {
                                 Ok(highest) => {
+                                    held = h.highest_seq;
+                                    backlog.set(held.saturating_sub(highest) as i64);
                                     tracing::info!(%agent, version = %h.version, held = h.highest_seq, filed = highest, "agent connected");
                                     Ok(None)
                                 }
@@ -163,8 +201,16 @@ impl Collector for Ingest {
                         } else if b.observations.is_empty() {
                             Ok(None)
                         } else {
-                            match store.ingest(&agent, &b.observations).await {
+                            let started = std::time::Instant::now();
+                            let filed = store.ingest(&agent, &b.observations).await;
+                            metrics
+                                .batch_commit_seconds
+                                .observe(started.elapsed().as_secs_f64());
+                            match filed {
                                 Ok(o) => {
+                                    record(&metrics, &o);
+                                    held = held.max(o.highest_seq);
+                                    backlog.set(held.saturating_sub(o.highest_seq) as i64);
                                     tracing::debug!(%agent, new = o.new, duplicates = o.duplicates, ack = o.highest_seq, "batch filed");
                                     Ok(Some(o.highest_seq))
                                 }

@@ -89,6 +89,14 @@ impl Store {
         }
     }
 
+    /// Connections the pool holds, and how many of them are idle.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match self {
+            Store::Sqlite(s) => s.pool_stats(),
+            Store::Postgres(s) => s.pool_stats(),
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(s) => s.backend(),

@@ -184,13 +184,17 @@ fn collector_module_graph() {
             ("filing", &[]),
             ("requests", &[]),
             ("pki", &[]),
+            ("metrics", &[]),
             // C2: the access policy is over the model only.
             ("auth", &["model"]),
             // C3: the store knows the model and the pure rules it applies.
             ("store", &["model", "token", "filing", "requests"]),
             // C4: the API sits on the store and the policy.
-            ("api", &["store", "auth", "model", "token", "filing"]),
-            ("ingest", &["store", "pki"]),
+            (
+                "api",
+                &["store", "auth", "model", "token", "filing", "metrics"],
+            ),
+            ("ingest", &["store", "pki", "model", "metrics"]),
             ("portal", &["store", "model"]),
             ("config", &["filing", "requests", "portal", "store"]),
             ("users", &["config", "store", "model", "token"]),
@@ -198,7 +202,9 @@ fn collector_module_graph() {
             // C5: only the server assembles the whole.
             (
                 "server",
-                &["api", "config", "ingest", "model", "pki", "portal", "store"],
+                &[
+                    "api", "config", "ingest", "metrics", "model", "pki", "portal", "store",
+                ],
             ),
         ],
     );

@@ -133,6 +133,10 @@ impl Backend {
         BACKEND
     }
 
+    pub fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     pub(crate) fn err(&self, source: sqlx::Error) -> StoreError {
         StoreError::Db {
             path: self.label.clone(),

@@ -112,5 +112,65 @@ async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
         .await
         .json();
     assert!(v["readings"].as_array().unwrap().len() >= 3 * 20);
+
+    // /metrics counts the same work: every observation filed, the counter
+    // values, the batches; promtool accepts the exposition.
+    let m = meterlink_tests::http::get(collector.http_addr, "/metrics").await;
+    assert_eq!(m.status, 200, "{}", m.body);
+    let value = |name: &str| -> f64 {
+        m.body
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{}", m.body))
+    };
+    assert_eq!(
+        value("meterlink_observations_filed_total"),
+        seqs.len() as f64
+    );
+    let mut values = 0;
+    for p in &products {
+        let r = collector.store.readings(&p.serial).await.unwrap();
+        values += r.iter().filter(|r| r.state == "filed").count();
+    }
+    assert_eq!(value("meterlink_meter_values_filed_total"), values as f64);
+    assert!(value("meterlink_batch_commit_seconds_count") >= 1.0);
+    assert_eq!(
+        value("meterlink_agents_connected"),
+        0.0,
+        "the agent is stopped"
+    );
+    let route = "meterlink_api_requests_total{route=\"/api/v1/products/{serial}/readings\",method=\"GET\",status=\"200\"} 1";
+    assert!(m.body.contains(route), "{}", m.body);
+    promtool_accepts(&m.body);
     collector.stop().await;
+}
+
+/// `promtool check metrics` (Debian's prometheus) on an exposition.
+fn promtool_accepts(text: &str) {
+    if !meterlink_tests::peers::have_tool("promtool", "promtool_accepts") {
+        return;
+    }
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

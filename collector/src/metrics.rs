@@ -1,0 +1,272 @@
+//! The collector's metrics, served at `/metrics` in the OpenMetrics text
+//! format (prometheus-client): what ingest filed and how long its commits
+//! took, the agents connected and their backlog, API calls by route and
+//! status with their latency, and, read when scraped, the outbox and the
+//! store's connection pool. A leaf: it knows nothing of the rest (C1).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentLabel {
+    pub agent: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    /// The route's pattern (`/api/v1/products/{serial}`), never the path
+    /// itself: serials and ids would make a series each.
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub observations_filed: Counter,
+    pub observations_duplicate: Counter,
+    pub observations_foreign: Counter,
+    pub counter_values_filed: Counter,
+    pub counter_values_anomalous: Counter,
+    pub request_changes: Counter,
+    pub batch_commit_seconds: Histogram,
+    pub agents_connected: Gauge,
+    pub agent_backlog: Family<AgentLabel, Gauge>,
+    pub api_requests: Family<ApiLabels, Counter>,
+    pub api_request_seconds: HistogramFamily<RouteLabel>,
+    pub outbox_pending: Gauge,
+    pub outbox_dead: Gauge,
+    pub store_connections: Gauge,
+    pub store_connections_idle: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("meterlink");
+        let m = Metrics {
+            observations_filed: Counter::default(),
+            observations_duplicate: Counter::default(),
+            observations_foreign: Counter::default(),
+            counter_values_filed: Counter::default(),
+            counter_values_anomalous: Counter::default(),
+            request_changes: Counter::default(),
+            batch_commit_seconds: latency_histogram(),
+            agents_connected: Gauge::default(),
+            agent_backlog: Family::default(),
+            api_requests: Family::default(),
+            api_request_seconds: Family::new_with_constructor(latency_histogram),
+            outbox_pending: Gauge::default(),
+            outbox_dead: Gauge::default(),
+            store_connections: Gauge::default(),
+            store_connections_idle: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "observations_filed",
+            "Observations filed for the first time",
+            m.observations_filed.clone(),
+        );
+        registry.register(
+            "observations_duplicate",
+            "Observations sent again (after a reconnect, or filed by another replica) and not filed again",
+            m.observations_duplicate.clone(),
+        );
+        registry.register(
+            "observations_foreign",
+            "Observations of products another account owns than the agent's: kept, not filed",
+            m.observations_foreign.clone(),
+        );
+        registry.register(
+            "meter_values_filed",
+            "Meter counter values filed as history",
+            m.counter_values_filed.clone(),
+        );
+        registry.register(
+            "meter_values_anomalous",
+            "Meter counter values kept as anomalies (lower than history, implausible jumps)",
+            m.counter_values_anomalous.clone(),
+        );
+        registry.register(
+            "service_request_changes",
+            "Service requests opened, updated with an occurrence or closed at ingest",
+            m.request_changes.clone(),
+        );
+        registry.register(
+            "batch_commit_seconds",
+            "Time to file one batch, until its commit is durable and the Ack may go",
+            m.batch_commit_seconds.clone(),
+        );
+        registry.register(
+            "agents_connected",
+            "Agents with a stream open to this collector",
+            m.agents_connected.clone(),
+        );
+        registry.register(
+            "agent_backlog_observations",
+            "Observations an agent holds that are not acknowledged yet (from its Hello and the Acks)",
+            m.agent_backlog.clone(),
+        );
+        registry.register(
+            "api_requests",
+            "REST API requests by route, method and status",
+            m.api_requests.clone(),
+        );
+        registry.register(
+            "api_request_seconds",
+            "REST API request latency by route",
+            m.api_request_seconds.clone(),
+        );
+        registry.register(
+            "outbox_pending",
+            "Request changes waiting to go to the external portal",
+            m.outbox_pending.clone(),
+        );
+        registry.register(
+            "outbox_dead",
+            "Request changes the external portal refused for good (dead letters)",
+            m.outbox_dead.clone(),
+        );
+        registry.register(
+            "store_connections",
+            "Connections the store's pool holds",
+            m.store_connections.clone(),
+        );
+        registry.register(
+            "store_connections_idle",
+            "Of those, idle",
+            m.store_connections_idle.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String does not fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The content type of `render`'s text.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of `to_prometheus_text`'s.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The same exposition in Prometheus' own text format (0.0.4), for scrapers
+/// and tools that do not ask for OpenMetrics (promtool lints this format).
+/// The formats differ only in what this crate writes here: a counter's
+/// HELP and TYPE name the family (`x`) in OpenMetrics and the sample
+/// (`x_total`) in Prometheus' format, and OpenMetrics ends with `# EOF`.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((p, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("{p}{name}{suffix} {tail}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_show_what_was_counted() {
+        let m = Metrics::new();
+        m.observations_filed.inc_by(7);
+        m.agent_backlog
+            .get_or_create(&AgentLabel {
+                agent: "site-1".into(),
+            })
+            .set(42);
+        m.api_requests
+            .get_or_create(&ApiLabels {
+                route: "/api/v1/products".into(),
+                method: "GET".into(),
+                status: 200,
+            })
+            .inc();
+        let text = m.render();
+        assert!(
+            text.contains("meterlink_observations_filed_total 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("meterlink_agent_backlog_observations{agent=\"site-1\"} 42"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "meterlink_api_requests_total{route=\"/api/v1/products\",method=\"GET\",status=\"200\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+
+        let prom = to_prometheus_text(&text);
+        assert!(
+            prom.contains("# HELP meterlink_observations_filed_total Observations filed"),
+            "{prom}"
+        );
+        assert!(
+            prom.contains("# TYPE meterlink_observations_filed_total counter\n"),
+            "{prom}"
+        );
+        assert!(
+            prom.contains("# TYPE meterlink_agents_connected gauge\n"),
+            "{prom}"
+        );
+        assert!(
+            prom.contains("meterlink_observations_filed_total 7\n"),
+            "{prom}"
+        );
+        assert!(!prom.contains("# EOF"), "{prom}");
+    }
+}
