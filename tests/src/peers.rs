@@ -4,9 +4,10 @@
 
 use meterlink_agent::snmp::engine::{Credential, CredentialSet, Engine, EngineConfig, Secret};
 use meterlink_agent::snmp::{oid, Version};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Whether a missing tool must fail the test (CI installs every peer) or
@@ -40,9 +41,15 @@ pub fn skip(test: &str, why: &str) {
 }
 
 /// A UDP port on 127.0.0.1 that was free a moment ago.
-pub fn free_udp_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral UDP port");
-    s.local_addr().expect("local addr").port()
+/// A loopback UDP endpoint of its own for a peer: an address in
+/// 127.55.0.0/16 on a port below the kernel's ephemeral range, so that no
+/// other test's ephemeral socket can take it between this choice and the
+/// peer's bind (as with a port picked by binding port 0 and releasing it).
+pub fn peer_endpoint() -> SocketAddr {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    assert!(n < 250 * 250, "out of peer endpoints");
+    SocketAddr::from(([127, 55, (n / 250) as u8, (n % 250 + 1) as u8], 16161))
 }
 
 pub fn community(c: &str) -> CredentialSet {
@@ -129,8 +136,7 @@ pub async fn start_snmpsim(recordings: &[PathBuf]) -> Result<Peer, String> {
         std::fs::copy(r, data.join(name)).map_err(|e| format!("copy {}: {e}", r.display()))?;
         first.get_or_insert_with(|| r.file_stem().unwrap().to_string_lossy().to_string());
     }
-    let port = free_udp_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = peer_endpoint();
     let log = dir.path().join("snmpsim.log");
     let mut cmd = Command::new("snmpsimd");
     cmd.arg(format!("--data-dir={}", data.display()))
@@ -182,10 +188,9 @@ pub struct SnmpdUser {
 /// the given v3 users, using only the configuration written here.
 pub async fn start_snmpd(users: &[SnmpdUser]) -> Result<Peer, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let port = free_udp_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = peer_endpoint();
     let mut conf = format!(
-        "agentAddress udp:{addr}\nrocommunity public 127.0.0.1\nsysDescr meterlink test agent\n"
+        "agentAddress udp:{addr}\nrocommunity public 127.0.0.0/8\nsysDescr meterlink test agent\n"
     );
     for u in users {
         match &u.privacy {

@@ -29,15 +29,21 @@ fn stem(p: &Path) -> String {
     p.file_stem().unwrap().to_string_lossy().to_string()
 }
 
-/// Serves each recording as its own unmodified device (clone 0) on its own port.
-async fn serve_each(files: &[PathBuf]) -> (Vec<Arc<Fleet>>, Vec<tokio::task::JoinHandle<()>>) {
+/// Serves each recording as its own unmodified device (clone 0) at its own
+/// address in 127.54.`net`.0/24 (one `net` per test: they run side by side).
+async fn serve_each(
+    files: &[PathBuf],
+    net: u8,
+) -> (Vec<Arc<Fleet>>, Vec<tokio::task::JoinHandle<()>>) {
     let mut fleets = Vec::new();
     let mut tasks = Vec::new();
-    for f in files {
+    for (i, f) in files.iter().enumerate() {
         let (rec, _skipped) = Recording::parse(&stem(f), &std::fs::read_to_string(f).unwrap());
-        let addr = format!("127.0.0.1:{}", peers::free_udp_port())
-            .parse()
-            .unwrap();
+        // An address of its own, on a port outside the kernel's ephemeral
+        // range: an ephemeral port picked and released here could be taken
+        // by another test's socket before the simulator binds it.
+        assert!(i < 250, "more recordings than addresses");
+        let addr = format!("127.54.{net}.{}:16161", i + 1).parse().unwrap();
         let fleet = Arc::new(Fleet::new(
             SimConfig::default(),
             vec![Arc::new(rec)],
@@ -89,7 +95,7 @@ async fn meterlink_sim_and_snmpsim_serve_recordings_identically() {
     }
     let files = snmprecs(&dir);
     assert!(!files.is_empty());
-    let (fleets, _tasks) = serve_each(&files).await;
+    let (fleets, _tasks) = serve_each(&files, 1).await;
     let snmpsim = peers::start_snmpsim(&files).await.unwrap();
     let mut differences = Vec::new();
     let mut printers = 0;
@@ -181,7 +187,7 @@ async fn identity_and_page_counters_agree_with_fusioninventory() {
             "note: ../shared/recordings not present; comparing the project's fixtures only"
         ),
     }
-    let (fleets, _tasks) = serve_each(&files).await;
+    let (fleets, _tasks) = serve_each(&files, 2).await;
     let mut rows = Vec::new();
     let mut unexplained = Vec::new();
     let mut agreed = 0;
@@ -191,7 +197,7 @@ async fn identity_and_page_counters_agree_with_fusioninventory() {
         let out = tokio::process::Command::new("fusioninventory-netinventory")
             .args([
                 "--host",
-                "127.0.0.1",
+                &addr.ip().to_string(),
                 "--port",
                 &addr.port().to_string(),
                 "--community",

@@ -71,10 +71,10 @@ async fn probe_reads_every_fixture_served_by_snmpsim() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_community_and_unreachable_fail_fast_and_clearly() {
     // Nothing listens on this port: a clean timeout, exit code 3.
-    let port = peers::free_udp_port();
+    let nobody = peers::peer_endpoint();
     let started = std::time::Instant::now();
     let (code, _, err) = probe(&[
-        &format!("127.0.0.1:{port}"),
+        &nobody.to_string(),
         "--community",
         "s3cret-community",
         "--timeout",
@@ -84,7 +84,7 @@ async fn wrong_community_and_unreachable_fail_fast_and_clearly() {
     ])
     .await;
     assert_eq!(code, exit::UNREACHABLE, "{err}");
-    assert!(err.contains("no answer from 127.0.0.1"), "{err}");
+    assert!(err.contains(&format!("no answer from {}", nobody.ip())), "{err}");
     assert!(err.contains("'v2c community'"), "{err}");
     assert!(!err.contains("s3cret"), "secret leaked: {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
