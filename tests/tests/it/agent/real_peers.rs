@@ -84,7 +84,10 @@ async fn wrong_community_and_unreachable_fail_fast_and_clearly() {
     ])
     .await;
     assert_eq!(code, exit::UNREACHABLE, "{err}");
-    assert!(err.contains(&format!("no answer from {}", nobody.ip())), "{err}");
+    assert!(
+        err.contains(&format!("no answer from {}", nobody.ip())),
+        "{err}"
+    );
     assert!(err.contains("'v2c community'"), "{err}");
     assert!(!err.contains("s3cret"), "secret leaked: {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
