@@ -8,7 +8,7 @@
 //! its serial number (invariant 4): one that answers at another address is
 //! followed there, not polled twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 
 /// A printer a scan found: where, and its serial when it told one.
@@ -91,16 +91,22 @@ impl<T: Clone> KnownDevices<T> {
     /// Merges one scan: `found` with what each found device is polled with.
     pub fn merge(&mut self, found: Vec<(Seen, T)>) -> Vec<Change> {
         let mut changes = Vec::new();
-        let mut seen_now: Vec<SocketAddr> = Vec::with_capacity(found.len());
+        let mut seen_now: BTreeSet<SocketAddr> = BTreeSet::new();
+        // Where each known serial answers: one lookup per printer found, not
+        // a walk over all devices (a scan of a large site finds thousands).
+        let mut by_serial: HashMap<String, SocketAddr> = self
+            .devices
+            .iter()
+            .filter_map(|(a, (d, _))| d.serial.clone().map(|s| (s, *a)))
+            .collect();
         for (s, t) in found {
-            seen_now.push(s.addr);
+            seen_now.insert(s.addr);
             // The same serial known at another address: the printer moved.
-            let moved_from = s.serial.as_ref().and_then(|serial| {
-                self.devices
-                    .iter()
-                    .find(|(a, (d, _))| **a != s.addr && d.serial.as_ref() == Some(serial))
-                    .map(|(a, _)| *a)
-            });
+            let moved_from = s
+                .serial
+                .as_ref()
+                .and_then(|serial| by_serial.get(serial).copied())
+                .filter(|from| *from != s.addr);
             if let (Some(from), Some(serial)) = (moved_from, &s.serial) {
                 self.devices.remove(&from);
                 changes.push(Change::Moved {
@@ -116,16 +122,24 @@ impl<T: Clone> KnownDevices<T> {
             }
             // Whatever answers at an address now is what is polled there
             // (another printer may have taken the address of one that moved).
-            self.devices.insert(
+            let previous = self.devices.insert(
                 s.addr,
                 (
                     Device {
-                        serial: s.serial,
+                        serial: s.serial.clone(),
                         missed: 0,
                     },
                     t,
                 ),
             );
+            if let Some(old) = previous.and_then(|(d, _)| d.serial) {
+                if by_serial.get(&old) == Some(&s.addr) {
+                    by_serial.remove(&old);
+                }
+            }
+            if let Some(serial) = s.serial {
+                by_serial.insert(serial, s.addr);
+            }
         }
         let max = self.max_missed;
         let mut dropped = Vec::new();
