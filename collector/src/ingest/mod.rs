@@ -23,7 +23,7 @@ pub const MAX_MESSAGE: usize = 8 << 20;
 
 pub struct Ingest {
     pub store: Arc<Store>,
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<Metrics>,
     /// Where configurations pushed to agents live (see `config::Agents`).
     pub agents_dir: std::path::PathBuf,
     pub recheck: std::time::Duration,
