@@ -12,8 +12,10 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Must equal the common name of the agent's certificate.
-    pub agent_id: String,
+    /// Must equal the common name of the agent's certificate. Default: the
+    /// id it enrolled as, else the host name.
+    #[serde(default)]
+    pub agent_id: Option<String>,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     pub collector: CollectorConfig,
@@ -40,10 +42,19 @@ pub struct CollectorConfig {
     /// Name in the collector's certificate (default: the URL's host).
     #[serde(default)]
     pub server_name: Option<String>,
-    /// CA that signed the collector's certificate.
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
+    /// CA that signed the collector's certificate, and the agent's own
+    /// certificate and key: all three, or none to use what enrollment keeps
+    /// in data_dir/identity.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// A join token (`meterlink-collector token create`): `run` enrolls with
+    /// it when the agent has no certificate yet. Used once.
+    #[serde(default)]
+    pub token: Option<JoinToken>,
     /// HTTP proxy to reach the collector through (CONNECT),
     /// `http://[USER:PASSWORD@]HOST:PORT` (Basic authentication; percent-encode
     /// special characters in the user and password).
@@ -222,6 +233,17 @@ pub struct Validated {
     pub discovery: Option<Schedule>,
 }
 
+/// A join token; never in Debug output (invariant 8).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct JoinToken(pub String);
+
+impl std::fmt::Debug for JoinToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JoinToken(***)")
+    }
+}
+
 /// Targets and schedules pushed by the collector (`AgentConfig.settings_toml`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -271,15 +293,15 @@ impl AgentConfig {
         })?;
         let mut v = Self::parse(&file, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            &mut v.cfg.data_dir,
-            &mut v.cfg.collector.ca,
-            &mut v.cfg.collector.cert,
-            &mut v.cfg.collector.key,
-        ] {
+        let fix = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
+        };
+        fix(&mut v.cfg.data_dir);
+        let c = &mut v.cfg.collector;
+        for p in [&mut c.ca, &mut c.cert, &mut c.key].into_iter().flatten() {
+            fix(p);
         }
         Ok(v)
     }
@@ -427,6 +449,27 @@ impl AgentConfig {
                 return Err(err(format!(
                     "{}: expected http://HOST:PORT or http://USER:PASSWORD@HOST:PORT",
                     at("collector.proxy", "proxy")
+                )));
+            }
+        }
+        let c = &cfg.collector;
+        let given = [c.ca.is_some(), c.cert.is_some(), c.key.is_some()];
+        if given.iter().any(|g| *g) && !given.iter().all(|g| *g) {
+            return Err(err(format!(
+                "{}: give ca, cert and key together, or none of them to use the certificate enrollment keeps in data_dir/identity",
+                at("collector", "[collector]")
+            )));
+        }
+        if let Some(id) = &cfg.agent_id {
+            let ok = (1..=64).contains(&id.len())
+                && !id.starts_with('.')
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !ok {
+                return Err(err(format!(
+                    "{}: {id:?}: use 1 to 64 of A-Z a-z 0-9 - _ . (not starting with a dot)",
+                    at("agent_id", "agent_id")
                 )));
             }
         }

@@ -4,6 +4,7 @@
 use crate::buffer::{Buffer, BufferStats, SledBuffer};
 use crate::config::Validated;
 use crate::discovery;
+use crate::identity::{IdentityStatus, Reach, Source};
 use crate::known::{Change, KnownDevices, Seen};
 use crate::observation::to_observations;
 use crate::poll::read_device;
@@ -51,6 +52,11 @@ pub struct StatusReport {
     pub last_poll_ms: u64,
     pub last_poll_read: u64,
     pub last_poll_failed: u64,
+    /// When the certificate in use expires, and when it is renewed.
+    pub cert_expires_at_ms: Option<i64>,
+    pub cert_renew_at_ms: Option<i64>,
+    /// Why the last renewal failed (cleared by a good one).
+    pub cert_error: Option<String>,
 }
 
 pub fn status_path(data_dir: &Path) -> PathBuf {
@@ -83,6 +89,9 @@ pub enum DaemonError {
     /// The collector refused the agent for good (its certificate, its id).
     #[error(transparent)]
     Uplink(#[from] crate::uplink::Fatal),
+    /// No certificate, or enrollment refused.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
 }
 
 impl DaemonError {
@@ -108,27 +117,90 @@ fn read_file(path: &Path) -> Result<String, DaemonError> {
     std::fs::read_to_string(path).map_err(DaemonError::file(path))
 }
 
-/// The uplink settings the configuration describes (reads the TLS files).
+/// The host's name: an agent's id when agent.toml gives none.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "agent".into())
+}
+
+/// The agent's id: agent.toml's, else its certificate's name, else the
+/// host name.
+pub fn agent_id(v: &Validated) -> String {
+    if let Some(id) = &v.cfg.agent_id {
+        return id.clone();
+    }
+    Source::from_config(&v.cfg.collector, &v.cfg.data_dir)
+        .load()
+        .ok()
+        .and_then(|m| m.agent_id)
+        .unwrap_or_else(host_name)
+}
+
+/// The uplink settings the configuration describes: the TLS files it
+/// names (read now), or the enrolled identity (read at each connection).
 pub fn uplink_config(v: &Validated) -> Result<UplinkConfig, DaemonError> {
     let c = &v.cfg.collector;
-    let host = c
-        .url
-        .trim_start_matches("https://")
-        .rsplit_once(':')
-        .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
-        .unwrap_or_default();
-    let mut u = UplinkConfig::new(
-        &c.url,
-        c.server_name.as_deref().unwrap_or(&host),
-        read_file(&c.ca)?,
-        read_file(&c.cert)?,
-        read_key(&c.key)?,
-        &v.cfg.agent_id,
-    );
+    let reach = Reach::from_config(c);
+    let source = Source::from_config(c, &v.cfg.data_dir);
+    let (ca, cert, key, identity) = match &source {
+        Source::Files { ca, cert, key } => (read_file(ca)?, read_file(cert)?, read_key(key)?, None),
+        Source::Enrolled { .. } => {
+            source.load()?;
+            let st = Arc::new(IdentityStatus::default());
+            (
+                String::new(),
+                String::new(),
+                String::new(),
+                Some((source, st)),
+            )
+        }
+    };
+    let mut u = UplinkConfig::new(&c.url, &reach.server_name, ca, cert, key, &agent_id(v));
+    u.identity = identity;
+    u.refused_retry = Some(Duration::from_secs(300));
     u.batch_max_count = c.batch_max_count.max(1);
     u.proxy = c.proxy.clone();
     u.window = c.window.max(1);
     Ok(u)
+}
+
+/// Enrolls with `token` (agent.toml's or the command line's): retries
+/// while the collector cannot be reached, stops at a refusal.
+pub async fn enroll(
+    v: &Validated,
+    token: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<crate::identity::Material>, DaemonError> {
+    let reach = Reach::from_config(&v.cfg.collector);
+    let Source::Enrolled { dir } = Source::from_config(&v.cfg.collector, &v.cfg.data_dir) else {
+        return Err(DaemonError::Config(crate::config::ConfigError {
+            file: "agent.toml".into(),
+            what: "[collector] names ca, cert and key files: remove them to use enrollment".into(),
+        }));
+    };
+    let id = agent_id(v);
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match crate::identity::enroll(&reach, token, &id, &dir).await {
+            Ok(m) => {
+                tracing::info!(agent = %id, expires_at_ms = m.not_after_ms.unwrap_or(0), "enrolled with the collector");
+                return Ok(Some(m));
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "enrollment: the collector cannot be reached; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return Ok(None),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Poll targets: (address, credential sets).
@@ -161,7 +233,28 @@ async fn open_buffer(
 
 /// Runs the agent until `shutdown` turns true.
 pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
+    let source = Source::from_config(&v.cfg.collector, &v.cfg.data_dir);
+    if !source.present() {
+        let Some(token) = v.cfg.collector.token.clone() else {
+            return Err(crate::identity::IdentityError::NotEnrolled.into());
+        };
+        if enroll(&v, &token.0, &mut shutdown).await?.is_none() {
+            return Ok(());
+        }
+    }
     let up_cfg = uplink_config(&v)?;
+    let renewal = match (&source, &up_cfg.identity) {
+        (Source::Enrolled { dir }, Some((_, st))) => {
+            Some(tokio::spawn(crate::identity::keep_renewed(
+                Reach::from_config(&v.cfg.collector),
+                dir.clone(),
+                st.clone(),
+                shutdown.clone(),
+            )))
+        }
+        _ => None,
+    };
+    let id_status = up_cfg.identity.as_ref().map(|(_, st)| st.clone());
     std::fs::create_dir_all(&v.cfg.data_dir).map_err(DaemonError::file(&v.cfg.data_dir))?;
     let Some(buffer) = open_buffer(
         v.cfg.data_dir.join("buffer"),
@@ -185,7 +278,7 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
     let appended = Arc::new(Notify::new());
     let up_status = Arc::new(UplinkStatus::default());
     let report = Arc::new(Mutex::new(StatusReport {
-        agent_id: v.cfg.agent_id.clone(),
+        agent_id: up_cfg.agent_id.clone(),
         ..Default::default()
     }));
 
@@ -243,7 +336,7 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
         tokio::select! {
             _ = shutdown.changed() => break,
             _ = status_tick.tick() => {
-                write_status(&status_file, &report, &buffer, &up_status, devices.lock().map(|d| d.len()).unwrap_or(0)).await;
+                write_status(&status_file, &report, &buffer, &up_status, id_status.as_deref(), devices.lock().map(|d| d.len()).unwrap_or(0)).await;
                 continue;
             }
             _ = up_status.config_pushed.notified() => {
@@ -299,7 +392,18 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
             }
         }
     }
-    write_status(&status_file, &report, &buffer, &up_status, 0).await;
+    write_status(
+        &status_file,
+        &report,
+        &buffer,
+        &up_status,
+        id_status.as_deref(),
+        0,
+    )
+    .await;
+    if let Some(r) = renewal {
+        let _ = r.await;
+    }
     match uplink_task.await {
         Ok(Err(f)) => Err(f.into()),
         _ => Ok(()),
@@ -538,6 +642,7 @@ async fn write_status(
     report: &Arc<Mutex<StatusReport>>,
     buffer: &Arc<SledBuffer>,
     up: &Arc<UplinkStatus>,
+    identity: Option<&IdentityStatus>,
     devices: usize,
 ) {
     let b = buffer.clone();
@@ -564,6 +669,14 @@ async fn write_status(
         }
         if devices > 0 {
             r.devices = devices;
+        }
+        if let Some(i) = identity {
+            let ms = |a: &std::sync::atomic::AtomicI64| {
+                Some(a.load(Ordering::Relaxed)).filter(|v| *v > 0)
+            };
+            r.cert_expires_at_ms = ms(&i.expires_at_ms);
+            r.cert_renew_at_ms = ms(&i.renew_at_ms);
+            r.cert_error = i.last_error.lock().map(|e| e.clone()).unwrap_or(None);
         }
         r.clone()
     };

@@ -32,6 +32,15 @@ pub struct UplinkConfig {
     pub backoff_max: Duration,
     /// HTTP proxy (`http://[USER:PASSWORD@]HOST:PORT`) to tunnel through with CONNECT.
     pub proxy: Option<String>,
+    /// Where each session reads its certificate (in place of the PEM
+    /// fields), and the renewal's notice that a new one is on disk.
+    pub identity: Option<(
+        crate::identity::Source,
+        Arc<crate::identity::IdentityStatus>,
+    )>,
+    /// After a refusal for good (disabled, certificate replaced): try again
+    /// after this long (an operator may enable the agent) or, None, stop.
+    pub refused_retry: Option<Duration>,
 }
 
 impl UplinkConfig {
@@ -56,6 +65,8 @@ impl UplinkConfig {
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
             proxy: None,
+            identity: None,
+            refused_retry: None,
         }
     }
 }
@@ -162,6 +173,8 @@ fn jitter(d: Duration) -> Duration {
 
 enum Ended {
     Retry(String),
+    /// The certificate was renewed: reconnect with it at once.
+    Renewed,
     Fatal(Fatal),
     Shutdown,
 }
@@ -188,10 +201,23 @@ pub async fn run(
                 return Ok(());
             }
             Ended::Fatal(f) => {
-                tracing::error!(error = %f, "uplink stopped: fix the agent's configuration or certificate and restart it");
                 status.set("refused");
                 status.error(f.to_string());
-                return Err(f);
+                let Some(wait) = cfg.refused_retry else {
+                    tracing::error!(error = %f, "uplink stopped: fix the agent's configuration or certificate and restart it");
+                    return Err(f);
+                };
+                tracing::error!(error = %f, retry_in = ?wait, "the collector refused the agent; polls go on into the buffer; trying again later");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => { status.set("stopped"); return Ok(()); }
+                }
+                backoff = cfg.backoff_min;
+            }
+            Ended::Renewed => {
+                tracing::info!("reconnecting with the renewed certificate");
+                backoff = cfg.backoff_min;
+                continue;
             }
             Ended::Retry(why) => {
                 let wait = jitter(backoff);
@@ -224,9 +250,24 @@ async fn session(
     appended: &Arc<Notify>,
     status: &Arc<UplinkStatus>,
 ) -> Ended {
+    let (ca_pem, cert_pem, key_pem, renewed) = match &cfg.identity {
+        Some((source, st)) => match source.load() {
+            Ok(m) => {
+                st.show(&m);
+                (m.ca_pem, m.cert_pem, m.key_pem, Some(st.clone()))
+            }
+            Err(e) => return Ended::Retry(e.to_string()),
+        },
+        None => (
+            cfg.ca_pem.clone(),
+            cfg.cert_pem.clone(),
+            cfg.key_pem.clone(),
+            None,
+        ),
+    };
     let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(&cfg.ca_pem))
-        .identity(Identity::from_pem(&cfg.cert_pem, &cfg.key_pem))
+        .ca_certificate(Certificate::from_pem(&ca_pem))
+        .identity(Identity::from_pem(&cert_pem, &key_pem))
         .domain_name(cfg.server_name.clone());
     let endpoint = match Endpoint::from_shared(cfg.url.clone()).and_then(|e| e.tls_config(tls)) {
         Ok(e) => e
@@ -243,7 +284,7 @@ async fn session(
     let connected = match &cfg.proxy {
         Some(p) => {
             endpoint
-                .connect_with_connector(proxy::Connect::new(p))
+                .connect_with_connector(crate::proxy::Connect::new(p))
                 .await
         }
         None => endpoint.connect().await,
@@ -301,9 +342,17 @@ async fn session(
     let mut sent_upto = 0u64;
     // Batches in flight: their last seq and when their observations were taken.
     let mut in_flight: std::collections::VecDeque<(u64, Vec<i64>)> = Default::default();
+    // After a renewal: send nothing new, wait (a while) for the acks of what
+    // is in flight, then reconnect with the new certificate.
+    let mut draining: Option<tokio::time::Instant> = None;
     loop {
+        if let Some(since) = draining {
+            if in_flight.is_empty() || since.elapsed() > Duration::from_secs(5) {
+                return Ended::Renewed;
+            }
+        }
         // Fill the window.
-        while in_flight.len() < cfg.window {
+        while draining.is_none() && in_flight.len() < cfg.window {
             let (b, after, n, bytes) = (
                 buffer.clone(),
                 sent_upto,
@@ -329,7 +378,16 @@ async fn session(
             status.sent_batches.fetch_add(1, Ordering::Relaxed);
         }
         let notified = appended.notified();
+        let renewal = async {
+            match &renewed {
+                Some(st) => st.renewed.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            _ = renewal, if draining.is_none() => {
+                draining = Some(tokio::time::Instant::now());
+            }
             m = inbound.message() => match m {
                 Ok(Some(msg)) => {
                     if let Some(collector_message::Kind::Config(c)) = msg.kind {
@@ -364,123 +422,6 @@ async fn session(
             // New data can also arrive without a notification reaching us
             // (appended before we started waiting): look again now and then.
             _ = tokio::time::sleep(Duration::from_millis(500)), if in_flight.len() < cfg.window => {}
-        }
-    }
-}
-
-/// Tunnelling through an HTTP proxy with CONNECT; TLS runs inside the tunnel,
-/// end to end with the collector.
-mod proxy {
-    use hyper_util::rt::TokioIo;
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
-    use tonic::transport::Uri;
-
-    #[derive(Clone)]
-    pub struct Connect {
-        proxy: String,
-        /// `Proxy-Authorization` value for Basic authentication.
-        authorization: Option<String>,
-    }
-
-    impl Connect {
-        /// `url` is `http://[USER:PASSWORD@]HOST:PORT`; user and password
-        /// may be percent-encoded.
-        pub fn new(url: &str) -> Connect {
-            use base64::Engine as _;
-            let p = url.trim_start_matches("http://").trim_end_matches('/');
-            let (auth, host) = match p.rsplit_once('@') {
-                Some((a, h)) => (Some(a), h),
-                None => (None, p),
-            };
-            let authorization = auth.map(|a| {
-                let decoded = percent_encoding::percent_decode_str(a).decode_utf8_lossy();
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(decoded.as_bytes())
-                )
-            });
-            Connect {
-                proxy: host.to_string(),
-                authorization,
-            }
-        }
-    }
-
-    fn err(msg: String) -> std::io::Error {
-        std::io::Error::other(msg)
-    }
-
-    impl tower::Service<Uri> for Connect {
-        type Response = TokioIo<TcpStream>;
-        type Error = std::io::Error;
-        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, uri: Uri) -> Self::Future {
-            let proxy = self.proxy.clone();
-            let authorization = self.authorization.clone();
-            Box::pin(async move {
-                let authorization = authorization.as_deref();
-                let host = uri.host().ok_or_else(|| err(format!("no host in {uri}")))?;
-                let port = uri.port_u16().unwrap_or(443);
-                let target = if host.contains(':') && !host.starts_with('[') {
-                    format!("[{host}]:{port}")
-                } else {
-                    format!("{host}:{port}")
-                };
-                let mut s = TcpStream::connect(&proxy)
-                    .await
-                    .map_err(|e| err(format!("cannot reach the proxy {proxy}: {e}")))?;
-                let auth = authorization
-                    .map(|a| format!("Proxy-Authorization: {a}\r\n"))
-                    .unwrap_or_default();
-                s.write_all(
-                    format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{auth}\r\n").as_bytes(),
-                )
-                .await?;
-                // Read the proxy's answer byte by byte: nothing past its end
-                // may be taken from the tunnel.
-                let mut head = Vec::with_capacity(128);
-                while !head.ends_with(b"\r\n\r\n") {
-                    if head.len() > 8192 {
-                        return Err(err(format!(
-                            "proxy {proxy} sent an over-long answer to CONNECT"
-                        )));
-                    }
-                    let b = s
-                        .read_u8()
-                        .await
-                        .map_err(|e| err(format!("proxy {proxy} closed during CONNECT: {e}")))?;
-                    head.push(b);
-                }
-                let status_line = String::from_utf8_lossy(&head)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                let ok = status_line
-                    .split_whitespace()
-                    .nth(1)
-                    .is_some_and(|c| c.starts_with('2'));
-                if !ok {
-                    let hint = match (status_line.split_whitespace().nth(1), &authorization) {
-                        (Some("407"), None) => "; the proxy wants a user and password: use http://USER:PASSWORD@HOST:PORT in collector.proxy",
-                        (Some("407"), Some(_)) => "; the proxy refused the user and password in collector.proxy",
-                        _ => "",
-                    };
-                    return Err(err(format!(
-                        "proxy {proxy} refused CONNECT {target}: {status_line}{hint}"
-                    )));
-                }
-                Ok(TokioIo::new(s))
-            })
         }
     }
 }

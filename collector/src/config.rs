@@ -28,6 +28,22 @@ pub struct Config {
     pub requests: Requests,
     #[serde(default)]
     pub portal: Portal,
+    #[serde(default)]
+    pub enrollment: Enrollment,
+}
+
+/// Agent enrollment with join tokens, and the certificates it issues.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrollment {
+    /// How long an agent certificate lasts, in seconds; agents renew it at
+    /// about two thirds. Default 2592000 (30 days).
+    #[serde(default)]
+    pub cert_lifetime_secs: Option<u64>,
+    /// How long a join token is good for when `token create` gives no
+    /// --ttl, in seconds. Default 86400 (a day).
+    #[serde(default)]
+    pub token_ttl_secs: Option<u64>,
 }
 
 /// Service-request rules.
@@ -109,8 +125,17 @@ fn default_data_dir() -> PathBuf {
 pub struct Tls {
     /// CA that signs agent certificates.
     pub client_ca: PathBuf,
+    /// The collector's certificate; followed in the file by its chain up to
+    /// and including its CA, which enrolling agents pin.
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Key of `client_ca`: with it the collector enrolls agents itself.
+    #[serde(default)]
+    pub client_ca_key: Option<PathBuf>,
+    /// The CA the collector's certificate chains to, when it is not
+    /// `client_ca`: the one join tokens name by fingerprint.
+    #[serde(default)]
+    pub server_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -168,6 +193,8 @@ impl Config {
             fix(&mut t.client_ca);
             fix(&mut t.cert);
             fix(&mut t.key);
+            t.client_ca_key.iter_mut().for_each(fix);
+            t.server_ca.iter_mut().for_each(fix);
         }
         if let Some(s) = c.store.sqlite.as_mut() {
             fix(s);
@@ -256,6 +283,24 @@ impl Config {
                 .unwrap_or(60.0)
                 .clamp(0.05, 86_400.0),
         )
+    }
+
+    pub fn cert_lifetime_ms(&self) -> i64 {
+        let s = self
+            .enrollment
+            .cert_lifetime_secs
+            .unwrap_or(30 * 86_400)
+            .clamp(10, 10 * 365 * 86_400);
+        s as i64 * 1000
+    }
+
+    pub fn token_ttl_ms(&self) -> i64 {
+        let s = self
+            .enrollment
+            .token_ttl_secs
+            .unwrap_or(86_400)
+            .clamp(1, 365 * 86_400);
+        s as i64 * 1000
     }
 
     pub fn sqlite_path(&self) -> PathBuf {

@@ -1,6 +1,7 @@
 //! The collector's exit codes, stable for scripts and service managers
 //! (README.md lists them), and which failure gets which.
 
+use crate::agents::AgentsError;
 use crate::server::StartError;
 use crate::store::StoreError;
 use crate::users::UserError;
@@ -38,6 +39,13 @@ pub fn of_user(e: &UserError) -> u8 {
     match e {
         UserError::Usage(_) => USAGE,
         UserError::Store(e) => of_store(e),
+    }
+}
+
+pub fn of_agents(e: &AgentsError) -> u8 {
+    match e {
+        AgentsError::Store(e) => of_store(e),
+        AgentsError::Pki(_) | AgentsError::Tls(_) => TLS,
     }
 }
 

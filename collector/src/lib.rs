@@ -1,5 +1,6 @@
 //! meterlink collector: gRPC ingest with mutual TLS, the store, the REST API.
 
+pub mod agents;
 pub mod api;
 pub mod auth;
 pub mod config;

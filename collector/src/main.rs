@@ -39,6 +39,20 @@ enum Command {
         #[command(subcommand)]
         action: meterlink_collector::users::UserAction,
     },
+    /// Join tokens that enroll agents.
+    Token {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: meterlink_collector::agents::TokenAction,
+    },
+    /// Agents: list, disable, enable.
+    Agent {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: meterlink_collector::agents::AgentAction,
+    },
     /// Certificate authority for agents: create it, issue certificates.
     Ca {
         /// Directory of the CA (ca.pem, ca-key.pem); created if missing.
@@ -143,6 +157,31 @@ fn main() -> ExitCode {
                 if let Some(n) = out.note {
                     eprintln!("{n}");
                 }
+                print!("{}", out.text);
+                Ok(())
+            }
+            Command::Token { config, action } => {
+                let cfg = match config {
+                    Some(p) => Config::load(&p).map_err(usage)?,
+                    None => Config::parse("(defaults)", "").map_err(usage)?,
+                };
+                let out = meterlink_collector::agents::token(&cfg, action)
+                    .await
+                    .map_err(|e| (exit::of_agents(&e), e.to_string()))?;
+                if let Some(n) = out.note {
+                    eprintln!("{n}");
+                }
+                print!("{}", out.text);
+                Ok(())
+            }
+            Command::Agent { config, action } => {
+                let cfg = match config {
+                    Some(p) => Config::load(&p).map_err(usage)?,
+                    None => Config::parse("(defaults)", "").map_err(usage)?,
+                };
+                let out = meterlink_collector::agents::agent(&cfg, action)
+                    .await
+                    .map_err(|e| (exit::of_agents(&e), e.to_string()))?;
                 print!("{}", out.text);
                 Ok(())
             }

@@ -58,11 +58,18 @@ impl Running {
     }
 }
 
-/// TLS files to use: the configured ones, or the development PKI under the
-/// data directory (created on first start).
-fn tls_files(cfg: &Config) -> Result<(PathBuf, PathBuf, PathBuf), StartError> {
+/// TLS files to use: (client CA, certificate, key, client CA's key, server
+/// CA): the configured ones, or the development PKI under the data
+/// directory (created on first start).
+fn tls_files(cfg: &Config) -> Result<TlsFiles, StartError> {
     if let Some(t) = &cfg.tls {
-        return Ok((t.client_ca.clone(), t.cert.clone(), t.key.clone()));
+        return Ok(TlsFiles {
+            client_ca: t.client_ca.clone(),
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+            client_ca_key: t.client_ca_key.clone(),
+            server_ca: t.server_ca.clone().unwrap_or_else(|| t.client_ca.clone()),
+        });
     }
     let dir = cfg.data_dir.join("pki");
     let pki = Pki::ensure(&dir, "meterlink development CA")?;
@@ -78,7 +85,68 @@ fn tls_files(cfg: &Config) -> Result<(PathBuf, PathBuf, PathBuf), StartError> {
     if current.is_none() || !key.exists() {
         pki.issue("localhost", true, &dir, "collector", None)?;
     }
-    Ok((pki.ca_cert(), cert, key))
+    Ok(TlsFiles {
+        client_ca: pki.ca_cert(),
+        cert,
+        key,
+        client_ca_key: Some(pki.ca_key()),
+        server_ca: pki.ca_cert(),
+    })
+}
+
+struct TlsFiles {
+    client_ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca_key: Option<PathBuf>,
+    server_ca: PathBuf,
+}
+
+fn read_text(p: &std::path::Path) -> Result<String, StartError> {
+    std::fs::read_to_string(p).map_err(|e| StartError::Tls(format!("{}: {e}", p.display())))
+}
+
+/// What the gRPC listener presents and trusts, and the enrollment signer.
+struct TlsMaterial {
+    /// The collector's certificate followed by its chain up to its CA, so
+    /// that an enrolling agent can pin the CA by its fingerprint.
+    chain_pem: String,
+    key_pem: String,
+    client_ca_pem: String,
+    signer: Option<crate::pki::sign::Signer>,
+}
+
+fn tls_material(f: &TlsFiles) -> Result<TlsMaterial, StartError> {
+    let (cert_pem, key_pem) = read_pair(&f.cert, &f.key)?;
+    let client_ca_pem = read_text(&f.client_ca)?;
+    let server_ca_pem = read_text(&f.server_ca)?;
+    let mut chain_pem = cert_pem.trim_end().to_string();
+    chain_pem.push('\n');
+    let ca_fp = crate::pki::sign::first_cert_sha256(&server_ca_pem);
+    let has_ca = chain_pem
+        .split_inclusive("-----END CERTIFICATE-----")
+        .any(|c| crate::pki::sign::first_cert_sha256(c) == ca_fp);
+    if !has_ca {
+        chain_pem.push_str(server_ca_pem.trim_end());
+        chain_pem.push('\n');
+    }
+    let signer = match &f.client_ca_key {
+        Some(k) => {
+            crate::pki::check_key_file(k)?;
+            let key = read_text(k)?;
+            Some(
+                crate::pki::sign::Signer::new(&client_ca_pem, &key, &server_ca_pem)
+                    .map_err(|e| StartError::Tls(format!("enrollment CA {}: {e}", k.display())))?,
+            )
+        }
+        None => None,
+    };
+    Ok(TlsMaterial {
+        chain_pem,
+        key_pem,
+        client_ca_pem,
+        signer,
+    })
 }
 
 /// `check-config`: everything `start` reads before it opens the store
@@ -89,10 +157,19 @@ pub fn check_config(cfg: &Config) -> Result<String, StartError> {
     cfg.outbox()?;
     let tls = match &cfg.tls {
         Some(t) => {
-            read_pair(&t.cert, &t.key)?;
-            std::fs::read_to_string(&t.client_ca)
-                .map_err(|e| StartError::Tls(format!("{}: {e}", t.client_ca.display())))?;
-            format!("certificate {}", t.cert.display())
+            let m = tls_material(&TlsFiles {
+                client_ca: t.client_ca.clone(),
+                cert: t.cert.clone(),
+                key: t.key.clone(),
+                client_ca_key: t.client_ca_key.clone(),
+                server_ca: t.server_ca.clone().unwrap_or_else(|| t.client_ca.clone()),
+            })?;
+            let enroll = if m.signer.is_some() {
+                "enrollment on"
+            } else {
+                "enrollment off (no client_ca_key)"
+            };
+            format!("certificate {}, {enroll}", t.cert.display())
         }
         None => format!(
             "its own CA in {} (made on first start)",
@@ -109,10 +186,9 @@ pub fn check_config(cfg: &Config) -> Result<String, StartError> {
 }
 
 pub async fn start(cfg: &Config) -> Result<Running, StartError> {
-    let (ca, cert, key) = tls_files(cfg)?;
-    let (cert_pem, key_pem) = read_pair(&cert, &key)?;
-    let ca_pem = std::fs::read_to_string(&ca)
-        .map_err(|e| StartError::Tls(format!("{}: {e}", ca.display())))?;
+    let files = tls_files(cfg)?;
+    let tls_m = tls_material(&files)?;
+    let ca = files.client_ca.clone();
     let settings = Settings {
         filing: cfg.filing.clone(),
         rules: cfg.rules()?,
@@ -153,17 +229,28 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         .build_v1()
         .map_err(|e| StartError::Tls(e.to_string()))?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    let (credentials_tx, credentials) = tokio::sync::watch::channel(Default::default());
+    let enrollment = tls_m.signer.map(|signer| {
+        Arc::new(crate::ingest::enroll::Enrollment {
+            signer,
+            cert_lifetime_ms: cfg.cert_lifetime_ms(),
+        })
+    });
     let ingest = CollectorServer::new(Ingest {
         store: store.clone(),
         metrics: metrics.clone(),
         agents_dir: cfg.agents_dir(),
         recheck: cfg.agents_recheck(),
+        enrollment: enrollment.clone(),
+        credentials,
     })
     .max_decoding_message_size(MAX_MESSAGE);
-    // Client certificates are required: the agent's identity comes from it.
+    // Client certificates are asked for and checked against the CA; a
+    // connection without one can only enroll (every other call needs one).
     let tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(cert_pem, key_pem))
-        .client_ca_root(Certificate::from_pem(ca_pem));
+        .identity(Identity::from_pem(tls_m.chain_pem, tls_m.key_pem))
+        .client_ca_root(Certificate::from_pem(tls_m.client_ca_pem))
+        .client_auth_optional(true);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_tick_tx, stop_tick_rx) = tokio::sync::watch::channel(false);
@@ -186,7 +273,11 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             tracing::error!(error = %e, "gRPC server stopped");
         }
     });
-    let app = crate::api::router(store.clone(), metrics.clone());
+    let joining = crate::api::Joining {
+        pin_sha256: enrollment.as_ref().map(|e| e.signer.pin_sha256.clone()),
+        token_ttl_ms: cfg.token_ttl_ms(),
+    };
+    let app = crate::api::router(store.clone(), metrics.clone(), joining);
     let http_task = tokio::spawn(async move {
         let r = axum::serve(http, app)
             .with_graceful_shutdown(async {
@@ -197,11 +288,14 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
-    let mut tasks = vec![tokio::spawn(tick_loop(
-        store.clone(),
-        cfg.tick(),
-        stop_tick_rx.clone(),
-    ))];
+    let mut tasks = vec![
+        tokio::spawn(tick_loop(store.clone(), cfg.tick(), stop_tick_rx.clone())),
+        tokio::spawn(crate::ingest::enroll::watch_credentials(
+            store.clone(),
+            credentials_tx,
+            stop_tick_rx.clone(),
+        )),
+    ];
     if let Some(outbox) = outbox {
         tracing::info!("service-request changes go to the external portal (outbox)");
         tasks.push(tokio::spawn(crate::portal::run_outbox(
@@ -314,7 +408,7 @@ mod tests {
         let end = |p: &std::path::Path| {
             crate::pki::expires_at_ms(&std::fs::read_to_string(p).unwrap()).unwrap()
         };
-        let (_, cert, _) = tls_files(&cfg).unwrap();
+        let cert = tls_files(&cfg).unwrap().cert;
         let year = 300 * 86_400_000;
         assert!(end(&cert) > crate::store::now_ms() + year, "renewed");
         // A certificate with a long way to go is kept as it is.

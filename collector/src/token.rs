@@ -50,6 +50,55 @@ pub fn generate() -> Result<NewToken, NoRandomness> {
     })
 }
 
+/// The prefix of a join token: `mlj_<id>_<secret>_<ca-fingerprint>`.
+pub const JOIN_PREFIX: &str = "mlj_";
+
+/// A join token without its fingerprint: 8 random bytes of id and 16 of
+/// secret (single-use and expiring: 128 bits are plenty), hex. The
+/// collector appends its CA's fingerprint (`with_fingerprint`).
+pub fn generate_join() -> Result<NewToken, NoRandomness> {
+    use ring::rand::SecureRandom;
+    let mut raw = [0u8; 24];
+    ring::rand::SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| NoRandomness)?;
+    let id = hex(&raw[..8]);
+    let secret = hex(&raw[8..]);
+    Ok(NewToken {
+        secret_hash: hash_secret(&secret),
+        text: Secret(format!("{JOIN_PREFIX}{id}_{secret}")),
+        id,
+    })
+}
+
+/// The join token the agent is given: id, secret and the SHA-256 (hex) of
+/// the CA certificate the agent is to trust, which it pins.
+pub fn with_fingerprint(token: &Secret, ca_sha256_hex: &str) -> Secret {
+    Secret(format!("{}_{ca_sha256_hex}", token.0))
+}
+
+/// A parsed join token.
+#[derive(Debug, PartialEq, Eq)]
+pub struct JoinParts<'a> {
+    pub id: &'a str,
+    pub secret: &'a str,
+    pub ca_sha256: &'a str,
+}
+
+/// Splits a join token; None when it is not one.
+pub fn parse_join(text: &str) -> Option<JoinParts<'_>> {
+    let mut parts = text.trim().strip_prefix(JOIN_PREFIX)?.split('_');
+    let (id, secret, fp) = (parts.next()?, parts.next()?, parts.next()?);
+    let is_hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (parts.next().is_none() && is_hex(id, 16) && is_hex(secret, 32) && is_hex(fp, 64)).then_some(
+        JoinParts {
+            id,
+            secret,
+            ca_sha256: fp,
+        },
+    )
+}
+
 /// SHA-256 of the secret part, hex. A plain hash is enough: the secret is
 /// 256 random bits, not a password that could be guessed.
 pub fn hash_secret(secret: &str) -> String {
@@ -72,6 +121,23 @@ pub fn same_hash(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_tokens_carry_the_fingerprint() {
+        let t = generate_join().unwrap();
+        let fp = "ab".repeat(32);
+        let whole = with_fingerprint(&t.text, &fp);
+        let p = parse_join(&whole.0).expect("parses");
+        assert_eq!((p.id, p.ca_sha256), (t.id.as_str(), fp.as_str()));
+        assert_eq!(hash_secret(p.secret), t.secret_hash);
+        assert_eq!(parse_join(&t.text.0), None, "no fingerprint");
+        assert_eq!(parse_join(&format!("{}_00", whole.0)), None);
+        assert_eq!(parse_join(&whole.0.replace("mlj_", "mlk_")), None);
+        assert!(
+            parse_join(&format!(" {}\n", whole.0)).is_some(),
+            "pasted with spaces"
+        );
+    }
 
     #[test]
     fn tokens_parse_and_hash() {

@@ -31,6 +31,8 @@ pub struct AgentToml {
     pub max_bytes: Option<u64>,
     /// (timeout seconds, retries, concurrency)
     pub engine: Option<(f64, u32, usize)>,
+    /// A join token for `[collector] token`.
+    pub token: Option<String>,
 }
 
 impl AgentToml {
@@ -56,19 +58,41 @@ impl AgentToml {
             batch_max_count: None,
             max_bytes: None,
             engine: None,
+            token: None,
         }
+    }
+
+    /// An agent.toml without certificate files: the agent enrolls, and
+    /// keeps its certificate in data_dir/identity.
+    pub fn enrolling(
+        agent_id: &str,
+        data_dir: &Path,
+        grpc: SocketAddr,
+        addresses: &[&str],
+    ) -> AgentToml {
+        let none = Path::new("");
+        AgentToml::new(agent_id, data_dir, grpc, none, none, none, addresses)
     }
 
     pub fn render(&self) -> String {
         let mut s = format!(
-            "agent_id = \"{}\"\ndata_dir = \"{}\"\n[collector]\nurl = \"https://{}\"\nserver_name = \"localhost\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            "agent_id = \"{}\"\ndata_dir = \"{}\"\n[collector]\nurl = \"https://{}\"\nserver_name = \"localhost\"\n",
             self.agent_id,
             self.data_dir.display(),
             self.grpc,
-            self.ca.display(),
-            self.cert.display(),
-            self.key.display(),
         );
+        if !self.cert.as_os_str().is_empty() {
+            let _ = writeln!(
+                s,
+                "ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"",
+                self.ca.display(),
+                self.cert.display(),
+                self.key.display()
+            );
+        }
+        if let Some(t) = &self.token {
+            let _ = writeln!(s, "token = \"{t}\"");
+        }
         if let Some(n) = self.batch_max_count {
             let _ = writeln!(s, "batch_max_count = {n}");
         }

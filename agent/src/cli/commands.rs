@@ -102,13 +102,70 @@ fn load(config: &std::path::Path) -> Result<crate::config::Validated, Failure> {
 
 pub(super) fn check_config(config: &std::path::Path) -> Result<String, Failure> {
     let v = load(config)?;
-    crate::daemon::uplink_config(&v).map_err(|e| Failure::usage(e.to_string()))?;
+    let source = crate::identity::Source::from_config(&v.cfg.collector, &v.cfg.data_dir);
+    let identity = if source.present() {
+        crate::daemon::uplink_config(&v).map_err(|e| Failure::usage(e.to_string()))?;
+        match source {
+            crate::identity::Source::Files { .. } => "certificate files".to_string(),
+            crate::identity::Source::Enrolled { .. } => {
+                format!("enrolled as {}", crate::daemon::agent_id(&v))
+            }
+        }
+    } else if v.cfg.collector.token.is_some() {
+        "not enrolled yet: `run` enrolls with the token".to_string()
+    } else {
+        "not enrolled yet: run `meterlink-agent enroll --config ... --token ...`".to_string()
+    };
     Ok(format!(
-        "{}: ok ({} credential sets, {} target groups, meter schedule {:?})\n",
+        "{}: ok ({} credential sets, {} target groups, meter schedule {:?}; {identity})\n",
         config.display(),
         v.credentials.len(),
         v.target_creds.len(),
         v.meter.expr
+    ))
+}
+
+pub(super) async fn enroll(
+    config: &std::path::Path,
+    token: Option<String>,
+    force: bool,
+) -> Result<String, Failure> {
+    let v = load(config)?;
+    let source = crate::identity::Source::from_config(&v.cfg.collector, &v.cfg.data_dir);
+    let crate::identity::Source::Enrolled { dir } = &source else {
+        return Err(Failure::usage(
+            "agent.toml names ca, cert and key files: remove them from [collector] to use enrollment",
+        ));
+    };
+    if source.present() && !force {
+        return Err(Failure::usage(format!(
+            "already enrolled as {}; give --force to enroll again (its current certificate stops working)",
+            crate::daemon::agent_id(&v)
+        )));
+    }
+    let token = token
+        .or_else(|| v.cfg.collector.token.as_ref().map(|t| t.0.clone()))
+        .ok_or_else(|| Failure::usage("give --token (or [collector] token in agent.toml)"))?;
+    let reach = crate::identity::Reach::from_config(&v.cfg.collector);
+    let m = crate::identity::enroll(&reach, &token, &crate::daemon::agent_id(&v), dir)
+        .await
+        .map_err(|e| Failure {
+            code: if e.is_transient() {
+                exit::UNREACHABLE
+            } else {
+                exit::AUTH
+            },
+            message: format!("enrollment failed: {e}"),
+        })?;
+    Ok(format!(
+        "enrolled as {} with {}; certificate valid until {}, renewed automatically; key and certificate in {}\n",
+        m.agent_id.as_deref().unwrap_or("?"),
+        v.cfg.collector.url,
+        m.not_after_ms
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "?".into()),
+        crate::identity::Source::enrolled_file(&v.cfg.data_dir.join("identity")).display()
     ))
 }
 

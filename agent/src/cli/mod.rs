@@ -79,6 +79,20 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Join the collector with a join token: make a key here, get a
+    /// certificate, keep both in data_dir/identity.
+    Enroll {
+        #[arg(long)]
+        config: PathBuf,
+        /// The join token `meterlink-collector token create` printed;
+        /// default agent.toml's [collector] token.
+        #[arg(long, env = "METERLINK_JOIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Enroll again although the agent has a certificate (its earlier
+        /// certificates stop working).
+        #[arg(long)]
+        force: bool,
+    },
     /// Show the running agent's backlog, last ack and connection state.
     Status {
         #[arg(long)]
@@ -147,6 +161,11 @@ pub async fn run(argv: impl IntoIterator<Item = String>) -> (u8, String, String)
         Command::Run { config } => commands::run_daemon(&config).await,
         Command::CheckConfig { config } => commands::check_config(&config),
         Command::Status { config } => commands::status(&config),
+        Command::Enroll {
+            config,
+            token,
+            force,
+        } => commands::enroll(&config, token, force).await,
     };
     match r {
         Ok(out) => (exit::OK, out, String::new()),

@@ -194,6 +194,21 @@ pub fn render_status(r: &StatusReport) -> String {
             r.config_version
         );
     }
+    if let Some(end) = r.cert_expires_at_ms {
+        let at = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default()
+        };
+        let renew = r
+            .cert_renew_at_ms
+            .map(|t| format!(", renewed from {}", at(t)))
+            .unwrap_or_default();
+        let _ = writeln!(o, "  certificate  valid until {}{renew}", at(end));
+    }
+    if let Some(e) = &r.cert_error {
+        let _ = writeln!(o, "  certificate  renewal failed: {e}");
+    }
     if let Some(e) = &r.config_error {
         let _ = writeln!(o, "  config error {e}");
     }

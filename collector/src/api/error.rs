@@ -116,8 +116,13 @@ impl IntoResponse for ApiError {
 fn refusal_status(code: Refusal) -> StatusCode {
     use Refusal::*;
     match code {
-        GroupExists | RequestClosed | DuplicateReading | UserIdTaken => StatusCode::CONFLICT,
+        GroupExists | RequestClosed | DuplicateReading | UserIdTaken | AgentOfAnotherAccount => {
+            StatusCode::CONFLICT
+        }
+        AgentDisabled | CertificateReplaced | JoinTokenExpired | JoinTokenUnknown
+        | JoinTokenUsed => StatusCode::FORBIDDEN,
         AccountNotFound
+        | InvalidAgentId
         | EmaintenanceProduct
         | ImplausibleReading
         | InvalidAccountId

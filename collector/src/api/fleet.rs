@@ -7,7 +7,7 @@ use crate::auth::Action;
 use crate::model::{AgentInfo, OutboxCounts};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,6 +16,8 @@ pub(super) fn routes() -> Routes {
     Routes::new()
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/agents/{id}", patch(update_agent))
+        .route("/api/v1/agents/{id}/disable", post(disable_agent))
+        .route("/api/v1/agents/{id}/enable", post(enable_agent))
         .route("/api/v1/unassigned-devices", get(unassigned))
         .route("/api/v1/outbox", get(outbox))
 }
@@ -44,6 +46,30 @@ async fn update_agent(
     c.need(Action::ManageFleet, "assigning agents")?;
     let u = body?.0;
     Ok(Json(s.set_agent_account(&id, u.account.as_deref()).await?))
+}
+
+/// Its live stream ends within a second; it may not connect, renew or
+/// enroll until enabled again.
+async fn disable_agent(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AgentInfo>> {
+    c.need(Action::ManageFleet, "disabling agents")?;
+    let a = s.set_agent_enabled(&id, false).await?;
+    tracing::warn!(agent = %id, by = %c.id, "agent disabled");
+    Ok(Json(a))
+}
+
+async fn enable_agent(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AgentInfo>> {
+    c.need(Action::ManageFleet, "enabling agents")?;
+    let a = s.set_agent_enabled(&id, true).await?;
+    tracing::info!(agent = %id, by = %c.id, "agent enabled");
+    Ok(Json(a))
 }
 
 async fn unassigned(State(s): S, c: Caller) -> ApiResult<Json<Value>> {

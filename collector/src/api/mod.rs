@@ -7,6 +7,7 @@
 
 mod accounts;
 mod caller;
+mod enrollment;
 mod error;
 mod fleet;
 mod groups;
@@ -25,6 +26,8 @@ use axum::{Extension, Router};
 use error::ApiError;
 use serde::Deserialize;
 use std::sync::Arc;
+
+pub use enrollment::Joining;
 
 /// The OpenAPI 3.1 document of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -122,7 +125,7 @@ async fn track(
     r
 }
 
-pub fn router(store: Arc<Store>, metrics: Arc<Metrics>) -> Router {
+pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, joining: Joining) -> Router {
     let v1 = Routes::new()
         .merge(accounts::routes())
         .merge(products::routes())
@@ -131,6 +134,7 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>) -> Router {
         .merge(fleet::routes())
         .merge(kb::routes())
         .merge(users::routes())
+        .merge(enrollment::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             store.clone(),
             caller::authenticate,
@@ -161,14 +165,20 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>) -> Router {
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), track))
         .layer(Extension(metrics))
+        .layer(Extension(joining))
         .with_state(store)
 }
 
-/// Serves the API on `listener` until the task is dropped.
+/// Serves the API on `listener` until the task is dropped (without
+/// enrollment: no CA here to pin).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store, metrics)).await
+    let joining = Joining {
+        pin_sha256: None,
+        token_ttl_ms: 86_400_000,
+    };
+    axum::serve(listener, router(store, metrics, joining)).await
 }

@@ -21,6 +21,8 @@ pub enum Action {
     ManageGroups,
     /// Create users of the account and give them tokens.
     ManageUsers,
+    /// Make join tokens that enroll agents into the account.
+    EnrollAgents,
 }
 
 impl User {
@@ -39,7 +41,11 @@ impl User {
             Role::Operator => true,
             Role::AccountManager => matches!(
                 a,
-                Action::SeeAgents | Action::Billing | Action::ManageGroups | Action::ManageUsers
+                Action::SeeAgents
+                    | Action::Billing
+                    | Action::ManageGroups
+                    | Action::ManageUsers
+                    | Action::EnrollAgents
             ),
             Role::ProductAdministrator => false,
         }

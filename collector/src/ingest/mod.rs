@@ -2,6 +2,9 @@
 //! batch in one store transaction, and acknowledges only after the commit.
 //! Batches of one stream are filed one after the other, so a slow store slows
 //! the agent down (HTTP/2 flow control) instead of growing memory here.
+//! Enrollment and renewal are in `enroll`.
+
+pub mod enroll;
 
 use crate::metrics::{AgentLabel, Metrics};
 use crate::model::IngestOutcome;
@@ -27,6 +30,9 @@ pub struct Ingest {
     /// Where configurations pushed to agents live (see `config::Agents`).
     pub agents_dir: std::path::PathBuf,
     pub recheck: std::time::Duration,
+    /// None: this collector does not enroll (no CA key).
+    pub enrollment: Option<Arc<enroll::Enrollment>>,
+    pub credentials: enroll::Credentials,
 }
 
 /// The configuration for `agent`, if its file or the default exists and
@@ -35,11 +41,7 @@ pub struct Ingest {
 /// built it (the standard library's hasher is not stable across releases).
 fn pushed_config(dir: &std::path::Path, agent: &str) -> Option<AgentConfig> {
     // An agent id is a certificate name: keep it from naming another path.
-    let safe = !agent.is_empty()
-        && agent
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && !agent.starts_with('.');
+    let safe = crate::model::valid_agent_id(agent);
     let own = dir.join(format!("{agent}.toml"));
     let path = if safe && own.exists() {
         own
@@ -86,7 +88,7 @@ fn record(m: &Metrics, o: &IngestOutcome) {
     m.request_changes.inc_by(o.request_changes);
 }
 
-fn store_status(e: &StoreError) -> Status {
+pub(crate) fn store_status(e: &StoreError) -> Status {
     match e {
         // The store is down or busy: the agent keeps its data and retries.
         StoreError::Db { .. } => {
@@ -101,17 +103,37 @@ fn store_status(e: &StoreError) -> Status {
     }
 }
 
-/// The agent's identity: the common name of its client certificate.
-fn agent_of<T>(req: &Request<T>) -> Result<String, Status> {
-    let certs = req
-        .peer_certs()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    let first = certs
-        .first()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    common_name(first.as_ref())
+/// The agent's identity: the common name of its client certificate, and
+/// the certificate's serial (hex).
+fn identity_of<T>(req: &Request<T>) -> Result<(String, String), Status> {
+    let none = || {
+        Status::unauthenticated(
+            "a client certificate is required: enroll the agent first (`meterlink-agent enroll --token ...`)",
+        )
+    };
+    let certs = req.peer_certs().ok_or_else(none)?;
+    let first = certs.first().ok_or_else(none)?;
+    let agent = common_name(first.as_ref())
         .filter(|cn| !cn.is_empty())
-        .ok_or_else(|| Status::permission_denied("the client certificate has no common name"))
+        .ok_or_else(|| Status::permission_denied("the client certificate has no common name"))?;
+    let serial = crate::pki::sign::serial_of(first.as_ref())
+        .ok_or_else(|| Status::permission_denied("the client certificate does not parse"))?;
+    Ok((agent, serial))
+}
+
+/// Why a certificate may not act as `agent` now, if it may not.
+fn refusal(c: &crate::model::AgentCredential, agent: &str, serial: &str) -> Option<Status> {
+    if c.disabled {
+        Some(Status::permission_denied(format!(
+            "agent {agent:?} is disabled by an operator; nothing more is filed until it is enabled again"
+        )))
+    } else if !c.accepts(serial) {
+        Some(Status::permission_denied(format!(
+            "this certificate of agent {agent:?} was replaced by a later enrollment: enroll again with a new join token"
+        )))
+    } else {
+        None
+    }
 }
 
 #[tonic::async_trait]
@@ -122,8 +144,19 @@ impl Collector for Ingest {
         &self,
         req: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
-        let agent = agent_of(&req)?;
+        let (agent, serial) = identity_of(&req)?;
         let peer = req.remote_addr();
+        let cred = self
+            .store
+            .agent_credential(&agent)
+            .await
+            .map_err(|e| store_status(&e))?;
+        if let Some(why) = refusal(&cred, &agent, &serial) {
+            tracing::warn!(%agent, ?peer, %serial, "agent refused: {}", why.message());
+            return Err(why);
+        }
+        let mut credentials = self.credentials.clone();
+        credentials.mark_unchanged();
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(8);
         let store = self.store.clone();
@@ -144,6 +177,19 @@ impl Collector for Ingest {
             loop {
                 let next = tokio::select! {
                     m = inbound.message() => m,
+                    changed = credentials.changed() => {
+                        if changed.is_err() {
+                            // The collector is stopping.
+                            break;
+                        }
+                        let now = credentials.borrow_and_update().get(&agent).cloned().unwrap_or_default();
+                        if let Some(why) = refusal(&now, &agent, &serial) {
+                            tracing::warn!(%agent, ?peer, "ending the agent's stream: {}", why.message());
+                            let _ = tx.send(Err(why)).await;
+                            break;
+                        }
+                        continue;
+                    }
                     _ = recheck.tick(), if hello => {
                         let (d, a) = (agents_dir.clone(), agent.clone());
                         let pushed = tokio::task::spawn_blocking(move || pushed_config(&d, &a)).await.ok().flatten();
@@ -245,5 +291,19 @@ impl Collector for Ingest {
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn enroll(
+        &self,
+        req: Request<meterlink_proto::v1::EnrollRequest>,
+    ) -> Result<Response<meterlink_proto::v1::EnrollResponse>, Status> {
+        enroll::enroll(&self.store, self.enrollment.as_deref(), req).await
+    }
+
+    async fn renew(
+        &self,
+        req: Request<meterlink_proto::v1::RenewRequest>,
+    ) -> Result<Response<meterlink_proto::v1::EnrollResponse>, Status> {
+        enroll::renew(&self.store, self.enrollment.as_deref(), req).await
     }
 }

@@ -35,6 +35,10 @@ pub struct AgentInfo {
     /// `held - filed` is its backlog then.
     pub held_seq: u64,
     pub backlog: u64,
+    /// False once an operator disabled it: it may not connect or renew.
+    pub enabled: bool,
+    /// When its certificate issued last expires (None: never enrolled).
+    pub cert_expires_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

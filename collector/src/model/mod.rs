@@ -3,6 +3,7 @@
 //! depends on no other module of the crate (invariant C1).
 
 mod account;
+mod enrollment;
 mod ingest;
 mod kb;
 mod outbox;
@@ -11,6 +12,9 @@ mod request;
 mod user;
 
 pub use account::{Account, AgentInfo, Group};
+pub use enrollment::{
+    valid_agent_id, AgentCredential, IssuedCert, IssuedJoinToken, JoinToken, NewJoinToken,
+};
 pub use ingest::IngestOutcome;
 pub use kb::Article;
 pub use outbox::{OutboxCounts, OutboxItem, OutboxResult};

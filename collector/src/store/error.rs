@@ -7,6 +7,13 @@ use crate::token::NoRandomness;
 /// `error.code`; the API chooses the HTTP status from the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    AgentDisabled,
+    AgentOfAnotherAccount,
+    CertificateReplaced,
+    InvalidAgentId,
+    JoinTokenExpired,
+    JoinTokenUnknown,
+    JoinTokenUsed,
     AccountNotFound,
     DuplicateReading,
     EmaintenanceProduct,
@@ -34,6 +41,13 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
+            Refusal::AgentDisabled => "agent_disabled",
+            Refusal::AgentOfAnotherAccount => "agent_of_another_account",
+            Refusal::CertificateReplaced => "certificate_replaced",
+            Refusal::InvalidAgentId => "invalid_agent_id",
+            Refusal::JoinTokenExpired => "join_token_expired",
+            Refusal::JoinTokenUnknown => "join_token_unknown",
+            Refusal::JoinTokenUsed => "join_token_used",
             Refusal::AccountNotFound => "account_not_found",
             Refusal::DuplicateReading => "duplicate_reading",
             Refusal::EmaintenanceProduct => "emaintenance_product",

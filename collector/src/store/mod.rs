@@ -27,9 +27,10 @@ pub use sqlite::SqliteStore;
 
 use crate::filing::FilingPolicy;
 use crate::model::{
-    Account, AgentInfo, Article, Group, HistoryQuery, IngestOutcome, IssuedToken, ManualReading,
-    NewRequest, OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductQuery,
-    ProductUpdate, Reading, RequestQuery, ServiceRequest, TokenInfo, User,
+    Account, AgentCredential, AgentInfo, Article, Group, HistoryQuery, IngestOutcome, IssuedCert,
+    IssuedJoinToken, IssuedToken, JoinToken, ManualReading, NewJoinToken, NewRequest, OutboxCounts,
+    OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
+    RequestQuery, ServiceRequest, TokenInfo, User,
 };
 use crate::requests::Rules;
 
@@ -139,7 +140,17 @@ dispatch! {
     #[cfg(test)]
     pub(crate) async fn token_rows_text(&self) -> Vec<String>;
     pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError>;
+    pub async fn agent(&self, id: &str) -> Result<Option<AgentInfo>, StoreError>;
     pub async fn set_agent_account(&self, agent: &str, account: Option<&str>) -> Result<AgentInfo, StoreError>;
+    pub async fn set_agent_enabled(&self, agent: &str, enabled: bool) -> Result<AgentInfo, StoreError>;
+    pub async fn agent_credential(&self, agent: &str) -> Result<AgentCredential, StoreError>;
+    pub async fn agent_credentials(&self) -> Result<Vec<(String, AgentCredential)>, StoreError>;
+    pub async fn create_join_token(&self, t: &NewJoinToken, pin_sha256: &str, now_ms: i64) -> Result<IssuedJoinToken, StoreError>;
+    pub async fn join_tokens(&self, account: Option<&str>) -> Result<Vec<JoinToken>, StoreError>;
+    pub async fn join_token(&self, id: &str) -> Result<Option<JoinToken>, StoreError>;
+    pub async fn delete_join_token(&self, id: &str) -> Result<(), StoreError>;
+    pub async fn redeem_join_token(&self, token_id: &str, cert: &IssuedCert, now_ms: i64) -> Result<(), StoreError>;
+    pub async fn renew_agent_cert(&self, presented: &str, cert: &IssuedCert) -> Result<(), StoreError>;
     pub async fn unassigned(&self) -> Result<Vec<Product>, StoreError>;
     pub async fn groups(&self, account: Option<&str>) -> Result<Vec<Group>, StoreError>;
     pub async fn create_group(&self, account: &str, name: &str) -> Result<Group, StoreError>;

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0002_write_locality.sql"),
     include_str!("migrations/postgres/0003_operators_and_tokens.sql"),
     include_str!("migrations/postgres/0004_product_events.sql"),
+    include_str!("migrations/postgres/0005_enrollment.sql"),
 ];
 
 pub struct PgStore {

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0004_write_locality.sql"),
     include_str!("migrations/sqlite/0005_operators_and_tokens.sql"),
     include_str!("migrations/sqlite/0006_product_events.sql"),
+    include_str!("migrations/sqlite/0007_enrollment.sql"),
 ];
 
 pub struct SqliteStore {

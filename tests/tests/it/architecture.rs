@@ -183,7 +183,8 @@ fn collector_module_graph() {
             ("token", &[]),
             ("filing", &[]),
             ("requests", &[]),
-            ("pki", &[]),
+            // Agent ids are the model's: the CSR check names them.
+            ("pki", &["model"]),
             ("metrics", &[]),
             // C2: the access policy is over the model only.
             ("auth", &["model"]),
@@ -194,11 +195,12 @@ fn collector_module_graph() {
                 "api",
                 &["store", "auth", "model", "token", "filing", "metrics"],
             ),
-            ("ingest", &["store", "pki", "model", "metrics"]),
+            ("ingest", &["store", "pki", "model", "metrics", "token"]),
             ("portal", &["store", "model"]),
             ("config", &["filing", "requests", "portal", "store"]),
             ("users", &["config", "store", "model", "token"]),
-            ("exit", &["server", "store", "users"]),
+            ("agents", &["config", "store", "model", "pki", "users"]),
+            ("exit", &["server", "store", "users", "agents"]),
             // C5: only the server assembles the whole.
             (
                 "server",
@@ -232,13 +234,16 @@ fn agent_module_graph() {
             ("poll", &["snmp", "profile", "observation"]),
             ("discovery", &["snmp", "profile", "poll"]),
             ("config", &["snmp", "range", "schedule"]),
-            ("uplink", &["buffer"]),
+            ("proxy", &[]),
+            ("identity", &["config", "proxy"]),
+            ("uplink", &["buffer", "identity", "proxy"]),
             (
                 "daemon",
                 &[
                     "buffer",
                     "config",
                     "discovery",
+                    "identity",
                     "known",
                     "observation",
                     "poll",
@@ -256,6 +261,7 @@ fn agent_module_graph() {
                     "config",
                     "daemon",
                     "discovery",
+                    "identity",
                     "observation",
                     "poll",
                     "profile",

@@ -90,32 +90,48 @@ async fn example_configurations_pass_check_config() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
 
-    // The agent's example, with its data_dir here and the files it names made
-    // as the README says (`meterlink-collector ca issue`).
+    // The agent's example, with its data_dir here: not enrolled yet.
+    let example = std::fs::read_to_string(deploy_dir().join("examples/agent.toml"))
+        .unwrap()
+        .replace("/var/lib/meterlink-agent", dir.to_str().unwrap());
+    let agent_toml = dir.join("agent.toml");
+    let check = |text: String| {
+        let agent_toml = agent_toml.clone();
+        async move {
+            std::fs::write(&agent_toml, text).unwrap();
+            meterlink_agent::cli::run(
+                [
+                    "meterlink-agent",
+                    "check-config",
+                    "--config",
+                    agent_toml.to_str().unwrap(),
+                ]
+                .map(String::from),
+            )
+            .await
+        }
+    };
+    let (code, out, err) = check(example.clone()).await;
+    assert_eq!(code, 0, "agent check-config: {err}");
+    assert!(
+        out.contains(": ok (2 credential sets, 1 target groups")
+            && out.contains("not enrolled yet"),
+        "{out}"
+    );
+    // With the certificate files it names instead, made as its comment says
+    // (`meterlink-collector ca issue`).
     let pki = Pki::ensure(&dir.join("pki"), "test CA").unwrap();
     pki.issue("site-milano-1", false, dir, "site-milano-1", None)
         .unwrap();
     std::fs::copy(pki.ca_cert(), dir.join("ca.pem")).unwrap();
-    let agent = std::fs::read_to_string(deploy_dir().join("examples/agent.toml"))
-        .unwrap()
-        .replace("/var/lib/meterlink-agent", dir.to_str().unwrap());
-    let agent_toml = dir.join("agent.toml");
-    std::fs::write(&agent_toml, agent).unwrap();
-    let (code, out, err) = meterlink_agent::cli::run(
-        [
-            "meterlink-agent",
-            "check-config",
-            "--config",
-            agent_toml.to_str().unwrap(),
-        ]
-        .map(String::from),
-    )
-    .await;
+    let files = example
+        .replace("# ca = \"/etc/meterlink", "ca = \"/etc/meterlink")
+        .replace("# cert = \"/etc/meterlink", "cert = \"/etc/meterlink")
+        .replace("# key = \"/etc/meterlink", "key = \"/etc/meterlink")
+        .replace("/etc/meterlink", dir.to_str().unwrap());
+    let (code, out, err) = check(files).await;
     assert_eq!(code, 0, "agent check-config: {err}");
-    assert!(
-        out.contains(": ok (2 credential sets, 1 target groups"),
-        "{out}"
-    );
+    assert!(out.contains("certificate files"), "{out}");
 
     // The collector's example, with its data_dir here: nothing else to make.
     let collector = std::fs::read_to_string(deploy_dir().join("examples/collector.toml"))

@@ -7,6 +7,25 @@ use sqlx::Row;
 use super::rows::account_from;
 use super::Backend;
 
+const AGENT_COLUMNS: &str = "agent_id, version, account_id, first_seen_ms, last_seen_ms, highest_seq, held_seq, disabled, cert_expires_at_ms";
+
+fn agent_from(r: &<super::Db as sqlx::Database>::Row) -> AgentInfo {
+    let filed = r.get::<i64, _>(5) as u64;
+    let held = r.get::<i64, _>(6) as u64;
+    AgentInfo {
+        id: r.get(0),
+        version: r.get(1),
+        account: r.get(2),
+        first_seen_ms: r.get(3),
+        last_seen_ms: r.get(4),
+        filed_seq: filed,
+        held_seq: held,
+        backlog: held.saturating_sub(filed),
+        enabled: r.get::<i64, _>(7) == 0,
+        cert_expires_at_ms: r.get(8),
+    }
+}
+
 impl Backend {
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         let rows = sqlx::query(
@@ -65,29 +84,24 @@ impl Backend {
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT agent_id, version, account_id, first_seen_ms, last_seen_ms, highest_seq, held_seq FROM agents ORDER BY agent_id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents ORDER BY agent_id"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let filed = r.get::<i64, _>(5) as u64;
-                let held = r.get::<i64, _>(6) as u64;
-                AgentInfo {
-                    id: r.get(0),
-                    version: r.get(1),
-                    account: r.get(2),
-                    first_seen_ms: r.get(3),
-                    last_seen_ms: r.get(4),
-                    filed_seq: filed,
-                    held_seq: held,
-                    backlog: held.saturating_sub(filed),
-                }
-            })
-            .collect())
+        Ok(rows.iter().map(agent_from).collect())
+    }
+
+    pub async fn agent(&self, id: &str) -> Result<Option<AgentInfo>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE agent_id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(row.as_ref().map(agent_from))
     }
 
     pub async fn set_agent_account(
@@ -113,10 +127,8 @@ impl Backend {
         if n == 0 {
             return Err(StoreError::NotFound(format!("agent {agent:?}")));
         }
-        self.agents()
+        self.agent(agent)
             .await?
-            .into_iter()
-            .find(|a| a.id == agent)
             .ok_or_else(|| StoreError::NotFound(format!("agent {agent:?}")))
     }
 }

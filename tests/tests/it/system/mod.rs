@@ -5,6 +5,7 @@ mod backpressure;
 mod crash;
 mod discovery;
 mod e2e;
+mod enrollment;
 mod outage;
 mod pushed_config;
 mod scenario;

@@ -1,6 +1,8 @@
 //! Certificates: a development CA made on first start, server and agent
 //! certificates signed by it, and the checks on key files.
 
+pub mod sign;
+
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -125,7 +127,7 @@ impl Pki {
         self.dir.join("ca.pem")
     }
 
-    fn ca_key(&self) -> PathBuf {
+    pub fn ca_key(&self) -> PathBuf {
         self.dir.join("ca-key.pem")
     }
 

@@ -1,0 +1,104 @@
+//! Join tokens for agent enrollment: made by operators for any account and
+//! by account managers for their own; shown once, kept only as a hash.
+
+use super::caller::Caller;
+use super::error::{ApiError, ApiResult};
+use super::{AccountFilter, Routes, S};
+use crate::auth::Action;
+use crate::model::{IssuedJoinToken, NewJoinToken};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// What the API needs to make join tokens.
+#[derive(Clone, Debug)]
+pub struct Joining {
+    /// SHA-256 (hex) of the CA agents pin; None: this collector does not
+    /// enroll (no CA key configured).
+    pub pin_sha256: Option<String>,
+    /// A token's life when the request gives none.
+    pub token_ttl_ms: i64,
+}
+
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .route("/api/v1/join-tokens", get(list).post(create))
+        .route("/api/v1/join-tokens/{id}", delete(withdraw))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Create {
+    account: String,
+    #[serde(default)]
+    agent_id: Option<String>,
+    /// Seconds the token is good for.
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+}
+
+async fn create(
+    State(s): S,
+    c: Caller,
+    Extension(j): Extension<Joining>,
+    body: Result<Json<Create>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<IssuedJoinToken>)> {
+    c.need(Action::EnrollAgents, "join tokens")?;
+    let b = body?.0;
+    c.account_in_reach(&b.account)?;
+    let Some(pin) = j.pin_sha256 else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "enrollment_off",
+            "this collector does not enroll agents: give [tls] client_ca_key in collector.toml",
+        ));
+    };
+    let ttl_ms = match b.ttl_secs {
+        None => j.token_ttl_ms,
+        Some(t) if (60..=30 * 86_400).contains(&t) => t as i64 * 1000,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_ttl",
+                "ttl_secs: from 60 (a minute) to 2592000 (30 days)",
+            ))
+        }
+    };
+    let now = crate::store::now_ms();
+    let new = NewJoinToken {
+        account: b.account,
+        agent: b.agent_id,
+        created_by: c.id.clone(),
+        expires_at_ms: now + ttl_ms,
+    };
+    let issued = s.create_join_token(&new, &pin, now).await?;
+    tracing::info!(token = %issued.id, account = %issued.account, by = %c.id, "join token made");
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+async fn list(
+    State(s): S,
+    c: Caller,
+    q: Result<Query<AccountFilter>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    c.need(Action::EnrollAgents, "join tokens")?;
+    let account = c.scoped_account(q?.0.account)?;
+    Ok(Json(
+        json!({"join_tokens": s.join_tokens(account.as_deref()).await?}),
+    ))
+}
+
+async fn withdraw(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    c.need(Action::EnrollAgents, "join tokens")?;
+    let t = s
+        .join_token(&id)
+        .await?
+        .filter(|t| c.sees_account(&t.account))
+        .ok_or_else(|| ApiError::not_found(format!("join token {id:?}")))?;
+    s.delete_join_token(&t.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
