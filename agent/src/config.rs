@@ -25,6 +25,8 @@ pub struct AgentConfig {
     pub engine: EngineSection,
     #[serde(default)]
     pub discovery: DiscoverySection,
+    #[serde(default)]
+    pub admin: AdminSection,
     pub credentials: Vec<CredentialConfig>,
     pub targets: Vec<TargetConfig>,
     pub schedule: ScheduleConfig,
@@ -106,6 +108,15 @@ pub struct EngineSection {
     pub max_pps: Option<u32>,
 }
 
+/// The admin port: `/metrics` and `/healthz` on a loopback address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// 127.0.0.1:9464 for instance; none: no admin port.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// How scheduled discovery keeps the devices it found.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,6 +194,9 @@ impl std::fmt::Debug for CredentialConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
+    /// The group's name in metrics; default `targets[N]` (N from 1).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Addresses, CIDR blocks or ranges, as for `discover`.
     pub addresses: Vec<String>,
     #[serde(default = "default_port")]
@@ -460,6 +474,14 @@ impl AgentConfig {
                 at("collector", "[collector]")
             )));
         }
+        if let Some(a) = cfg.admin.listen {
+            if !a.ip().is_loopback() {
+                return Err(err(format!(
+                    "{}: {a} is not a loopback address: the admin port serves metrics to this host only (127.0.0.1:PORT or [::1]:PORT)",
+                    at("admin.listen", "listen")
+                )));
+            }
+        }
         if let Some(id) = &cfg.agent_id {
             let ok = (1..=64).contains(&id.len())
                 && !id.starts_with('.')
@@ -537,6 +559,30 @@ status = "*/5 * * * *"
             !format!("{:?}", v.cfg).contains("authpass1"),
             "secrets in Debug output"
         );
+    }
+
+    #[test]
+    fn the_admin_port_is_loopback_only_and_certificates_come_together() {
+        let open = format!("{GOOD}\n[admin]\nlisten = \"0.0.0.0:9464\"\n");
+        let e = AgentConfig::parse("agent.toml", &open)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("admin.listen") && e.contains("loopback"), "{e}");
+        let local = format!("{GOOD}\n[admin]\nlisten = \"127.0.0.1:9464\"\n");
+        assert!(AgentConfig::parse("agent.toml", &local).is_ok());
+        let half = GOOD.replace("key = \"agent-key.pem\"\n", "");
+        let e = AgentConfig::parse("agent.toml", &half)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ca, cert and key together"), "{e}");
+        let none = GOOD
+            .replace("ca = \"ca.pem\"\n", "")
+            .replace("cert = \"agent.pem\"\n", "")
+            .replace("key = \"agent-key.pem\"\n", "");
+        let v = AgentConfig::parse("agent.toml", &none).unwrap();
+        assert!(v.cfg.collector.cert.is_none());
+        let bad_id = GOOD.replace("agent_id = \"agent-1\"", "agent_id = \"../x\"");
+        assert!(AgentConfig::parse("agent.toml", &bad_id).is_err());
     }
 
     #[test]

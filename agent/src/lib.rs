@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod discovery;
 pub mod identity;
 pub mod known;
+pub mod metrics;
 pub mod observation;
 pub mod poll;
 pub mod profile;

@@ -87,6 +87,10 @@ pub struct UplinkStatus {
     pub pushed: Mutex<Option<meterlink_proto::v1::AgentConfig>>,
     /// Notified when `pushed` is set.
     pub config_pushed: Notify,
+    /// Batches sent and not acknowledged yet.
+    pub in_flight: AtomicU64,
+    /// Observations the collector acknowledged (the agent's metric).
+    pub acked: prometheus_client::metrics::counter::Counter,
 }
 
 /// The last [`LatencyWindow::CAPACITY`] latencies, in milliseconds.
@@ -191,6 +195,7 @@ pub async fn run(
     let mut backoff = cfg.backoff_min;
     loop {
         status.set("connecting");
+        status.in_flight.store(0, Ordering::Relaxed);
         let ended = tokio::select! {
             e = session(&cfg, &buffer, &appended, &status) => e,
             _ = shutdown.changed() => Ended::Shutdown,
@@ -375,6 +380,9 @@ async fn session(
             }
             sent_upto = last;
             in_flight.push_back((last, taken));
+            status
+                .in_flight
+                .store(in_flight.len() as u64, Ordering::Relaxed);
             status.sent_batches.fetch_add(1, Ordering::Relaxed);
         }
         let notified = appended.notified();
@@ -404,12 +412,14 @@ async fn session(
                         let mut lat = status.ack_latency.lock().unwrap_or_else(|p| p.into_inner());
                         while in_flight.front().is_some_and(|(s, _)| *s <= upto) {
                             if let Some((_, taken)) = in_flight.pop_front() {
+                                status.acked.inc_by(taken.len() as u64);
                                 for t in taken {
                                     lat.record((now - t).clamp(0, u32::MAX as i64) as u32);
                                 }
                             }
                         }
                         drop(lat);
+                        status.in_flight.store(in_flight.len() as u64, Ordering::Relaxed);
                         status.last_ack.fetch_max(upto, Ordering::Relaxed);
                         status.last_ack_at_ms.store(now_ms(), Ordering::Relaxed);
                     }

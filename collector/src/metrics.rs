@@ -26,6 +26,14 @@ pub struct ApiLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// incident, consumables, device_silent, meter_due, meter_anomaly, ...
+    pub kind: String,
+    /// opened, occurrence or closed.
+    pub change: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
     pub route: String,
 }
@@ -45,6 +53,7 @@ pub struct Metrics {
     pub counter_values_filed: Counter,
     pub counter_values_anomalous: Counter,
     pub request_changes: Counter,
+    pub service_requests: Family<RequestLabels, Counter>,
     pub batch_commit_seconds: Histogram,
     pub agents_connected: Gauge,
     pub agent_backlog: Family<AgentLabel, Gauge>,
@@ -72,6 +81,7 @@ impl Metrics {
             counter_values_filed: Counter::default(),
             counter_values_anomalous: Counter::default(),
             request_changes: Counter::default(),
+            service_requests: Family::default(),
             batch_commit_seconds: latency_histogram(),
             agents_connected: Gauge::default(),
             agent_backlog: Family::default(),
@@ -110,8 +120,13 @@ impl Metrics {
         );
         registry.register(
             "service_request_changes",
-            "Service requests opened, updated with an occurrence or closed at ingest",
+            "Service requests opened, updated with an occurrence or closed, at ingest and by the clock",
             m.request_changes.clone(),
+        );
+        registry.register(
+            "service_requests",
+            "Service requests opened, updated with an occurrence or closed, at ingest and by the clock, by kind",
+            m.service_requests.clone(),
         );
         registry.register(
             "batch_commit_seconds",
@@ -161,6 +176,18 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Counts what the rules did to service requests: (kind, change, how many).
+    pub fn record_requests<'a>(&self, t: impl IntoIterator<Item = (&'a str, &'a str, u64)>) {
+        for (kind, change, n) in t {
+            self.service_requests
+                .get_or_create(&RequestLabels {
+                    kind: kind.to_string(),
+                    change: change.to_string(),
+                })
+                .inc_by(n);
+        }
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -175,43 +202,7 @@ pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; char
 /// The content type of `to_prometheus_text`'s.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The same exposition in Prometheus' own text format (0.0.4), for scrapers
-/// and tools that do not ask for OpenMetrics (promtool lints this format).
-/// The formats differ only in what this crate writes here: a counter's
-/// HELP and TYPE name the family (`x`) in OpenMetrics and the sample
-/// (`x_total`) in Prometheus' format, and OpenMetrics ends with `# EOF`.
-pub fn to_prometheus_text(openmetrics: &str) -> String {
-    let counters: std::collections::BTreeSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let meta = ["# HELP ", "# TYPE "]
-            .into_iter()
-            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
-        match meta {
-            Some((p, rest)) => {
-                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let suffix = if counters.contains(name) {
-                    "_total"
-                } else {
-                    ""
-                };
-                out.push_str(&format!("{p}{name}{suffix} {tail}\n"));
-            }
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    out
-}
+pub use meterlink_proto::exposition::to_prometheus_text;
 
 #[cfg(test)]
 mod tests {

@@ -289,7 +289,12 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         }
     });
     let mut tasks = vec![
-        tokio::spawn(tick_loop(store.clone(), cfg.tick(), stop_tick_rx.clone())),
+        tokio::spawn(tick_loop(
+            store.clone(),
+            metrics.clone(),
+            cfg.tick(),
+            stop_tick_rx.clone(),
+        )),
         tokio::spawn(crate::ingest::enroll::watch_credentials(
             store.clone(),
             credentials_tx,
@@ -368,6 +373,7 @@ async fn first_operator(store: &Store, data_dir: &std::path::Path) -> Result<(),
 /// Runs the clock's request rules every `every` until stopped.
 async fn tick_loop(
     store: Arc<Store>,
+    metrics: Arc<crate::metrics::Metrics>,
     every: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -379,8 +385,12 @@ async fn tick_loop(
             _ = stop.changed() => return,
         }
         match store.tick(crate::store::now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(changes = n, "service requests changed by the clock"),
+            Ok(t) if t.total() == 0 => {}
+            Ok(t) => {
+                metrics.record_requests(t.iter());
+                metrics.request_changes.inc_by(t.total());
+                tracing::info!(changes = t.total(), "service requests changed by the clock");
+            }
             Err(e) => {
                 tracing::error!(error = %e, "clock rules failed; trying again at the next tick")
             }

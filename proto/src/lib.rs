@@ -1,4 +1,7 @@
-//! The meterlink.v1 wire protocol, generated from `meterlink/v1/*.proto`.
+//! The meterlink.v1 wire protocol, generated from `meterlink/v1/*.proto`,
+//! and the metrics text format both programs serve.
+
+pub mod exposition;
 
 #[allow(clippy::all, clippy::pedantic)]
 pub mod v1 {

@@ -33,6 +33,8 @@ pub struct AgentToml {
     pub engine: Option<(f64, u32, usize)>,
     /// A join token for `[collector] token`.
     pub token: Option<String>,
+    /// `[admin] listen`: the agent's metrics port.
+    pub admin: Option<SocketAddr>,
 }
 
 impl AgentToml {
@@ -59,6 +61,7 @@ impl AgentToml {
             max_bytes: None,
             engine: None,
             token: None,
+            admin: None,
         }
     }
 
@@ -95,6 +98,9 @@ impl AgentToml {
         }
         if let Some(n) = self.batch_max_count {
             let _ = writeln!(s, "batch_max_count = {n}");
+        }
+        if let Some(a) = self.admin {
+            let _ = writeln!(s, "[admin]\nlisten = \"{a}\"");
         }
         if let Some(b) = self.max_bytes {
             let _ = writeln!(s, "[buffer]\nmax_bytes = {b}");

@@ -86,6 +86,7 @@ fn record(m: &Metrics, o: &IngestOutcome) {
     m.counter_values_filed.inc_by(o.counter_values);
     m.counter_values_anomalous.inc_by(o.anomalies);
     m.request_changes.inc_by(o.request_changes);
+    m.record_requests(o.requests.iter());
 }
 
 pub(crate) fn store_status(e: &StoreError) -> Status {

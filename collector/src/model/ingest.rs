@@ -17,6 +17,28 @@ pub struct IngestOutcome {
     pub foreign: u64,
     /// Service-request changes (opened, occurrence, closed).
     pub request_changes: u64,
+    /// The same by request kind and change.
+    pub requests: RequestTally,
     /// Highest seq in the batch: everything up to it is durable now.
     pub highest_seq: u64,
+}
+
+/// Service-request changes counted by (kind, change): `("incident",
+/// "opened")`, `("consumables", "closed")`, ...
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestTally(pub std::collections::BTreeMap<(String, &'static str), u64>);
+
+impl RequestTally {
+    pub fn add(&mut self, kind: &str, change: &'static str) {
+        *self.0.entry((kind.to_string(), change)).or_default() += 1;
+    }
+
+    /// (kind, change, how many).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, u64)> {
+        self.0.iter().map(|((k, c), n)| (k.as_str(), *c, *n))
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
 }

@@ -15,7 +15,7 @@ pub use account::{Account, AgentInfo, Group};
 pub use enrollment::{
     valid_agent_id, AgentCredential, IssuedCert, IssuedJoinToken, JoinToken, NewJoinToken,
 };
-pub use ingest::IngestOutcome;
+pub use ingest::{IngestOutcome, RequestTally};
 pub use kb::Article;
 pub use outbox::{OutboxCounts, OutboxItem, OutboxResult};
 pub use product::{

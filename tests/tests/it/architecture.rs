@@ -229,6 +229,7 @@ fn agent_module_graph() {
             ("schedule", &[]),
             ("buffer", &[]),
             ("known", &[]),
+            ("metrics", &[]),
             // A3: profiles are pure over the codec's values.
             ("profile", &["snmp", "observation"]),
             ("poll", &["snmp", "profile", "observation"]),
@@ -245,6 +246,7 @@ fn agent_module_graph() {
                     "discovery",
                     "identity",
                     "known",
+                    "metrics",
                     "observation",
                     "poll",
                     "profile",

@@ -1,5 +1,6 @@
 //! The clock's rules: hold-down closes, device silent, meter reading due.
 
+use crate::model::RequestTally;
 use crate::requests::Change;
 use crate::store::encoding::current_period;
 use crate::store::StoreError;
@@ -14,7 +15,7 @@ impl Backend {
     /// close once the device reports, meter-due requests after the billing
     /// cutoff and their close once the billing read is filed. Returns how many
     /// request changes it wrote.
-    pub async fn tick(&self, now: i64) -> Result<u64, StoreError> {
+    pub async fn tick(&self, now: i64) -> Result<RequestTally, StoreError> {
         let rules = &self.settings.rules;
         let silent_before = now - (rules.silent_after_secs as i64).saturating_mul(1000);
         // Candidates are found outside the transaction (SQLite has one

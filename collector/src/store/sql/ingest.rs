@@ -178,7 +178,8 @@ impl Backend {
                     changes.extend(c.into_iter().map(|c| (serial.to_string(), c)));
                 }
             }
-            out.request_changes = self.apply_changes(&mut tx, &tracks, &changes, now).await?;
+            out.requests = self.apply_changes(&mut tx, &tracks, &changes, now).await?;
+            out.request_changes = out.requests.total();
             self.save_tracks(&mut tx, &tracks).await?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;

@@ -1,7 +1,7 @@
 //! Service requests: request tracks at ingest, their changes, events and
 //! outbox rows, and requests opened and closed through the API.
 
-use crate::model::{NewRequest, RequestEvent, RequestQuery, ServiceRequest};
+use crate::model::{NewRequest, RequestEvent, RequestQuery, RequestTally, ServiceRequest};
 use crate::requests::{Articles, Change, Track};
 use crate::store::encoding::{priority_str, request_id, request_number};
 use crate::store::{Refusal, StoreError};
@@ -131,8 +131,8 @@ impl Backend {
         tracks: &BTreeMap<String, Tracked>,
         changes: &[(String, Change)],
         now: i64,
-    ) -> Result<u64, StoreError> {
-        let mut n = 0;
+    ) -> Result<RequestTally, StoreError> {
+        let mut n = RequestTally::default();
         for (serial, c) in changes {
             let account = tracks.get(serial).and_then(|t| t.account.clone());
             let (id, event, text) = match c {
@@ -165,6 +165,7 @@ impl Backend {
                     .fetch_optional(&mut **tx)
                     .await
                     .map_err(|e| self.err(e))?;
+                    let id = id.map(|id| (id, kind.as_str().to_string()));
                     (id, "opened", title.clone())
                 }
                 Change::Occurrence {
@@ -172,9 +173,9 @@ impl Backend {
                     occurrences,
                     at_ms,
                 } => {
-                    let id: Option<i64> = sqlx::query_scalar(
+                    let id: Option<(i64, String)> = sqlx::query_as(
                         "UPDATE service_requests SET occurrences = $1, last_seen_ms = $2
-                         WHERE serial = $3 AND fingerprint = $4 AND state = 'open' RETURNING request_id",
+                         WHERE serial = $3 AND fingerprint = $4 AND state = 'open' RETURNING request_id, kind",
                     )
                     .bind(*occurrences as i64)
                     .bind(at_ms)
@@ -203,9 +204,9 @@ impl Backend {
                     reason,
                     at_ms: _,
                 } => {
-                    let id: Option<i64> = sqlx::query_scalar(
+                    let id: Option<(i64, String)> = sqlx::query_as(
                         "UPDATE service_requests SET state = 'closed', closed_at_ms = $1, close_reason = $2
-                         WHERE serial = $3 AND fingerprint = $4 AND state = 'open' RETURNING request_id",
+                         WHERE serial = $3 AND fingerprint = $4 AND state = 'open' RETURNING request_id, kind",
                     )
                     .bind(now)
                     .bind(reason)
@@ -217,9 +218,9 @@ impl Backend {
                     (id, "closed", reason.clone())
                 }
             };
-            if let Some(id) = id {
+            if let Some((id, kind)) = id {
                 self.request_event(tx, id, event, &text, now).await?;
-                n += 1;
+                n.add(&kind, event);
             }
         }
         Ok(n)

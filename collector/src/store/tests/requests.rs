@@ -36,7 +36,12 @@ async fn service_requests_open_update_and_close(s: Store) {
     for i in 0..5 {
         obs.push(status_of(next(), "P1", T0 + (20 + 10 * i) * MIN, jam()));
     }
-    s.ingest("a1", &obs).await.unwrap();
+    let out = s.ingest("a1", &obs).await.unwrap();
+    assert_eq!(
+        out.requests.0.get(&("incident".to_string(), "opened")),
+        Some(&1)
+    );
+    assert_eq!(out.requests.total(), out.request_changes);
     let open = open_requests(&s, "P1").await;
     assert_eq!(open.len(), 1, "{open:?}");
     assert_eq!(
@@ -57,8 +62,10 @@ async fn service_requests_open_update_and_close(s: Store) {
     let open = open_requests(&s, "P1").await;
     assert_eq!((open.len(), open[0].occurrences), (1, 2));
     // Clear for the hold-down time: the clock closes it.
-    assert_eq!(s.tick(T0 + 100 * MIN).await.unwrap(), 0);
-    assert_eq!(s.tick(T0 + 111 * MIN).await.unwrap(), 1);
+    assert_eq!(s.tick(T0 + 100 * MIN).await.unwrap().total(), 0);
+    let closed = s.tick(T0 + 111 * MIN).await.unwrap();
+    assert_eq!(closed.total(), 1);
+    assert_eq!(closed.0.get(&("incident".to_string(), "closed")), Some(&1));
     assert!(open_requests(&s, "P1").await.is_empty());
     // A service call: one high-priority incident linked to the KB article.
     s.ingest(
@@ -167,7 +174,7 @@ async fn clock_rules_silent_and_meter_due(s: Store) {
     .await
     .unwrap();
     // A day later E1 (eMaintenance) is silent; M1 (manual readings) is not watched.
-    let n = s.tick(T0 + DAY + MIN).await.unwrap();
+    let n = s.tick(T0 + DAY + MIN).await.unwrap().total();
     assert_eq!(n, 1);
     let open = open_requests(&s, "E1").await;
     assert_eq!(open[0].kind, "device_silent");
@@ -176,7 +183,7 @@ async fn clock_rules_silent_and_meter_due(s: Store) {
     s.ingest("a1", &[meter(3, "E1", T0 + DAY + 2 * MIN, 150)])
         .await
         .unwrap();
-    assert_eq!(s.tick(T0 + DAY + 3 * MIN).await.unwrap(), 1);
+    assert_eq!(s.tick(T0 + DAY + 3 * MIN).await.unwrap().total(), 1);
     assert!(open_requests(&s, "E1").await.is_empty());
     // The cutoff passes without a billing read: after the grace, meter due
     // for both (E1 silent again too).

@@ -47,6 +47,8 @@ async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
     spec.meter = "*/2 * * * * *".into();
     spec.batch_max_count = Some(100);
     spec.engine = Some((0.5, 1, 64));
+    let admin: SocketAddr = "127.47.1.1:9464".parse().unwrap();
+    spec.admin = Some(admin);
     let toml = spec.render();
     let conf = tmp.path().join("agent.toml");
     std::fs::write(&conf, &toml).unwrap();
@@ -61,6 +63,44 @@ async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
         async move { s.observation_count("agent-e2e").await.unwrap() >= 50 * 4 * 3 }
     })
     .await;
+    // The agent's admin port counts the same work: at a moment when all it
+    // buffered is acknowledged, acknowledged = buffered = filed.
+    let scrape = || async move { meterlink_tests::http::get(admin, "/metrics").await.body };
+    let last = Arc::new(std::sync::Mutex::new(String::new()));
+    until(Duration::from_secs(30), "buffered = acked = filed", || {
+        let (s, last) = (store.clone(), last.clone());
+        let text = scrape();
+        async move {
+            let text = text.await;
+            let (b, a) = (
+                sample(&text, "meterlink_agent_observations_buffered_total"),
+                sample(&text, "meterlink_agent_observations_acked_total"),
+            );
+            let filed = s.observation_count("agent-e2e").await.unwrap() as f64;
+            *last.lock().unwrap() = text;
+            b > 0.0 && b == a && a == filed
+        }
+    })
+    .await;
+    let last = last.lock().unwrap().clone();
+    let polls_ok = sample(
+        &last,
+        "meterlink_agent_polls_total{group=\"targets[1]\",result=\"ok\"}",
+    );
+    assert!(polls_ok >= 150.0, "{last}");
+    assert!(sample(&last, "meterlink_agent_poll_seconds_count") >= polls_ok);
+    assert_eq!(
+        sample(&last, "meterlink_agent_buffer_records"),
+        0.0,
+        "{last}"
+    );
+    assert!(
+        sample(
+            &last,
+            "meterlink_agent_certificate_expiry_timestamp_seconds"
+        ) > 1.7e9
+    );
+    promtool_accepts(&last);
     stop.send(true).unwrap();
     daemon.await.unwrap().unwrap();
 
@@ -145,6 +185,15 @@ async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
     assert!(m.body.contains(route), "{}", m.body);
     promtool_accepts(&m.body);
     collector.stop().await;
+}
+
+/// A sample's value in an exposition (the whole series name with labels).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1.0)
 }
 
 /// `promtool check metrics` (Debian's prometheus) on an exposition.

@@ -321,6 +321,24 @@ async fn run(store_toml: &str, net: u8) {
     stop.send(true).unwrap();
     daemon.await.unwrap().unwrap();
 
+    // /metrics counts the same changes by kind.
+    let m = meterlink_tests::http::get(c.running.http_addr, "/metrics")
+        .await
+        .body;
+    for (kind, change, n) in [
+        ("incident", "opened", 2),
+        ("consumables", "opened", 1),
+        ("meter_anomaly", "opened", 1),
+        ("device_silent", "opened", 1),
+        ("incident", "closed", 1),
+        ("device_silent", "closed", 1),
+    ] {
+        let series = format!(
+            "meterlink_service_requests_total{{kind=\"{kind}\",change=\"{change}\"}} {n}\n"
+        );
+        assert!(m.contains(&series), "no {series:?} in\n{m}");
+    }
+
     // Exactly the expected requests: two closed, three open.
     let requests = service_requests(api).await;
     assert_eq!(summary(&requests), want, "{requests:#?}");

@@ -1,11 +1,15 @@
 //! `meterlink-agent run`: schedules polls, appends what they read to the
-//! buffer, and streams the buffer to the collector.
+//! buffer, and streams the buffer to the collector; `admin` serves its
+//! metrics.
+
+mod admin;
 
 use crate::buffer::{Buffer, BufferStats, SledBuffer};
 use crate::config::Validated;
 use crate::discovery;
 use crate::identity::{IdentityStatus, Reach, Source};
 use crate::known::{Change, KnownDevices, Seen};
+use crate::metrics::{AgentMetrics, PollLabels};
 use crate::observation::to_observations;
 use crate::poll::read_device;
 use crate::profile::ProfileSet;
@@ -276,7 +280,29 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
     .map_err(DaemonError::Sockets)?;
     let profiles = Arc::new(ProfileSet::embedded());
     let appended = Arc::new(Notify::new());
-    let up_status = Arc::new(UplinkStatus::default());
+    let metrics = Arc::new(AgentMetrics::new());
+    let up_status = Arc::new(UplinkStatus {
+        acked: metrics.observations_acked.clone(),
+        ..Default::default()
+    });
+    if let Some(addr) = v.cfg.admin.listen {
+        let fixed_expiry_ms = match &source {
+            Source::Files { .. } => source.load().ok().and_then(|m| m.not_after_ms),
+            Source::Enrolled { .. } => None,
+        };
+        admin::serve(
+            addr,
+            admin::Scraped {
+                metrics: metrics.clone(),
+                buffer: buffer.clone(),
+                uplink: up_status.clone(),
+                identity: id_status.clone(),
+                fixed_expiry_ms,
+            },
+            shutdown.clone(),
+        )
+        .await;
+    }
     let report = Arc::new(Mutex::new(StatusReport {
         agent_id: up_cfg.agent_id.clone(),
         ..Default::default()
@@ -314,6 +340,7 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
     // Devices: every address of the targets, narrowed by discovery when a
     // schedule for it exists; discovery merges into what it knows.
     let mut all = target_devices(&cur);
+    let mut groups = target_groups(&cur);
     let devices: Devices = Arc::new(Mutex::new(all.clone()));
     let mut known = KnownDevices::new(base.cfg.discovery.max_missed);
     if cur.discovery.is_some() {
@@ -348,6 +375,7 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
                         save_pushed(&pushed_file, &p).await;
                         cur = nv;
                         all = target_devices(&cur);
+                        groups = target_groups(&cur);
                         if cur.discovery.is_some() {
                             known.retain_addresses(|a| all.iter().any(|(t, _)| t == a));
                             discover(&engine, &profiles, &all, &mut known, &devices).await;
@@ -380,8 +408,12 @@ pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<()
         }
         let meter_due = due(&next_meter);
         if meter_due || due(&next_status) {
+            let polled = Polled {
+                metrics: &metrics,
+                groups: &groups,
+            };
             poll_all(
-                &engine, &profiles, &devices, &buffer, &appended, &report, meter_due,
+                &engine, &profiles, &devices, &buffer, &appended, &report, meter_due, polled,
             )
             .await;
             if meter_due {
@@ -424,6 +456,24 @@ fn target_devices(v: &Validated) -> Vec<(SocketAddr, Vec<CredentialSet>)> {
         })
         .collect()
 }
+
+/// The `[[targets]]` group each target address belongs to, for metrics.
+fn target_groups(v: &Validated) -> Groups {
+    let mut m = std::collections::HashMap::new();
+    for (i, t) in v.cfg.targets.iter().enumerate() {
+        let name: Arc<str> = t
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("targets[{}]", i + 1))
+            .into();
+        for a in crate::range::expand(&t.addresses, t.port, 1 << 20).unwrap_or_default() {
+            m.entry(a).or_insert_with(|| name.clone());
+        }
+    }
+    Arc::new(m)
+}
+
+type Groups = Arc<std::collections::HashMap<SocketAddr, Arc<str>>>;
 
 /// A pushed configuration as kept in data_dir.
 #[derive(Serialize, serde::Deserialize)]
@@ -559,6 +609,30 @@ async fn discover(
     }
 }
 
+/// Where a poll's results are counted.
+struct Polled<'a> {
+    metrics: &'a AgentMetrics,
+    groups: &'a Groups,
+}
+
+impl Polled<'_> {
+    fn count(&self, addr: SocketAddr, ok: bool) {
+        let group = self
+            .groups
+            .get(&addr)
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "discovered".into());
+        self.metrics
+            .polls
+            .get_or_create(&PollLabels {
+                group,
+                result: if ok { "ok" } else { "failed" }.into(),
+            })
+            .inc();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn poll_all(
     engine: &Arc<Engine>,
     profiles: &Arc<ProfileSet>,
@@ -567,6 +641,7 @@ async fn poll_all(
     appended: &Arc<Notify>,
     report: &Arc<Mutex<StatusReport>>,
     meter: bool,
+    polled: Polled<'_>,
 ) {
     let started = std::time::Instant::now();
     let list = devices.lock().map(|d| d.clone()).unwrap_or_default();
@@ -575,12 +650,11 @@ async fn poll_all(
         let (e, p) = (engine.clone(), profiles.clone());
         set.spawn(async move {
             let taken = now_ms();
-            (
-                addr,
-                read_device(&e, &p, addr, &creds)
-                    .await
-                    .map(|r| to_observations(&r.reading, taken, meter)),
-            )
+            let started = std::time::Instant::now();
+            let r = read_device(&e, &p, addr, &creds)
+                .await
+                .map(|r| to_observations(&r.reading, taken, meter));
+            (addr, r, started.elapsed())
         });
     }
     // Results go to the buffer in chunks as devices answer, so the uplink
@@ -591,12 +665,16 @@ async fn poll_all(
         let next = set.join_next().await;
         let done = next.is_none();
         match next {
-            Some(Ok((_, Ok(o)))) => {
+            Some(Ok((addr, Ok(o), took))) => {
                 ok += 1;
+                polled.count(addr, true);
+                polled.metrics.poll_seconds.observe(took.as_secs_f64());
                 obs.extend(o);
             }
-            Some(Ok((addr, Err(e)))) => {
+            Some(Ok((addr, Err(e), took))) => {
                 failed += 1;
+                polled.count(addr, false);
+                polled.metrics.poll_seconds.observe(took.as_secs_f64());
                 tracing::warn!(%addr, error = %e, "device not read");
             }
             Some(Err(e)) => {
@@ -607,7 +685,7 @@ async fn poll_all(
         }
         if obs.len() >= APPEND_CHUNK || (done && !obs.is_empty()) {
             n += obs.len();
-            append(buffer, appended, std::mem::take(&mut obs)).await;
+            append(buffer, appended, polled.metrics, std::mem::take(&mut obs)).await;
         }
         if done {
             break;
@@ -625,11 +703,19 @@ async fn poll_all(
 /// Observations per buffer append while a poll is running.
 const APPEND_CHUNK: usize = 2_000;
 
-async fn append(buffer: &Arc<SledBuffer>, appended: &Arc<Notify>, obs: Vec<Observation>) {
+async fn append(
+    buffer: &Arc<SledBuffer>,
+    appended: &Arc<Notify>,
+    metrics: &AgentMetrics,
+    obs: Vec<Observation>,
+) {
     let n = obs.len();
     let b = buffer.clone();
     match tokio::task::spawn_blocking(move || b.append(obs)).await {
-        Ok(Ok(_)) => appended.notify_one(),
+        Ok(Ok(_)) => {
+            metrics.observations_buffered.inc_by(n as u64);
+            appended.notify_one()
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, observations = n, "poll results not stored; the next poll reads the devices again")
         }
