@@ -101,7 +101,7 @@ fn enrolled(agent_dir: &Path) -> Material {
 async fn an_agent_enrolls_streams_and_renews_a_one_minute_certificate() {
     let tmp = tempfile::tempdir().unwrap();
     let cdir = tmp.path().join("collector");
-    let grpc = "127.57.0.1:50051";
+    let grpc = "127.57.0.1:50061";
     let extra = "[enrollment]\ncert_lifetime_secs = 60\n";
     let running = collector(&cdir, grpc, extra).await;
     let api = Api::operator(running.http_addr, &cdir);
@@ -281,7 +281,7 @@ use tokio_stream::StreamExt as _;
 async fn a_disabled_agent_stops_within_a_second_and_reenrollment_retires_the_old_certificate() {
     let tmp = tempfile::tempdir().unwrap();
     let cdir = tmp.path().join("collector");
-    let grpc = "127.57.0.2:50051";
+    let grpc = "127.57.0.2:50061";
     let running = collector(&cdir, grpc, "").await;
     let api = Api::operator(running.http_addr, &cdir);
     api.send(
@@ -413,7 +413,7 @@ async fn a_disabled_agent_stops_within_a_second_and_reenrollment_retires_the_old
 async fn bad_tokens_and_bad_csrs_are_refused_and_nothing_is_issued() {
     let tmp = tempfile::tempdir().unwrap();
     let cdir = tmp.path().join("collector");
-    let grpc = "127.57.0.3:50051";
+    let grpc = "127.57.0.3:50061";
     let running = collector(&cdir, grpc, "").await;
     let api = Api::operator(running.http_addr, &cdir);
     api.send(
