@@ -57,6 +57,10 @@ pub struct CollectorConfig {
     /// it when the agent has no certificate yet. Used once.
     #[serde(default)]
     pub token: Option<JoinToken>,
+    /// A file holding the join token (a secret mounted by a container
+    /// runtime or systemd credentials), read when `run` enrolls.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     /// HTTP proxy to reach the collector through (CONNECT),
     /// `http://[USER:PASSWORD@]HOST:PORT` (Basic authentication; percent-encode
     /// special characters in the user and password).
@@ -247,6 +251,23 @@ pub struct Validated {
     pub discovery: Option<Schedule>,
 }
 
+impl CollectorConfig {
+    /// The join token: `token`, or the contents of `token_file`.
+    pub fn join_token(&self) -> Result<Option<JoinToken>, ConfigError> {
+        if let Some(t) = &self.token {
+            return Ok(Some(t.clone()));
+        }
+        let Some(path) = &self.token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            what: format!("collector.token_file: cannot read the join token: {e}"),
+        })?;
+        Ok(Some(JoinToken(text.trim().to_string())))
+    }
+}
+
 /// A join token; never in Debug output (invariant 8).
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -314,7 +335,10 @@ impl AgentConfig {
         };
         fix(&mut v.cfg.data_dir);
         let c = &mut v.cfg.collector;
-        for p in [&mut c.ca, &mut c.cert, &mut c.key].into_iter().flatten() {
+        for p in [&mut c.ca, &mut c.cert, &mut c.key, &mut c.token_file]
+            .into_iter()
+            .flatten()
+        {
             fix(p);
         }
         Ok(v)

@@ -1,6 +1,7 @@
-//! `meterlink-collector token ...` and `agent ...`: join tokens for
-//! enrollment, and the agents (list, disable, enable), straight in the
-//! configured store on the collector's host.
+//! `meterlink-collector token ...`, `agent ...` and `account ...`: join
+//! tokens for enrollment, the agents (list, disable, enable) and the
+//! accounts they file into, straight in the configured store on the
+//! collector's host.
 
 use crate::config::Config;
 use crate::model::NewJoinToken;
@@ -22,6 +23,10 @@ pub enum TokenAction {
         /// [enrollment] token_ttl_secs (a day).
         #[arg(long, value_parser = parse_ttl)]
         ttl: Option<u64>,
+        /// Also write the token to this file (mode 0600), for a deployment
+        /// that hands it to the agent (a shared secret volume).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
     /// List join tokens (ids, never the secrets).
     List {
@@ -30,6 +35,28 @@ pub enum TokenAction {
     },
     /// Withdraw a token not used yet.
     Withdraw { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountAction {
+    /// Create an account (a customer's company) or change its name and codes.
+    Add {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        billing_code: String,
+        #[arg(long, default_value = "")]
+        service_code: String,
+        /// Products first seen by the account's agents become its products.
+        #[arg(long)]
+        auto_create_products: bool,
+        /// IANA time zone of its billing cutoffs.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+    },
+    /// List accounts.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +137,7 @@ pub async fn token(cfg: &Config, action: TokenAction) -> Result<Output, AgentsEr
             account,
             agent_id,
             ttl,
+            out: file,
         } => {
             let pin = pin_sha256(cfg)?;
             let now = now_ms();
@@ -135,6 +163,9 @@ pub async fn token(cfg: &Config, action: TokenAction) -> Result<Output, AgentsEr
                 when(t.expires_at_ms),
             ));
             let _ = writeln!(out.text, "{}", t.token);
+            if let Some(f) = file {
+                crate::pki::write_secret(&f, &format!("{}\n", t.token))?;
+            }
         }
         TokenAction::List { account } => {
             for t in store.join_tokens(account.as_deref()).await? {
@@ -191,6 +222,43 @@ pub async fn agent(cfg: &Config, action: AgentAction) -> Result<Output, AgentsEr
         AgentAction::Enable { id } => {
             store.set_agent_enabled(&id, true).await?;
             let _ = writeln!(out.text, "enabled agent {id}");
+        }
+    }
+    Ok(out)
+}
+
+pub async fn account(cfg: &Config, action: AccountAction) -> Result<Output, AgentsError> {
+    let store = Store::open(&cfg.store_url(), Settings::default()).await?;
+    let mut out = Output::default();
+    match action {
+        AccountAction::Add {
+            id,
+            name,
+            billing_code,
+            service_code,
+            auto_create_products,
+            time_zone,
+        } => {
+            let a = store
+                .put_account(&crate::model::Account {
+                    id,
+                    name,
+                    billing_code,
+                    service_code,
+                    auto_create_products,
+                    time_zone,
+                })
+                .await?;
+            let _ = writeln!(out.text, "account {} ({})", a.id, a.name);
+        }
+        AccountAction::List => {
+            for a in store.accounts().await? {
+                let _ = writeln!(
+                    out.text,
+                    "{}\t{}\tbilling {}\tservice {}",
+                    a.id, a.name, a.billing_code, a.service_code
+                );
+            }
         }
     }
     Ok(out)

@@ -100,12 +100,18 @@ pub struct Agents {
 #[serde(deny_unknown_fields)]
 pub struct Listen {
     pub listen: SocketAddr,
+    /// gRPC only, without [tls]: the names agents reach this collector by
+    /// (host names or addresses), put in the certificate the development CA
+    /// makes for it beside localhost and the loopback addresses.
+    #[serde(default)]
+    pub server_names: Vec<String>,
 }
 
 impl Default for Listen {
     fn default() -> Self {
         Listen {
             listen: "127.0.0.1:50051".parse().expect("addr"),
+            server_names: Vec::new(),
         }
     }
 }
@@ -113,6 +119,7 @@ impl Default for Listen {
 fn default_http() -> Listen {
     Listen {
         listen: "127.0.0.1:8080".parse().expect("addr"),
+        server_names: Vec::new(),
     }
 }
 

@@ -46,6 +46,13 @@ enum Command {
         #[command(subcommand)]
         action: meterlink_collector::agents::TokenAction,
     },
+    /// Accounts (customers' companies): add, list.
+    Account {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: meterlink_collector::agents::AccountAction,
+    },
     /// Agents: list, disable, enable.
     Agent {
         #[arg(long, global = true)]
@@ -171,6 +178,17 @@ fn main() -> ExitCode {
                 if let Some(n) = out.note {
                     eprintln!("{n}");
                 }
+                print!("{}", out.text);
+                Ok(())
+            }
+            Command::Account { config, action } => {
+                let cfg = match config {
+                    Some(p) => Config::load(&p).map_err(usage)?,
+                    None => Config::parse("(defaults)", "").map_err(usage)?,
+                };
+                let out = meterlink_collector::agents::account(&cfg, action)
+                    .await
+                    .map_err(|e| (exit::of_agents(&e), e.to_string()))?;
                 print!("{}", out.text);
                 Ok(())
             }

@@ -75,15 +75,21 @@ fn tls_files(cfg: &Config) -> Result<TlsFiles, StartError> {
     let pki = Pki::ensure(&dir, "meterlink development CA")?;
     let cert = dir.join("collector.pem");
     let key = dir.join("collector-key.pem");
-    // Made anew when missing, unreadable or within 30 days of its end: a
-    // collector running for years keeps a valid server certificate.
+    // Made anew when missing, unreadable, within 30 days of its end, or
+    // without a name agents use: a collector running for years keeps a
+    // valid server certificate.
     let renew_before = crate::store::now_ms() + 30 * 86_400_000;
+    let names = &cfg.grpc.server_names;
     let current = std::fs::read_to_string(&cert)
         .ok()
+        .filter(|pem| {
+            let has = crate::pki::san_names(pem);
+            names.iter().all(|n| has.contains(n))
+        })
         .and_then(|pem| crate::pki::expires_at_ms(&pem))
         .filter(|end| *end > renew_before);
     if current.is_none() || !key.exists() {
-        pki.issue("localhost", true, &dir, "collector", None)?;
+        pki.issue_named("localhost", names, true, &dir, "collector", None)?;
     }
     Ok(TlsFiles {
         client_ca: pki.ca_cert(),
@@ -425,5 +431,24 @@ mod tests {
         let before = std::fs::read_to_string(&cert).unwrap();
         tls_files(&cfg).unwrap();
         assert_eq!(std::fs::read_to_string(&cert).unwrap(), before);
+        // A name agents use that it lacks: made anew with it.
+        let named = Config::parse(
+            "collector.toml",
+            &format!(
+                "data_dir = \"{}\"\n[grpc]\nlisten = \"0.0.0.0:50051\"\nserver_names = [\"collector.example.com\", \"192.0.2.7\"]\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        tls_files(&named).unwrap();
+        let sans = crate::pki::san_names(&std::fs::read_to_string(&cert).unwrap());
+        for n in [
+            "localhost",
+            "127.0.0.1",
+            "collector.example.com",
+            "192.0.2.7",
+        ] {
+            assert!(sans.iter().any(|s| s == n), "{n} not in {sans:?}");
+        }
     }
 }

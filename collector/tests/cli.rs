@@ -127,3 +127,95 @@ fn write_config(path: &Path, data: &Path, grpc: &str, extra: &str) {
     )
     .unwrap();
 }
+
+/// What a deployment script does without an API token: an account, a join
+/// token written to a file for the agent, the agent listed and disabled.
+#[test]
+fn accounts_tokens_and_agents_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("collector.toml");
+    write_config(&conf, &dir.path().join("data"), "127.0.0.1:0", "");
+    let c = conf.to_str().unwrap();
+    let out = collector(&["token", "create", "--account", "acme", "--config", c]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no account \"acme\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = collector(&[
+        "account",
+        "add",
+        "acme",
+        "--name",
+        "Acme Ltd",
+        "--auto-create-products",
+        "--config",
+        c,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "account acme (Acme Ltd)\n");
+    let file = dir.path().join("join-token");
+    let out = collector(&[
+        "token",
+        "create",
+        "--account",
+        "acme",
+        "--agent-id",
+        "site-1",
+        "--ttl",
+        "2h",
+        "--out",
+        file.to_str().unwrap(),
+        "--config",
+        c,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    assert!(
+        token.starts_with("mlj_") && token.len() == 4 + 16 + 1 + 32 + 1 + 64,
+        "{token}"
+    );
+    assert!(
+        !text(&out.stderr).contains(&token),
+        "the note repeats the token"
+    );
+    assert!(
+        text(&out.stderr).contains("meterlink-agent enroll"),
+        "{}",
+        text(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let out = collector(&["token", "list", "--config", c]);
+    let listed = text(&out.stdout);
+    assert!(listed.contains("\tacme\tsite-1\tvalid until "), "{listed}");
+    assert!(!listed.contains(&token[21..53]), "a secret listed");
+    let out = collector(&[
+        "token",
+        "create",
+        "--account",
+        "acme",
+        "--ttl",
+        "5s",
+        "--config",
+        c,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("from 1m to 30d"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = collector(&["agent", "disable", "nobody", "--config", c]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("agent \"nobody\" not found"),
+        "{}",
+        text(&out.stderr)
+    );
+}

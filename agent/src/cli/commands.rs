@@ -111,7 +111,7 @@ pub(super) fn check_config(config: &std::path::Path) -> Result<String, Failure> 
                 format!("enrolled as {}", crate::daemon::agent_id(&v))
             }
         }
-    } else if v.cfg.collector.token.is_some() {
+    } else if v.cfg.collector.token.is_some() || v.cfg.collector.token_file.is_some() {
         "not enrolled yet: `run` enrolls with the token".to_string()
     } else {
         "not enrolled yet: run `meterlink-agent enroll --config ... --token ...`".to_string()
@@ -144,7 +144,12 @@ pub(super) async fn enroll(
         )));
     }
     let token = token
-        .or_else(|| v.cfg.collector.token.as_ref().map(|t| t.0.clone()))
+        .or(v
+            .cfg
+            .collector
+            .join_token()
+            .map_err(|e| Failure::usage(e.to_string()))?
+            .map(|t| t.0))
         .ok_or_else(|| Failure::usage("give --token (or [collector] token in agent.toml)"))?;
     let reach = crate::identity::Reach::from_config(&v.cfg.collector);
     let m = crate::identity::enroll(&reach, &token, &crate::daemon::agent_id(&v), dir)

@@ -239,7 +239,7 @@ async fn open_buffer(
 pub async fn run(v: Validated, mut shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
     let source = Source::from_config(&v.cfg.collector, &v.cfg.data_dir);
     if !source.present() {
-        let Some(token) = v.cfg.collector.token.clone() else {
+        let Some(token) = v.cfg.collector.join_token()? else {
             return Err(crate::identity::IdentityError::NotEnrolled.into());
         };
         if enroll(&v, &token.0, &mut shutdown).await?.is_none() {

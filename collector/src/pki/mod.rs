@@ -52,7 +52,7 @@ fn write_public(path: &Path, text: &str) -> Result<(), PkiError> {
     std::fs::write(path, text).map_err(io(path))
 }
 
-pub(crate) fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
+pub fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -175,9 +175,23 @@ impl Pki {
         file: &str,
         validity: Option<Validity>,
     ) -> Result<Issued, PkiError> {
+        self.issue_named(name, &[], server, out, file, validity)
+    }
+
+    /// As `issue`, with `more` names (host names or addresses) beside `name`.
+    pub fn issue_named(
+        &self,
+        name: &str,
+        more: &[String],
+        server: bool,
+        out: &Path,
+        file: &str,
+        validity: Option<Validity>,
+    ) -> Result<Issued, PkiError> {
         std::fs::create_dir_all(out).map_err(io(out))?;
         let key = KeyPair::generate()?;
         let mut sans = vec![name.to_string()];
+        sans.extend(more.iter().filter(|m| m.as_str() != name).cloned());
         if server {
             sans.extend([
                 "localhost".to_string(),
@@ -215,6 +229,35 @@ impl Pki {
         write_public(&issued.cert, &cert.pem())?;
         Ok(issued)
     }
+}
+
+/// The subject alternative names (DNS names and addresses) of a PEM
+/// certificate, as text.
+pub fn san_names(pem: &str) -> Vec<String> {
+    let Ok((_, p)) = x509_parser::pem::parse_x509_pem(pem.as_bytes()) else {
+        return Vec::new();
+    };
+    let Ok((_, c)) = x509_parser::parse_x509_certificate(&p.contents) else {
+        return Vec::new();
+    };
+    let Ok(Some(ext)) = c.subject_alternative_name() else {
+        return Vec::new();
+    };
+    ext.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+            x509_parser::extensions::GeneralName::IPAddress(b) => match b.len() {
+                4 => Some(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string()),
+                16 => <[u8; 16]>::try_from(*b)
+                    .ok()
+                    .map(|a| std::net::Ipv6Addr::from(a).to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// The common name of a DER certificate: the agent's identity.
