@@ -89,6 +89,14 @@ enum CaAction {
     },
 }
 
+/// The configuration file given, or the embedded defaults.
+fn load(config: Option<PathBuf>) -> Result<Config, ConfigError> {
+    match config {
+        Some(p) => Config::load(&p),
+        None => Config::parse("(defaults)", ""),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt()
@@ -123,10 +131,7 @@ fn main() -> ExitCode {
         let usage = |e: ConfigError| (exit::USAGE, e.to_string());
         match cli.command {
             Command::Serve { config } => {
-                let cfg = match config {
-                    Some(p) => Config::load(&p).map_err(usage)?,
-                    None => Config::parse("(defaults)", "").map_err(usage)?,
-                };
+                let cfg = load(config).map_err(usage)?;
                 let running = meterlink_collector::server::start(&cfg)
                     .await
                     .map_err(|e| (exit::of_start(&e), e.to_string()))?;
@@ -154,10 +159,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::User { config, action } => {
-                let cfg = match config {
-                    Some(p) => Config::load(&p).map_err(usage)?,
-                    None => Config::parse("(defaults)", "").map_err(usage)?,
-                };
+                let cfg = load(config).map_err(usage)?;
                 let out = meterlink_collector::users::run(&cfg, action)
                     .await
                     .map_err(|e| (exit::of_user(&e), e.to_string()))?;
@@ -168,10 +170,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Token { config, action } => {
-                let cfg = match config {
-                    Some(p) => Config::load(&p).map_err(usage)?,
-                    None => Config::parse("(defaults)", "").map_err(usage)?,
-                };
+                let cfg = load(config).map_err(usage)?;
                 let out = meterlink_collector::agents::token(&cfg, action)
                     .await
                     .map_err(|e| (exit::of_agents(&e), e.to_string()))?;
@@ -182,10 +181,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Account { config, action } => {
-                let cfg = match config {
-                    Some(p) => Config::load(&p).map_err(usage)?,
-                    None => Config::parse("(defaults)", "").map_err(usage)?,
-                };
+                let cfg = load(config).map_err(usage)?;
                 let out = meterlink_collector::agents::account(&cfg, action)
                     .await
                     .map_err(|e| (exit::of_agents(&e), e.to_string()))?;
@@ -193,10 +189,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Agent { config, action } => {
-                let cfg = match config {
-                    Some(p) => Config::load(&p).map_err(usage)?,
-                    None => Config::parse("(defaults)", "").map_err(usage)?,
-                };
+                let cfg = load(config).map_err(usage)?;
                 let out = meterlink_collector::agents::agent(&cfg, action)
                     .await
                     .map_err(|e| (exit::of_agents(&e), e.to_string()))?;

@@ -33,42 +33,35 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A token `mlk_<id>_<secret>`: 8 random bytes of id (the lookup key) and
-/// 32 of secret, hex.
-pub fn generate() -> Result<NewToken, NoRandomness> {
+/// `<prefix><id>_<secret>`: 8 random bytes of id (the lookup key) and
+/// `SECRET` of secret, hex, from the system's random source.
+fn random_token<const SECRET: usize>(prefix: &str) -> Result<NewToken, NoRandomness> {
     use ring::rand::SecureRandom;
-    let mut raw = [0u8; 40];
-    ring::rand::SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| NoRandomness)?;
-    let id = hex(&raw[..8]);
-    let secret = hex(&raw[8..]);
+    let rng = ring::rand::SystemRandom::new();
+    let (mut id, mut secret) = ([0u8; 8], [0u8; SECRET]);
+    rng.fill(&mut id).map_err(|_| NoRandomness)?;
+    rng.fill(&mut secret).map_err(|_| NoRandomness)?;
+    let (id, secret) = (hex(&id), hex(&secret));
     Ok(NewToken {
         secret_hash: hash_secret(&secret),
-        text: Secret(format!("{TOKEN_PREFIX}{id}_{secret}")),
+        text: Secret(format!("{prefix}{id}_{secret}")),
         id,
     })
+}
+
+/// An API token `mlk_<id>_<secret>` with 32 bytes of secret.
+pub fn generate() -> Result<NewToken, NoRandomness> {
+    random_token::<32>(TOKEN_PREFIX)
 }
 
 /// The prefix of a join token: `mlj_<id>_<secret>_<ca-fingerprint>`.
 pub const JOIN_PREFIX: &str = "mlj_";
 
-/// A join token without its fingerprint: 8 random bytes of id and 16 of
-/// secret (single-use and expiring: 128 bits are plenty), hex. The
-/// collector appends its CA's fingerprint (`with_fingerprint`).
+/// A join token without its fingerprint, with 16 bytes of secret
+/// (single-use and expiring: 128 bits are plenty). The collector appends
+/// its CA's fingerprint (`with_fingerprint`).
 pub fn generate_join() -> Result<NewToken, NoRandomness> {
-    use ring::rand::SecureRandom;
-    let mut raw = [0u8; 24];
-    ring::rand::SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| NoRandomness)?;
-    let id = hex(&raw[..8]);
-    let secret = hex(&raw[8..]);
-    Ok(NewToken {
-        secret_hash: hash_secret(&secret),
-        text: Secret(format!("{JOIN_PREFIX}{id}_{secret}")),
-        id,
-    })
+    random_token::<16>(JOIN_PREFIX)
 }
 
 /// The join token the agent is given: id, secret and the SHA-256 (hex) of

@@ -37,6 +37,19 @@ async fn simulator(net: &str, n: u8) -> Vec<tokio::task::JoinHandle<()>> {
     serve(fleet).await.unwrap()
 }
 
+/// The account "acme", taking its agents' devices as products.
+async fn acme(api: &Api) {
+    let r = api
+        .send(
+            "PUT",
+            "/api/v1/accounts/acme",
+            json!({"id": "acme", "name": "Acme", "billing_code": "B1", "service_code": "S1",
+                   "auto_create_products": true}),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.body);
+}
+
 async fn join_token(api: &Api, body: serde_json::Value) -> String {
     let r = api.send("POST", "/api/v1/join-tokens", body).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -105,14 +118,7 @@ async fn an_agent_enrolls_streams_and_renews_a_one_minute_certificate() {
     let extra = "[enrollment]\ncert_lifetime_secs = 60\n";
     let running = collector(&cdir, grpc, extra).await;
     let api = Api::operator(running.http_addr, &cdir);
-    let r = api
-        .send(
-            "PUT",
-            "/api/v1/accounts/acme",
-            json!({"id": "acme", "name": "Acme", "billing_code": "B1", "service_code": "S1", "auto_create_products": true}),
-        )
-        .await;
-    assert!(r.status < 300, "{}", r.body);
+    acme(&api).await;
     let token = join_token(&api, json!({"account": "acme", "agent_id": "agent-en"})).await;
     let _sim = simulator("127.58.0", 5).await;
 
@@ -284,12 +290,7 @@ async fn a_disabled_agent_stops_within_a_second_and_reenrollment_retires_the_old
     let grpc = "127.57.0.2:50061";
     let running = collector(&cdir, grpc, "").await;
     let api = Api::operator(running.http_addr, &cdir);
-    api.send(
-        "PUT",
-        "/api/v1/accounts/acme",
-        json!({"id": "acme", "name": "Acme", "billing_code": "B1", "service_code": "S1", "auto_create_products": true}),
-    )
-    .await;
+    acme(&api).await;
     let _sim = simulator("127.58.1", 3).await;
     let adir = tmp.path().join("agent");
     let conf = tmp.path().join("agent.toml");
@@ -416,12 +417,7 @@ async fn bad_tokens_and_bad_csrs_are_refused_and_nothing_is_issued() {
     let grpc = "127.57.0.3:50061";
     let running = collector(&cdir, grpc, "").await;
     let api = Api::operator(running.http_addr, &cdir);
-    api.send(
-        "PUT",
-        "/api/v1/accounts/acme",
-        json!({"id": "acme", "name": "Acme", "billing_code": "B1", "service_code": "S1"}),
-    )
-    .await;
+    acme(&api).await;
     let reach = Reach {
         url: format!("https://{grpc}"),
         server_name: "localhost".into(),
