@@ -16,6 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod fullread;
 mod latency;
+mod login;
 mod portal;
 mod store;
 
@@ -118,6 +119,18 @@ enum Mode {
         #[arg(long, default_value_t = 2_000)]
         requests: usize,
     },
+    /// People logging in: login throughput and p99 (argon2id) against a
+    /// request that only checks a session, and /healthz, in one run.
+    Login {
+        #[arg(long, default_value_t = 400)]
+        logins: usize,
+        /// Session checks (and /healthz requests) measured.
+        #[arg(long, default_value_t = 2_000)]
+        checks: usize,
+        /// Logins at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
     /// Internal: read `devices` devices with the agent library and print figures.
     AgentChild {
         #[arg(long)]
@@ -163,6 +176,14 @@ fn main() {
             no_baseline,
         }) => {
             rt.block_on(store::run(observations, counters, cycles, !no_baseline));
+            return;
+        }
+        Some(Mode::Login {
+            logins,
+            checks,
+            concurrency,
+        }) => {
+            rt.block_on(login::login_bench(logins, checks, concurrency.max(1)));
             return;
         }
         Some(Mode::Portal {

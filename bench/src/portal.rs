@@ -109,6 +109,8 @@ pub(crate) async fn portal_bench(
             name: "bench".into(),
             role: meterlink_collector::model::Role::Operator,
             account: None,
+            email: None,
+            state: Default::default(),
         })
         .await
         .expect("user");

@@ -30,6 +30,30 @@ pub struct Config {
     pub portal: Portal,
     #[serde(default)]
     pub enrollment: Enrollment,
+    #[serde(default)]
+    pub sessions: SessionsSection,
+}
+
+/// People's login sessions (cookies) and the login throttle.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSection {
+    /// A session ends after this many minutes without a request. Default 30.
+    #[serde(default)]
+    pub idle_minutes: Option<u64>,
+    /// ... and this many hours after the login in any case. Default 12.
+    #[serde(default)]
+    pub absolute_hours: Option<u64>,
+    /// Mark cookies Secure: the API is reached over TLS (a proxy in front).
+    /// `X-Forwarded-Proto: https` from the proxy does the same per request.
+    #[serde(default)]
+    pub secure_cookies: bool,
+    /// Failed logins allowed per e-mail address, and per client address, in
+    /// 15 minutes. Default 5 and 20.
+    #[serde(default)]
+    pub max_failures_per_email: Option<usize>,
+    #[serde(default)]
+    pub max_failures_per_client: Option<usize>,
 }
 
 /// Agent enrollment with join tokens, and the certificates it issues.
@@ -290,6 +314,33 @@ impl Config {
                 .unwrap_or(60.0)
                 .clamp(0.05, 86_400.0),
         )
+    }
+
+    pub fn sessions(&self) -> crate::auth::password::Sessions {
+        let d = crate::auth::password::Sessions::default();
+        let s = &self.sessions;
+        crate::auth::password::Sessions {
+            idle_ms: s
+                .idle_minutes
+                .map(|m| m.clamp(1, 7 * 24 * 60) as i64 * 60_000)
+                .unwrap_or(d.idle_ms),
+            absolute_ms: s
+                .absolute_hours
+                .map(|h| h.clamp(1, 30 * 24) as i64 * 3_600_000)
+                .unwrap_or(d.absolute_ms),
+            secure: s.secure_cookies,
+            throttle: crate::auth::password::Throttle {
+                per_email: s
+                    .max_failures_per_email
+                    .unwrap_or(d.throttle.per_email)
+                    .max(1),
+                per_client: s
+                    .max_failures_per_client
+                    .unwrap_or(d.throttle.per_client)
+                    .max(1),
+                ..d.throttle
+            },
+        }
     }
 
     pub fn cert_lifetime_ms(&self) -> i64 {

@@ -279,11 +279,15 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             tracing::error!(error = %e, "gRPC server stopped");
         }
     });
-    let joining = crate::api::Joining {
-        pin_sha256: enrollment.as_ref().map(|e| e.signer.pin_sha256.clone()),
-        token_ttl_ms: cfg.token_ttl_ms(),
+    let settings = crate::api::Settings {
+        joining: crate::api::Joining {
+            pin_sha256: enrollment.as_ref().map(|e| e.signer.pin_sha256.clone()),
+            token_ttl_ms: cfg.token_ttl_ms(),
+        },
+        sessions: cfg.sessions(),
     };
-    let app = crate::api::router(store.clone(), metrics.clone(), joining);
+    let app = crate::api::router(store.clone(), metrics.clone(), settings)
+        .into_make_service_with_connect_info::<SocketAddr>();
     let http_task = tokio::spawn(async move {
         let r = axum::serve(http, app)
             .with_graceful_shutdown(async {
@@ -343,6 +347,8 @@ async fn first_operator(store: &Store, data_dir: &std::path::Path) -> Result<(),
         name: "Administrator".into(),
         role: Role::Operator,
         account: None,
+        email: None,
+        state: Default::default(),
     };
     if !store.add_user_if_absent(&admin).await? {
         // Another replica made it first, or "admin" is a customer user.

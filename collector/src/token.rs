@@ -49,6 +49,24 @@ fn random_token<const SECRET: usize>(prefix: &str) -> Result<NewToken, NoRandomn
     })
 }
 
+/// `N` bytes from the system's random source.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], NoRandomness> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| NoRandomness)?;
+    Ok(b)
+}
+
+/// A session id for a cookie (32 random bytes, hex) and the hash the store
+/// keeps of it; and a CSRF token (32 random bytes, hex) bound to it.
+pub fn generate_session() -> Result<(Secret, String, String), NoRandomness> {
+    let id = hex(&random_bytes::<32>()?);
+    let csrf = hex(&random_bytes::<32>()?);
+    Ok((Secret(id.clone()), hash_secret(&id), csrf))
+}
+
 /// An API token `mlk_<id>_<secret>` with 32 bytes of secret.
 pub fn generate() -> Result<NewToken, NoRandomness> {
     random_token::<32>(TOKEN_PREFIX)

@@ -21,7 +21,13 @@ pub enum UserAction {
         /// Display name; default the id.
         #[arg(long)]
         name: Option<String>,
+        /// The e-mail address the person logs in with.
+        #[arg(long)]
+        email: Option<String>,
     },
+    /// Set a user's password, read from standard input (one line), for
+    /// logging in with their e-mail address.
+    Password { id: String },
     /// List users.
     List,
     /// Issue an API token and print it (shown only this once).
@@ -72,6 +78,7 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
             role,
             account,
             name,
+            email,
         } => {
             let role = Role::parse(&role).ok_or_else(|| {
                 UserError::Usage(format!(
@@ -83,6 +90,8 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
                 id,
                 role,
                 account,
+                email,
+                state: Default::default(),
             };
             store.put_user(&u).await.map_err(e)?;
             let account = u.account.map(|a| format!(", account {a}"));
@@ -139,6 +148,19 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
             store.revoke_token(&id, &token).await.map_err(e)?;
             let _ = writeln!(out.text, "revoked token {token} of {id}");
         }
+        UserAction::Password { id } => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| {
+                UserError::Usage(format!("cannot read the password from standard input: {e}"))
+            })?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            crate::auth::password::check_strength(password).map_err(UserError::Usage)?;
+            let salt = crate::token::random_bytes::<16>().map_err(StoreError::from)?;
+            let hash = crate::auth::password::hash(password, &salt)
+                .map_err(|e| UserError::Usage(e.to_string()))?;
+            store.set_password(&id, &hash).await.map_err(e)?;
+            let _ = writeln!(out.text, "password set for {id}");
+        }
         UserAction::Remove { id } => {
             store.delete_user(&id).await.map_err(e)?;
             let _ = writeln!(out.text, "removed user {id} and their tokens");
@@ -170,6 +192,7 @@ mod tests {
             role: "operator".into(),
             account: None,
             name: Some("Operations".into()),
+            email: None,
         })
         .await
         .unwrap();
@@ -179,6 +202,7 @@ mod tests {
             role: "admin".into(),
             account: None,
             name: None,
+            email: None,
         })
         .await
         .unwrap_err();
@@ -193,6 +217,7 @@ mod tests {
             role: "account_manager".into(),
             account: Some("nowhere".into()),
             name: None,
+            email: None,
         })
         .await
         .unwrap_err();

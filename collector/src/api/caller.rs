@@ -36,36 +36,83 @@ impl<St: Send + Sync> FromRequestParts<St> for Caller {
     }
 }
 
-/// Resolves the caller from `Authorization: Bearer <token>`; every
-/// /api/v1 route runs behind it.
+/// The session a cookie-authenticated request runs in (its id's SHA-256).
+#[derive(Clone, Debug)]
+pub(crate) struct SessionId(pub String);
+
+/// Resolves the caller from `Authorization: Bearer <token>` (programs) or
+/// the session cookie (people); every /api/v1 route but logging in runs
+/// behind it. A cookie-authenticated write must carry the session's CSRF
+/// token in `X-CSRF-Token`. A user who is not active (suspended, say) is
+/// refused whichever way they come.
 pub(crate) async fn authenticate(State(s): S, mut req: Request, next: Next) -> Response {
-    let given = req
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_string());
-    let Some(token) = given else {
+    let now = crate::store::now_ms();
+    let user = if let Some(token) = bearer {
+        match s.authenticate(&token, now).await {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                return ApiError::unauthenticated(
+                    "invalid_token",
+                    "the API token is unknown, revoked or expired: ask for a new one",
+                )
+                .into_response()
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else if let Some(id) = super::sessions::cookie_session(req.headers()) {
+        let cfg = req
+            .extensions()
+            .get::<crate::auth::password::Sessions>()
+            .cloned()
+            .unwrap_or_default();
+        let sha = crate::token::hash_secret(&id);
+        let found = match s.session(&sha, now, cfg.idle_ms, cfg.absolute_ms).await {
+            Ok(f) => f,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+        let Some(found) = found else {
+            return ApiError::unauthenticated(
+                "session_expired",
+                "the session has ended (logged out, or idle too long): log in again",
+            )
+            .into_response();
+        };
+        let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+        let given = req
+            .headers()
+            .get(super::sessions::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !safe && !crate::token::same_hash(given, &found.csrf_token) {
+            return ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "csrf",
+                "a change made with the session cookie needs the session's CSRF token in X-CSRF-Token",
+            )
+            .into_response();
+        }
+        req.extensions_mut().insert(SessionId(sha));
+        found.user
+    } else {
         return ApiError::unauthenticated(
             "unauthenticated",
-            "give an API token as `Authorization: Bearer <token>` \
-             (`meterlink-collector user token ID` issues one)",
+            "log in (POST /api/v1/sessions) or give an API token as \
+             `Authorization: Bearer <token>` (`meterlink-collector user token ID` issues one)",
         )
         .into_response();
     };
-    match s.authenticate(&token, crate::store::now_ms()).await {
-        Ok(Some(u)) => {
-            req.extensions_mut().insert(u);
-            next.run(req).await
-        }
-        Ok(None) => ApiError::unauthenticated(
-            "invalid_token",
-            "the API token is unknown, revoked or expired: ask for a new one",
-        )
-        .into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+    if user.state != crate::model::UserState::Active {
+        return super::sessions::not_active(&user).into_response();
     }
+    req.extensions_mut().insert(user);
+    next.run(req).await
 }
 
 impl Caller {

@@ -18,6 +18,8 @@ pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds for a `Retry-After` header (429).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -26,6 +28,19 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Too many requests (429), with when to try again.
+    pub(crate) fn too_many(
+        code: &'static str,
+        message: impl Into<String>,
+        after_secs: u64,
+    ) -> Self {
+        ApiError {
+            retry_after: Some(after_secs.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
         }
     }
 
@@ -101,6 +116,10 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": self.code, "message": self.message}})),
         )
             .into_response();
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -116,13 +135,17 @@ impl IntoResponse for ApiError {
 fn refusal_status(code: Refusal) -> StatusCode {
     use Refusal::*;
     match code {
-        GroupExists | RequestClosed | DuplicateReading | UserIdTaken | AgentOfAnotherAccount => {
-            StatusCode::CONFLICT
-        }
+        GroupExists
+        | RequestClosed
+        | DuplicateReading
+        | UserIdTaken
+        | AgentOfAnotherAccount
+        | EmailTaken => StatusCode::CONFLICT,
         AgentDisabled | CertificateReplaced | JoinTokenExpired | JoinTokenUnknown
         | JoinTokenUsed => StatusCode::FORBIDDEN,
         AccountNotFound
         | InvalidAgentId
+        | InvalidEmail
         | EmaintenanceProduct
         | ImplausibleReading
         | InvalidAccountId

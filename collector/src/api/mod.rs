@@ -14,6 +14,7 @@ mod groups;
 mod kb;
 mod products;
 mod requests;
+mod sessions;
 mod users;
 
 use crate::metrics::{ApiLabels, Metrics, RouteLabel};
@@ -27,7 +28,28 @@ use error::ApiError;
 use serde::Deserialize;
 use std::sync::Arc;
 
+pub use crate::auth::password::Sessions;
 pub use enrollment::Joining;
+
+/// What the API is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub joining: Joining,
+    pub sessions: Sessions,
+}
+
+impl Default for Settings {
+    /// No enrollment (no CA to pin), the default session lifetimes.
+    fn default() -> Self {
+        Settings {
+            joining: Joining {
+                pin_sha256: None,
+                token_ttl_ms: 86_400_000,
+            },
+            sessions: Sessions::default(),
+        }
+    }
+}
 
 /// The OpenAPI 3.1 document of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -125,7 +147,7 @@ async fn track(
     r
 }
 
-pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, joining: Joining) -> Router {
+pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> Router {
     let v1 = Routes::new()
         .merge(accounts::routes())
         .merge(products::routes())
@@ -135,10 +157,12 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, joining: Joining) -> Rou
         .merge(kb::routes())
         .merge(users::routes())
         .merge(enrollment::routes())
+        .merge(sessions::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             store.clone(),
             caller::authenticate,
-        ));
+        ))
+        .merge(sessions::public_routes());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -165,7 +189,8 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, joining: Joining) -> Rou
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), track))
         .layer(Extension(metrics))
-        .layer(Extension(joining))
+        .layer(Extension(settings.joining))
+        .layer(Extension(settings.sessions))
         .with_state(store)
 }
 
@@ -176,9 +201,10 @@ pub async fn serve(
     store: Arc<Store>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    let joining = Joining {
-        pin_sha256: None,
-        token_ttl_ms: 86_400_000,
-    };
-    axum::serve(listener, router(store, metrics, joining)).await
+    let app = router(store, metrics, Settings::default());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }

@@ -8,7 +8,7 @@ use crate::model::{IssuedToken, User};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -21,8 +21,39 @@ pub(super) fn routes() -> Routes {
             "/api/v1/users/{id}",
             get(user).put(put_user).delete(delete_user),
         )
+        .route("/api/v1/users/{id}/suspend", post(suspend))
+        .route("/api/v1/users/{id}/reinstate", post(reinstate))
         .route("/api/v1/users/{id}/tokens", get(tokens).post(issue_token))
         .route("/api/v1/users/{id}/tokens/{token}", delete(revoke_token))
+}
+
+/// No access for now: the user's sessions and tokens are refused until
+/// reinstated (they are kept, so they work again then).
+async fn suspend(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<Json<User>> {
+    set_state(&s, &c, &id, crate::model::UserState::Suspended).await
+}
+
+async fn reinstate(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<Json<User>> {
+    set_state(&s, &c, &id, crate::model::UserState::Active).await
+}
+
+async fn set_state(
+    s: &crate::store::Store,
+    c: &Caller,
+    id: &str,
+    state: crate::model::UserState,
+) -> ApiResult<Json<User>> {
+    c.need(Action::ManageUsers, "suspending and reinstating users")?;
+    let u = c.user(s, id).await?;
+    if !c.may_write_user(&u) {
+        return Err(ApiError::forbidden(c, "changing this user"));
+    }
+    if u.id == c.id {
+        return Err(ApiError::self_lockout("suspending yourself"));
+    }
+    let u = s.set_user_state(id, state).await?;
+    tracing::info!(user = %id, state = state.as_str(), by = %c.id, "user state changed");
+    Ok(Json(u))
 }
 
 async fn me(c: Caller) -> Json<User> {
@@ -63,6 +94,9 @@ async fn put_user(
     }
     if u.id == c.id && (u.role != c.role || u.account != c.account) {
         return Err(ApiError::self_lockout("changing your own role or account"));
+    }
+    if u.id == c.id && u.state != crate::model::UserState::Active {
+        return Err(ApiError::self_lockout("suspending yourself"));
     }
     if let Some(was) = s.user(&id).await? {
         if !c.may_write_user(&was) {

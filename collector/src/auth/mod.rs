@@ -2,6 +2,8 @@
 //! user side). The policy here does no IO: the API asks it with the caller
 //! and the row in question. It depends on the model only (invariant C2).
 
+pub mod password;
+
 use crate::model::{Product, ProductUpdate, Role, ServiceRequest, User};
 
 /// What a caller may do beyond reading its own products.

@@ -6,6 +6,8 @@ fn user(id: &str, role: Role, account: Option<&str>) -> User {
         name: id.into(),
         role,
         account: account.map(Into::into),
+        email: None,
+        state: Default::default(),
     }
 }
 

@@ -22,4 +22,4 @@ pub use product::{
     HistoryQuery, ManualReading, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
 };
 pub use request::{NewRequest, RequestEvent, RequestQuery, ServiceRequest};
-pub use user::{IssuedToken, Role, TokenInfo, User};
+pub use user::{IssuedToken, Role, SessionUser, TokenInfo, User, UserState};

@@ -34,7 +34,43 @@ impl Role {
     }
 }
 
-/// A user of the API. Operators have no account; the others exactly one.
+/// Whether a user may use the portal now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UserState {
+    #[default]
+    Active,
+    /// Invited, has not answered yet.
+    Pending,
+    /// No access for now: sessions and tokens are refused until reinstated.
+    Suspended,
+    /// Declined the invitation.
+    Refused,
+}
+
+impl UserState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserState::Active => "active",
+            UserState::Pending => "pending",
+            UserState::Suspended => "suspended",
+            UserState::Refused => "refused",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserState> {
+        match s {
+            "active" => Some(UserState::Active),
+            "pending" => Some(UserState::Pending),
+            "suspended" => Some(UserState::Suspended),
+            "refused" => Some(UserState::Refused),
+            _ => None,
+        }
+    }
+}
+
+/// A user of the API and the portal. Operators have no account; the others
+/// exactly one. A person logs in with their e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User {
@@ -43,6 +79,11 @@ pub struct User {
     pub role: Role,
     #[serde(default)]
     pub account: Option<String>,
+    /// Lower case; unique among users.
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub state: UserState,
 }
 
 /// An API token as listed: never its secret.
@@ -71,4 +112,12 @@ impl std::fmt::Debug for IssuedToken {
             .field("token", &"***")
             .finish()
     }
+}
+
+/// A live session: its user and the CSRF token cookie-authenticated
+/// writes must carry.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user: User,
+    pub csrf_token: String,
 }

@@ -7,6 +7,8 @@ use crate::token::NoRandomness;
 /// `error.code`; the API chooses the HTTP status from the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    EmailTaken,
+    InvalidEmail,
     AgentDisabled,
     AgentOfAnotherAccount,
     CertificateReplaced,
@@ -41,6 +43,8 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
+            Refusal::EmailTaken => "email_taken",
+            Refusal::InvalidEmail => "invalid_email",
             Refusal::AgentDisabled => "agent_disabled",
             Refusal::AgentOfAnotherAccount => "agent_of_another_account",
             Refusal::CertificateReplaced => "certificate_replaced",

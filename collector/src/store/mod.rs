@@ -30,7 +30,7 @@ use crate::model::{
     Account, AgentCredential, AgentInfo, Article, Group, HistoryQuery, IngestOutcome, IssuedCert,
     IssuedJoinToken, IssuedToken, JoinToken, ManualReading, NewJoinToken, NewRequest, OutboxCounts,
     OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
-    RequestQuery, RequestTally, ServiceRequest, TokenInfo, User,
+    RequestQuery, RequestTally, ServiceRequest, SessionUser, TokenInfo, User, UserState,
 };
 use crate::requests::Rules;
 
@@ -137,6 +137,17 @@ dispatch! {
     pub async fn tokens(&self, user: &str) -> Result<Vec<TokenInfo>, StoreError>;
     pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), StoreError>;
     pub async fn authenticate(&self, token: &str, now_ms: i64) -> Result<Option<User>, StoreError>;
+    pub async fn set_password(&self, user: &str, phc: &str) -> Result<(), StoreError>;
+    pub async fn login_user(&self, email: &str) -> Result<Option<(User, Option<String>)>, StoreError>;
+    pub async fn password_hash(&self, user: &str) -> Result<Option<String>, StoreError>;
+    pub async fn create_session(&self, user: &str, session_sha256: &str, csrf_token: &str, client: &str, now_ms: i64) -> Result<(), StoreError>;
+    pub async fn session(&self, session_sha256: &str, now_ms: i64, idle_ms: i64, absolute_ms: i64) -> Result<Option<SessionUser>, StoreError>;
+    pub async fn delete_session(&self, session_sha256: &str) -> Result<(), StoreError>;
+    pub async fn delete_sessions(&self, user: &str, keep: Option<&str>) -> Result<u64, StoreError>;
+    pub async fn login_failures(&self, key: &str, since_ms: i64) -> Result<Vec<i64>, StoreError>;
+    pub async fn add_login_failure(&self, keys: &[&str], now_ms: i64, forget_before_ms: i64) -> Result<(), StoreError>;
+    pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+    pub async fn set_user_state(&self, user: &str, state: UserState) -> Result<User, StoreError>;
     #[cfg(test)]
     pub(crate) async fn token_rows_text(&self) -> Vec<String>;
     pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError>;

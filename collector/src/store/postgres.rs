@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0003_operators_and_tokens.sql"),
     include_str!("migrations/postgres/0004_product_events.sql"),
     include_str!("migrations/postgres/0005_enrollment.sql"),
+    include_str!("migrations/postgres/0006_people.sql"),
 ];
 
 pub struct PgStore {

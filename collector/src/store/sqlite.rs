@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0005_operators_and_tokens.sql"),
     include_str!("migrations/sqlite/0006_product_events.sql"),
     include_str!("migrations/sqlite/0007_enrollment.sql"),
+    include_str!("migrations/sqlite/0008_people.sql"),
 ];
 
 pub struct SqliteStore {

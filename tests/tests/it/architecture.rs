@@ -197,8 +197,8 @@ fn collector_module_graph() {
             ),
             ("ingest", &["store", "pki", "model", "metrics", "token"]),
             ("portal", &["store", "model"]),
-            ("config", &["filing", "requests", "portal", "store"]),
-            ("users", &["config", "store", "model", "token"]),
+            ("config", &["auth", "filing", "requests", "portal", "store"]),
+            ("users", &["auth", "config", "store", "model", "token"]),
             ("agents", &["config", "store", "model", "pki", "users"]),
             ("exit", &["server", "store", "users", "agents"]),
             // C5: only the server assembles the whole.

@@ -45,6 +45,8 @@ pub(crate) async fn check_users(s: &Backend) {
         name: "Ops".into(),
         role: Role::Operator,
         account: None,
+        email: None,
+        state: Default::default(),
     };
     s.put_user(&ops).await.unwrap();
     let t = s.issue_token("mia", "", None, 1).await.unwrap();

@@ -27,6 +27,7 @@ mod products;
 mod readings;
 mod requests;
 mod rows;
+mod sessions;
 mod users;
 
 #[cfg(test)]

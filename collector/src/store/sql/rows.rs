@@ -98,13 +98,18 @@ pub(super) fn request_from(r: &DbRow) -> ServiceRequest {
     }
 }
 
-/// None for a role this collector does not know (a newer schema's).
+/// The columns `user_from` reads, in its order.
+pub(super) const USER_COLS: &str = "user_id, name, role, account_id, email, state";
+
+/// None for a role or state this collector does not know (a newer schema's).
 pub(super) fn user_from(r: &DbRow) -> Option<User> {
     Some(User {
         id: r.get(0),
         name: r.get(1),
         role: Role::parse(r.get::<&str, _>(2))?,
         account: r.get(3),
+        email: r.get(4),
+        state: crate::model::UserState::parse(r.get::<&str, _>(5))?,
     })
 }
 

@@ -5,8 +5,26 @@ use crate::model::{Role, User};
 use crate::store::{Refusal, StoreError};
 use sqlx::Row;
 
-use super::rows::user_from;
+use super::rows::{user_from, USER_COLS};
 use super::Backend;
+
+/// An e-mail address as stored: trimmed, lower case, one `@` with text on
+/// both sides, no spaces, at most 254 characters.
+fn valid_email(e: &str) -> Result<String, StoreError> {
+    let e = e.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && !e.contains(char::is_whitespace)
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'));
+    if ok {
+        Ok(e)
+    } else {
+        Err(StoreError::refused(
+            Refusal::InvalidEmail,
+            format!("{e:?} is not an e-mail address"),
+        ))
+    }
+}
 
 impl Backend {
     /// Creates or replaces a user. Operators have no account; the customer
@@ -50,6 +68,25 @@ impl Backend {
                 }
             }
         }
+        let email = match &u.email {
+            Some(e) => Some(valid_email(e)?),
+            None => None,
+        };
+        if let Some(e) = &email {
+            let holder: Option<String> =
+                sqlx::query_scalar("SELECT user_id FROM users WHERE email = $1 AND user_id <> $2")
+                    .bind(e)
+                    .bind(&u.id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            if holder.is_some() {
+                return Err(StoreError::refused(
+                    Refusal::EmailTaken,
+                    format!("another user has the e-mail address {e:?}"),
+                ));
+            }
+        }
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let was: Option<Option<String>> =
             sqlx::query_scalar("SELECT account_id FROM users WHERE user_id = $1")
@@ -66,9 +103,10 @@ impl Backend {
                 .map_err(|e| self.err(e))?;
         }
         let written = sqlx::query(
-            "INSERT INTO users (user_id, name, account_id, role) VALUES ($1, $2, $3, $4)
+            "INSERT INTO users (user_id, name, account_id, role, email, state) VALUES ($1, $2, $3, $4, $6, $7)
              ON CONFLICT (user_id) DO UPDATE SET name = excluded.name,
-             account_id = excluded.account_id, role = excluded.role
+             account_id = excluded.account_id, role = excluded.role,
+             email = excluded.email, state = excluded.state
              WHERE $5 IS NULL OR users.account_id = $5",
         )
         .bind(&u.id)
@@ -76,6 +114,8 @@ impl Backend {
         .bind(&u.account)
         .bind(u.role.as_str())
         .bind(within)
+        .bind(&email)
+        .bind(u.state.as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?
@@ -87,7 +127,7 @@ impl Backend {
             ));
         }
         tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(u.clone())
+        Ok(User { email, ..u.clone() })
     }
 
     /// Creates `u` unless a user with that id exists; true when it did.
@@ -111,21 +151,19 @@ impl Backend {
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let row =
-            sqlx::query("SELECT user_id, name, role, account_id FROM users WHERE user_id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
+        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE user_id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(row.as_ref().and_then(user_from))
     }
 
     /// Users of `account` (all users when None), by id.
     pub async fn users(&self, account: Option<&str>) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT user_id, name, role, account_id FROM users
-             WHERE $1 IS NULL OR account_id = $1 ORDER BY user_id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLS} FROM users WHERE $1 IS NULL OR account_id = $1 ORDER BY user_id"
+        ))
         .bind(account)
         .fetch_all(&self.pool)
         .await
@@ -138,6 +176,7 @@ impl Backend {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         for sql in [
             "DELETE FROM api_tokens WHERE user_id = $1",
+            "DELETE FROM sessions WHERE user_id = $1",
             "UPDATE products SET administrator = NULL WHERE administrator = $1",
         ] {
             sqlx::query(sql)
@@ -239,7 +278,7 @@ impl Backend {
             return Ok(None);
         };
         let row = sqlx::query(
-            "SELECT u.user_id, u.name, u.role, u.account_id, t.secret_sha256, t.expires_at_ms
+            "SELECT u.user_id, u.name, u.role, u.account_id, u.email, u.state, t.secret_sha256, t.expires_at_ms
              FROM api_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_id = $1",
         )
         .bind(id)
@@ -249,8 +288,8 @@ impl Backend {
         let Some(row) = row else {
             return Ok(None);
         };
-        let stored: String = row.get(4);
-        let expires: Option<i64> = row.get(5);
+        let stored: String = row.get(6);
+        let expires: Option<i64> = row.get(7);
         if !crate::token::same_hash(&crate::token::hash_secret(secret), &stored)
             || expires.is_some_and(|e| e <= now)
         {

@@ -8,6 +8,8 @@ fn user(id: &str, role: crate::model::Role, account: Option<&str>) -> crate::mod
         name: format!("User {id}"),
         role,
         account: account.map(Into::into),
+        email: None,
+        state: Default::default(),
     }
 }
 
@@ -147,3 +149,80 @@ async fn users_and_tokens(s: Store) {
     assert!(s.tokens("gus").await.unwrap().is_empty());
 }
 on_both!(users_and_tokens);
+
+/// Sessions end after their idle or absolute time (and are deleted then);
+/// e-mail addresses are stored lower case, valid and unique.
+async fn sessions_and_emails(s: Store) {
+    use crate::model::Role;
+    account(&s, "acme", true).await;
+    let mut mia = user("mia", Role::AccountManager, Some("acme"));
+    mia.email = Some(" Mia@Example.com ".into());
+    assert_eq!(
+        s.put_user(&mia).await.unwrap().email.as_deref(),
+        Some("mia@example.com")
+    );
+    let mut copy = user("mia2", Role::AccountManager, Some("acme"));
+    copy.email = Some("MIA@example.com".into());
+    assert!(matches!(
+        s.put_user(&copy).await,
+        Err(StoreError::Refused {
+            code: Refusal::EmailTaken,
+            ..
+        })
+    ));
+    copy.email = Some("not an address".into());
+    assert!(matches!(
+        s.put_user(&copy).await,
+        Err(StoreError::Refused {
+            code: Refusal::InvalidEmail,
+            ..
+        })
+    ));
+    assert!(s.login_user("MIA@EXAMPLE.COM").await.unwrap().is_some());
+    let (idle, absolute) = (30 * 60_000, 12 * 3_600_000);
+    let t0 = 1_800_000_000_000;
+    s.create_session("mia", "h1", "c1", "127.0.0.1", t0)
+        .await
+        .unwrap();
+    let found = s
+        .session("h1", t0 + 29 * 60_000, idle, absolute)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|f| f.csrf_token), Some("c1".to_string()));
+    // Seen at t0 + 29 min: idle counts from then.
+    assert!(s
+        .session("h1", t0 + 58 * 60_000, idle, absolute)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s
+        .session("h1", t0 + 90 * 60_000, idle, absolute)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        s.session("h1", t0 + 58 * 60_000, idle, absolute)
+            .await
+            .unwrap()
+            .is_none(),
+        "deleted"
+    );
+    // Kept busy, it still ends at its absolute time.
+    s.create_session("mia", "h2", "c2", "", t0).await.unwrap();
+    let mut t = t0;
+    while t < t0 + absolute - 20 * 60_000 {
+        t += 20 * 60_000;
+        assert!(s.session("h2", t, idle, absolute).await.unwrap().is_some());
+    }
+    assert!(s
+        .session("h2", t0 + absolute + 1, idle, absolute)
+        .await
+        .unwrap()
+        .is_none());
+    // Removing the user ends their sessions.
+    s.create_session("mia", "h3", "c3", "", t0).await.unwrap();
+    s.delete_user("mia").await.unwrap();
+    assert!(s.session("h3", t0, idle, absolute).await.unwrap().is_none());
+}
+
+on_both!(sessions_and_emails);

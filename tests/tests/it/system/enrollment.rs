@@ -190,6 +190,7 @@ async fn an_agent_enrolls_streams_and_renews_a_one_minute_certificate() {
         "renewed {renewed_after} ms after the first was issued (two thirds of 66 s is 44 s)"
     );
     assert_ne!(pem_body(&second.key_pem), key, "a new key");
+    eprintln!("first renewal {renewed_after} ms after the first certificate was issued");
     let row = agent_row(&api, "agent-en").await;
     assert_eq!(row["cert_expires_at_ms"], expires(&second), "{row}");
     let filed_at_renewal = store.observation_count("agent-en").await.unwrap();
@@ -221,6 +222,7 @@ async fn an_agent_enrolls_streams_and_renews_a_one_minute_certificate() {
     );
     assert!(!daemon.is_finished(), "the agent keeps running");
     let running = collector(&cdir, grpc, extra).await;
+    let restarted = identity_now();
     until(
         Duration::from_secs(15),
         "the renewal after the outage",
@@ -232,6 +234,10 @@ async fn an_agent_enrolls_streams_and_renews_a_one_minute_certificate() {
     )
     .await;
     let third = enrolled(&adir);
+    eprintln!(
+        "renewal after the outage: {} ms after the collector came back",
+        third.not_before_ms.unwrap() + 6_000 - restarted
+    );
     assert!(third.not_before_ms.unwrap() < second.not_after_ms.unwrap());
     let (code, out, _) = agent_cli(&["status", "--config", conf_s]).await;
     assert_eq!(code, 0);
