@@ -48,6 +48,7 @@ pub async fn login_bench(logins: usize, checks: usize, concurrency: usize) {
                 account: Some("acme".into()),
                 email: Some(format!("{id}@example.com")),
                 state: Default::default(),
+                language: "en".into(),
             })
             .await
             .expect("user");

@@ -111,6 +111,7 @@ pub(crate) async fn portal_bench(
             account: None,
             email: None,
             state: Default::default(),
+            language: "en".into(),
         })
         .await
         .expect("user");

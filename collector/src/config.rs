@@ -32,6 +32,47 @@ pub struct Config {
     pub enrollment: Enrollment,
     #[serde(default)]
     pub sessions: SessionsSection,
+    #[serde(default)]
+    pub email: EmailSection,
+}
+
+/// E-mail notifications over SMTP; off without `smtp_url`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSection {
+    /// `smtp://host:port` (plain), `smtp://host:port?tls=required`
+    /// (STARTTLS) or `smtps://host:port` (TLS); `user:password@` before the
+    /// host to authenticate.
+    #[serde(default)]
+    pub smtp_url: Option<String>,
+    /// The sender, as `Name <address>`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Where people reach the portal: links in the messages start with it.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Attempts before a message becomes a dead letter. Default 20.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// First retry after this many ms, doubled per attempt. Default 1000.
+    #[serde(default)]
+    pub retry_base_ms: Option<u64>,
+    /// Longest wait between two attempts, in ms. Default 300000.
+    #[serde(default)]
+    pub retry_max_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for EmailSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSection")
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_deref().map(crate::mailer::redact),
+            )
+            .field("from", &self.from)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// People's login sessions (cookies) and the login throttle.
@@ -314,6 +355,23 @@ impl Config {
                 .unwrap_or(60.0)
                 .clamp(0.05, 86_400.0),
         )
+    }
+
+    /// The mailer's settings, when `[email] smtp_url` is given.
+    pub fn mail(&self) -> Option<crate::mailer::MailConfig> {
+        let e = &self.email;
+        let url = e.smtp_url.clone()?;
+        Some(crate::mailer::MailConfig {
+            smtp_url: url,
+            from: e
+                .from
+                .clone()
+                .unwrap_or_else(|| "meterlink <meterlink@localhost>".into()),
+            max_attempts: e.max_attempts.unwrap_or(20).max(1),
+            retry_base: std::time::Duration::from_millis(e.retry_base_ms.unwrap_or(1000).max(1)),
+            retry_max: std::time::Duration::from_millis(e.retry_max_ms.unwrap_or(300_000).max(1)),
+            idle: std::time::Duration::from_millis(e.retry_base_ms.unwrap_or(1000).clamp(50, 1000)),
+        })
     }
 
     pub fn sessions(&self) -> crate::auth::password::Sessions {

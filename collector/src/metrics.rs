@@ -61,6 +61,8 @@ pub struct Metrics {
     pub api_request_seconds: HistogramFamily<RouteLabel>,
     pub outbox_pending: Gauge,
     pub outbox_dead: Gauge,
+    pub email_pending: Gauge,
+    pub email_dead: Gauge,
     pub store_connections: Gauge,
     pub store_connections_idle: Gauge,
 }
@@ -89,6 +91,8 @@ impl Metrics {
             api_request_seconds: Family::new_with_constructor(latency_histogram),
             outbox_pending: Gauge::default(),
             outbox_dead: Gauge::default(),
+            email_pending: Gauge::default(),
+            email_dead: Gauge::default(),
             store_connections: Gauge::default(),
             store_connections_idle: Gauge::default(),
             registry: Registry::default(),
@@ -162,6 +166,16 @@ impl Metrics {
             "outbox_dead",
             "Request changes the external portal refused for good (dead letters)",
             m.outbox_dead.clone(),
+        );
+        registry.register(
+            "email_pending",
+            "E-mail notifications waiting to be sent (or retried)",
+            m.email_pending.clone(),
+        );
+        registry.register(
+            "email_dead",
+            "E-mail notifications given up (dead letters)",
+            m.email_dead.clone(),
         );
         registry.register(
             "store_connections",

@@ -199,6 +199,9 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         filing: cfg.filing.clone(),
         rules: cfg.rules()?,
         outbox: cfg.portal.url.is_some(),
+        email: cfg.mail().map(|_| crate::store::EmailSettings {
+            public_url: cfg.email.public_url.clone(),
+        }),
     };
     let outbox = cfg.outbox()?;
     let store = Arc::new(Store::open(&cfg.store_url(), settings).await?);
@@ -311,6 +314,13 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             stop_tick_rx.clone(),
         )),
     ];
+    if let Some(mail) = cfg.mail() {
+        tasks.push(tokio::spawn(crate::mailer::run(
+            store.clone(),
+            mail,
+            stop_tick_rx.clone(),
+        )));
+    }
     if let Some(outbox) = outbox {
         tracing::info!("service-request changes go to the external portal (outbox)");
         tasks.push(tokio::spawn(crate::portal::run_outbox(
@@ -349,6 +359,7 @@ async fn first_operator(store: &Store, data_dir: &std::path::Path) -> Result<(),
         account: None,
         email: None,
         state: Default::default(),
+        language: "en".into(),
     };
     if !store.add_user_if_absent(&admin).await? {
         // Another replica made it first, or "admin" is a customer user.

@@ -92,6 +92,7 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
                 account,
                 email,
                 state: Default::default(),
+                language: "en".into(),
             };
             store.put_user(&u).await.map_err(e)?;
             let account = u.account.map(|a| format!(", account {a}"));

@@ -99,6 +99,9 @@ async fn metrics(
     let outbox = s.outbox_counts().await?;
     m.outbox_pending.set(outbox.pending as i64);
     m.outbox_dead.set(outbox.dead as i64);
+    let email = s.email_counts().await?;
+    m.email_pending.set(email.pending as i64);
+    m.email_dead.set(email.dead as i64);
     let (size, idle) = s.pool_stats();
     m.store_connections.set(i64::from(size));
     m.store_connections_idle.set(idle as i64);

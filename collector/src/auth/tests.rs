@@ -8,6 +8,7 @@ fn user(id: &str, role: Role, account: Option<&str>) -> User {
         account: account.map(Into::into),
         email: None,
         state: Default::default(),
+        language: "en".into(),
     }
 }
 

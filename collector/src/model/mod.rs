@@ -17,7 +17,7 @@ pub use enrollment::{
 };
 pub use ingest::{IngestOutcome, RequestTally};
 pub use kb::Article;
-pub use outbox::{OutboxCounts, OutboxItem, OutboxResult};
+pub use outbox::{EmailItem, OutboxCounts, OutboxItem, OutboxResult};
 pub use product::{
     HistoryQuery, ManualReading, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
 };

@@ -32,3 +32,13 @@ pub struct OutboxCounts {
     pub sent: u64,
     pub dead: u64,
 }
+
+/// One e-mail waiting to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailItem {
+    pub id: i64,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: u32,
+}

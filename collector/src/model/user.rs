@@ -84,6 +84,13 @@ pub struct User {
     pub email: Option<String>,
     #[serde(default)]
     pub state: UserState,
+    /// `en` or `it`: the portal's pages and the e-mails.
+    #[serde(default = "english")]
+    pub language: String,
+}
+
+fn english() -> String {
+    "en".into()
 }
 
 /// An API token as listed: never its secret.

@@ -27,10 +27,11 @@ pub use sqlite::SqliteStore;
 
 use crate::filing::FilingPolicy;
 use crate::model::{
-    Account, AgentCredential, AgentInfo, Article, Group, HistoryQuery, IngestOutcome, IssuedCert,
-    IssuedJoinToken, IssuedToken, JoinToken, ManualReading, NewJoinToken, NewRequest, OutboxCounts,
-    OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
-    RequestQuery, RequestTally, ServiceRequest, SessionUser, TokenInfo, User, UserState,
+    Account, AgentCredential, AgentInfo, Article, EmailItem, Group, HistoryQuery, IngestOutcome,
+    IssuedCert, IssuedJoinToken, IssuedToken, JoinToken, ManualReading, NewJoinToken, NewRequest,
+    OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductQuery,
+    ProductUpdate, Reading, RequestQuery, RequestTally, ServiceRequest, SessionUser, TokenInfo,
+    User, UserState,
 };
 use crate::requests::Rules;
 
@@ -41,6 +42,14 @@ pub struct Settings {
     pub rules: Rules,
     /// Write an outbox row for every request change (an external portal is configured).
     pub outbox: bool,
+    /// Queue e-mail notifications (SMTP is configured), with links to this
+    /// public URL of the portal when given.
+    pub email: Option<EmailSettings>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EmailSettings {
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -49,6 +58,7 @@ impl Default for Settings {
             filing: FilingPolicy::default(),
             rules: Rules::defaults(),
             outbox: false,
+            email: None,
         }
     }
 }
@@ -179,6 +189,10 @@ dispatch! {
     pub async fn outbox_claim(&self, id: i64, now_ms: i64, until_ms: i64) -> Result<bool, StoreError>;
     pub async fn outbox_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError>;
     pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    pub async fn email_due(&self, now_ms: i64, limit: i64) -> Result<Vec<EmailItem>, StoreError>;
+    pub async fn email_claim(&self, id: i64, now_ms: i64, until_ms: i64) -> Result<bool, StoreError>;
+    pub async fn email_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError>;
+    pub async fn email_counts(&self) -> Result<OutboxCounts, StoreError>;
 }
 
 pub fn now_ms() -> i64 {

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0004_product_events.sql"),
     include_str!("migrations/postgres/0005_enrollment.sql"),
     include_str!("migrations/postgres/0006_people.sql"),
+    include_str!("migrations/postgres/0007_email_outbox.sql"),
 ];
 
 pub struct PgStore {

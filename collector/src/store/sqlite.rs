@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0006_product_events.sql"),
     include_str!("migrations/sqlite/0007_enrollment.sql"),
     include_str!("migrations/sqlite/0008_people.sql"),
+    include_str!("migrations/sqlite/0009_email_outbox.sql"),
 ];
 
 pub struct SqliteStore {

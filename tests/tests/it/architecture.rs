@@ -189,7 +189,10 @@ fn collector_module_graph() {
             // C2: the access policy is over the model only.
             ("auth", &["model"]),
             // C3: the store knows the model and the pure rules it applies.
-            ("store", &["model", "token", "filing", "requests"]),
+            ("store", &["model", "token", "filing", "requests", "notify"]),
+            // What people are told, and the SMTP sender.
+            ("notify", &["model"]),
+            ("mailer", &["model", "store"]),
             // C4: the API sits on the store and the policy.
             (
                 "api",
@@ -197,7 +200,10 @@ fn collector_module_graph() {
             ),
             ("ingest", &["store", "pki", "model", "metrics", "token"]),
             ("portal", &["store", "model"]),
-            ("config", &["auth", "filing", "requests", "portal", "store"]),
+            (
+                "config",
+                &["auth", "filing", "mailer", "requests", "portal", "store"],
+            ),
             ("users", &["auth", "config", "store", "model", "token"]),
             ("agents", &["config", "store", "model", "pki", "users"]),
             ("exit", &["server", "store", "users", "agents"]),
@@ -205,14 +211,15 @@ fn collector_module_graph() {
             (
                 "server",
                 &[
-                    "api", "config", "ingest", "metrics", "model", "pki", "portal", "store",
+                    "api", "config", "ingest", "mailer", "metrics", "model", "pki", "portal",
+                    "store",
                 ],
             ),
         ],
     );
     errors.extend(check_pure(
         "collector",
-        &["model", "token", "filing", "requests", "auth"],
+        &["model", "token", "filing", "requests", "auth", "notify"],
     ));
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }

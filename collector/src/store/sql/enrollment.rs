@@ -157,6 +157,7 @@ impl Backend {
         .map_err(|e| self.err(e))?
         .rows_affected();
         if used == 0 {
+            tx.rollback().await.map_err(|e| self.err(e))?;
             return Err(StoreError::refused(
                 Refusal::JoinTokenUsed,
                 "the join token was used or expired meanwhile: ask for a new one",
@@ -169,6 +170,7 @@ impl Backend {
                 .await
                 .map_err(|e| self.err(e))?;
         if disabled == Some(1) {
+            tx.rollback().await.map_err(|e| self.err(e))?;
             return Err(StoreError::refused(
                 Refusal::AgentDisabled,
                 format!(

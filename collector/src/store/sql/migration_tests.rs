@@ -47,6 +47,7 @@ pub(crate) async fn check_users(s: &Backend) {
         account: None,
         email: None,
         state: Default::default(),
+        language: "en".into(),
     };
     s.put_user(&ops).await.unwrap();
     let t = s.issue_token("mia", "", None, 1).await.unwrap();

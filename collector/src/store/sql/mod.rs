@@ -17,6 +17,7 @@ use super::{Backend, Db, BACKEND, LOCK_PRODUCTS, MIGRATIONS, MIGRATION_LOCK, VER
 mod accounts;
 mod billing;
 mod clock;
+mod email;
 mod enrollment;
 mod groups;
 mod ingest;

@@ -245,7 +245,8 @@ impl Backend {
         .fetch_one(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
-        if !self.settings.outbox {
+        let mail = self.settings.email.is_some() && crate::notify::notifies(event);
+        if !self.settings.outbox && !mail {
             return Ok(());
         }
         let sql = format!("SELECT {REQUEST_COLS} FROM service_requests WHERE request_id = $1");
@@ -255,6 +256,12 @@ impl Backend {
             .await
             .map_err(|e| self.err(e))?;
         let request = request_from(&row);
+        if mail {
+            self.queue_request_emails(tx, &request, event, now).await?;
+        }
+        if !self.settings.outbox {
+            return Ok(());
+        }
         let key = format!("{}-{event_id}", request.number);
         let payload = serde_json::json!({
             "idempotency_key": key,

@@ -99,7 +99,7 @@ pub(super) fn request_from(r: &DbRow) -> ServiceRequest {
 }
 
 /// The columns `user_from` reads, in its order.
-pub(super) const USER_COLS: &str = "user_id, name, role, account_id, email, state";
+pub(super) const USER_COLS: &str = "user_id, name, role, account_id, email, state, language";
 
 /// None for a role or state this collector does not know (a newer schema's).
 pub(super) fn user_from(r: &DbRow) -> Option<User> {
@@ -110,6 +110,7 @@ pub(super) fn user_from(r: &DbRow) -> Option<User> {
         account: r.get(3),
         email: r.get(4),
         state: crate::model::UserState::parse(r.get::<&str, _>(5))?,
+        language: r.get(6),
     })
 }
 

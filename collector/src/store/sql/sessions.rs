@@ -37,7 +37,7 @@ impl Backend {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(row.and_then(|r| Some((user_from(&r)?, r.get(6)))))
+        Ok(row.and_then(|r| Some((user_from(&r)?, r.get(7)))))
     }
 
     pub async fn password_hash(&self, user: &str) -> Result<Option<String>, StoreError> {
@@ -97,7 +97,7 @@ impl Backend {
         .await
         .map_err(|e| self.err(e))?;
         let Some(row) = row else { return Ok(None) };
-        let (created, seen): (i64, i64) = (row.get(7), row.get(8));
+        let (created, seen): (i64, i64) = (row.get(8), row.get(9));
         if now - seen > idle_ms || now - created > absolute_ms {
             self.delete_session(session_sha256).await?;
             return Ok(None);
@@ -112,7 +112,7 @@ impl Backend {
         }
         Ok(user_from(&row).map(|user| SessionUser {
             user,
-            csrf_token: row.get(6),
+            csrf_token: row.get(7),
         }))
     }
 

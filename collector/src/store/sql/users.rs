@@ -72,6 +72,12 @@ impl Backend {
             Some(e) => Some(valid_email(e)?),
             None => None,
         };
+        if !["en", "it"].contains(&u.language.as_str()) {
+            return Err(StoreError::refused(
+                Refusal::InvalidUser,
+                format!("language {:?}: the portal speaks en and it", u.language),
+            ));
+        }
         if let Some(e) = &email {
             let holder: Option<String> =
                 sqlx::query_scalar("SELECT user_id FROM users WHERE email = $1 AND user_id <> $2")
@@ -103,10 +109,11 @@ impl Backend {
                 .map_err(|e| self.err(e))?;
         }
         let written = sqlx::query(
-            "INSERT INTO users (user_id, name, account_id, role, email, state) VALUES ($1, $2, $3, $4, $6, $7)
+            "INSERT INTO users (user_id, name, account_id, role, email, state, language)
+             VALUES ($1, $2, $3, $4, $6, $7, $8)
              ON CONFLICT (user_id) DO UPDATE SET name = excluded.name,
              account_id = excluded.account_id, role = excluded.role,
-             email = excluded.email, state = excluded.state
+             email = excluded.email, state = excluded.state, language = excluded.language
              WHERE $5 IS NULL OR users.account_id = $5",
         )
         .bind(&u.id)
@@ -116,11 +123,14 @@ impl Backend {
         .bind(within)
         .bind(&email)
         .bind(u.state.as_str())
+        .bind(&u.language)
         .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?
         .rows_affected();
         if written == 0 {
+            // Release the write lock now, not when the pool gets round to it.
+            tx.rollback().await.map_err(|e| self.err(e))?;
             return Err(StoreError::refused(
                 Refusal::UserIdTaken,
                 format!("user id {:?} is taken: choose another", u.id),
@@ -278,7 +288,7 @@ impl Backend {
             return Ok(None);
         };
         let row = sqlx::query(
-            "SELECT u.user_id, u.name, u.role, u.account_id, u.email, u.state, t.secret_sha256, t.expires_at_ms
+            "SELECT u.user_id, u.name, u.role, u.account_id, u.email, u.state, u.language, t.secret_sha256, t.expires_at_ms
              FROM api_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_id = $1",
         )
         .bind(id)
@@ -288,8 +298,8 @@ impl Backend {
         let Some(row) = row else {
             return Ok(None);
         };
-        let stored: String = row.get(6);
-        let expires: Option<i64> = row.get(7);
+        let stored: String = row.get(7);
+        let expires: Option<i64> = row.get(8);
         if !crate::token::same_hash(&crate::token::hash_secret(secret), &stored)
             || expires.is_some_and(|e| e <= now)
         {

@@ -10,6 +10,7 @@ fn user(id: &str, role: crate::model::Role, account: Option<&str>) -> crate::mod
         account: account.map(Into::into),
         email: None,
         state: Default::default(),
+        language: "en".into(),
     }
 }
 

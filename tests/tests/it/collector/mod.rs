@@ -1,7 +1,9 @@
 //! The collector on its own: the REST API on both stores, people logging
-//! in, the outbox to an external portal, replicas on one PostgreSQL.
+//! in, e-mail notifications through a real SMTP server, the outbox to an
+//! external portal, replicas on one PostgreSQL.
 
 mod api;
+mod email;
 mod outbox;
 mod replicas;
 mod sessions;

@@ -1,0 +1,184 @@
+//! E-mail notifications: who is told of a service request's change and
+//! what the message says, in the recipient's language (English, Italian).
+//! Pure: a leaf over the model (the store writes the messages into the
+//! e-mail outbox in the transaction of the change; `mailer` sends them).
+
+use crate::model::{Role, ServiceRequest, User, UserState};
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub user: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// The request events people are told of.
+pub fn notifies(event: &str) -> bool {
+    matches!(event, "opened" | "closed")
+}
+
+/// Whether `u` hears of `r`: active, with an address, of the request's
+/// account, and its account manager or the administrator of its product.
+pub fn recipient(u: &User, r: &ServiceRequest, product_admin: Option<&str>) -> bool {
+    u.state == UserState::Active
+        && u.email.is_some()
+        && u.account.is_some()
+        && u.account == r.account
+        && match u.role {
+            Role::AccountManager => true,
+            Role::ProductAdministrator => product_admin == Some(u.id.as_str()),
+            Role::Operator => false,
+        }
+}
+
+/// The message for `u` about `event` of `r`, in `u`'s language;
+/// `public_url` is where the portal is reached (links in the message).
+pub fn request_email(
+    u: &User,
+    r: &ServiceRequest,
+    event: &str,
+    public_url: Option<&str>,
+) -> Option<Email> {
+    let to = u.email.clone()?;
+    let language = u.language.as_str();
+    let product = r.serial.as_deref().unwrap_or("-");
+    let link = public_url
+        .map(|base| format!("{}/requests/{}", base.trim_end_matches('/'), r.number))
+        .unwrap_or_default();
+    let (subject, intro, see) = match (language, event) {
+        ("it", "opened") => (
+            format!("Richiesta di assistenza {} aperta: {}", r.number, r.title),
+            "è stata aperta una richiesta di assistenza",
+            "Dettagli",
+        ),
+        ("it", _) => (
+            format!("Richiesta di assistenza {} chiusa: {}", r.number, r.title),
+            "è stata chiusa una richiesta di assistenza",
+            "Dettagli",
+        ),
+        (_, "opened") => (
+            format!("Service request {} opened: {}", r.number, r.title),
+            "a service request was opened",
+            "Details",
+        ),
+        _ => (
+            format!("Service request {} closed: {}", r.number, r.title),
+            "a service request was closed",
+            "Details",
+        ),
+    };
+    let (hello, product_word) = if language == "it" {
+        ("Buongiorno", "Prodotto")
+    } else {
+        ("Hello", "Product")
+    };
+    let mut body = format!(
+        "{hello} {},\n\n{intro}:\n\n  {}  {}\n  {product_word}: {product}\n",
+        u.name, r.number, r.title
+    );
+    if !link.is_empty() {
+        body.push_str(&format!("\n{see}: {link}\n"));
+    }
+    body.push_str("\n-- \nmeterlink\n");
+    Some(Email {
+        to,
+        user: u.id.clone(),
+        subject,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, role: Role, email: Option<&str>) -> User {
+        User {
+            id: id.into(),
+            name: format!("Name {id}"),
+            role,
+            account: Some("acme".into()),
+            email: email.map(Into::into),
+            state: UserState::Active,
+            language: "en".into(),
+        }
+    }
+
+    fn request() -> ServiceRequest {
+        ServiceRequest {
+            number: "SR-000042".into(),
+            account: Some("acme".into()),
+            serial: Some("2KM01234".into()),
+            kind: "incident".into(),
+            priority: "high".into(),
+            state: "open".into(),
+            opened_by: "automatic".into(),
+            fingerprint: None,
+            title: "E602-0001: hard disk error".into(),
+            code: None,
+            kb_article: None,
+            occurrences: 1,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            opened_at_ms: 0,
+            closed_at_ms: None,
+            close_reason: None,
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn account_managers_and_the_products_administrator_hear_of_requests() {
+        let r = request();
+        let mia = user("mia", Role::AccountManager, Some("mia@example.com"));
+        let pat = user("pat", Role::ProductAdministrator, Some("pat@example.com"));
+        assert!(recipient(&mia, &r, None));
+        assert!(!recipient(&pat, &r, None));
+        assert!(recipient(&pat, &r, Some("pat")));
+        assert!(
+            !recipient(&user("x", Role::AccountManager, None), &r, None),
+            "no address"
+        );
+        let mut away = mia.clone();
+        away.state = UserState::Suspended;
+        assert!(!recipient(&away, &r, None));
+        let mut other = mia.clone();
+        other.account = Some("globex".into());
+        assert!(!recipient(&other, &r, None), "another account");
+        assert!(notifies("opened") && notifies("closed") && !notifies("occurrence"));
+    }
+
+    #[test]
+    fn messages_are_in_the_recipients_language_with_a_link() {
+        let r = request();
+        let mia = user("mia", Role::AccountManager, Some("mia@example.com"));
+        let en = request_email(&mia, &r, "opened", Some("https://portal.example.com/")).unwrap();
+        assert_eq!(
+            en.subject,
+            "Service request SR-000042 opened: E602-0001: hard disk error"
+        );
+        assert!(en.body.contains("Product: 2KM01234"), "{}", en.body);
+        assert!(
+            en.body
+                .contains("https://portal.example.com/requests/SR-000042"),
+            "{}",
+            en.body
+        );
+        let mut gio = mia.clone();
+        gio.language = "it".into();
+        let it = request_email(&gio, &r, "closed", None).unwrap();
+        assert!(
+            it.subject
+                .starts_with("Richiesta di assistenza SR-000042 chiusa"),
+            "{}",
+            it.subject
+        );
+        assert!(it.body.starts_with("Buongiorno Name mia"), "{}", it.body);
+        assert!(
+            !it.body.contains("Dettagli"),
+            "no link without a public URL"
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! The e-mail outbox: notifications written in the transaction of the change
+//! they tell of (`queue_request_emails`), handed to the mailer one claim at
+//! a time, sent, retried or given up.
+
+use crate::model::{EmailItem, OutboxCounts, OutboxResult, ServiceRequest};
+use crate::store::StoreError;
+use sqlx::Row;
+
+use super::rows::{user_from, Tx, USER_COLS};
+use super::Backend;
+
+impl Backend {
+    /// Queues a message about `event` of `r` for each person who hears of
+    /// it (`notify::recipient`), in their language.
+    pub(super) async fn queue_request_emails(
+        &self,
+        tx: &mut Tx,
+        r: &ServiceRequest,
+        event: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let Some(account) = &r.account else {
+            return Ok(());
+        };
+        let public_url = self
+            .settings
+            .email
+            .as_ref()
+            .and_then(|e| e.public_url.clone());
+        let admin: Option<String> = match &r.serial {
+            Some(serial) => sqlx::query_scalar::<_, Option<String>>(
+                "SELECT administrator FROM products WHERE serial = $1",
+            )
+            .bind(serial)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .flatten(),
+            None => None,
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLS} FROM users WHERE account_id = $1 AND email IS NOT NULL ORDER BY user_id"
+        ))
+        .bind(account)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        for row in rows {
+            let Some(u) = user_from(&row) else { continue };
+            if !crate::notify::recipient(&u, r, admin.as_deref()) {
+                continue;
+            }
+            let Some(m) = crate::notify::request_email(&u, r, event, public_url.as_deref()) else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO email_outbox (to_address, user_id, subject, body, created_at_ms, next_attempt_ms)
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(&m.to)
+            .bind(&m.user)
+            .bind(&m.subject)
+            .bind(&m.body)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    pub async fn email_due(&self, now: i64, limit: i64) -> Result<Vec<EmailItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT email_id, to_address, subject, body, attempts FROM email_outbox
+             WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY email_id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| EmailItem {
+                id: r.get(0),
+                to: r.get(1),
+                subject: r.get(2),
+                body: r.get(3),
+                attempts: r.get::<i64, _>(4) as u32,
+            })
+            .collect())
+    }
+
+    /// Claims a message for one attempt until `until_ms` (other replicas skip
+    /// it meanwhile); false when another took it.
+    pub async fn email_claim(&self, id: i64, now: i64, until_ms: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE email_outbox SET next_attempt_ms = $1
+             WHERE email_id = $2 AND state = 'pending' AND next_attempt_ms <= $3",
+        )
+        .bind(until_ms)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn email_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError> {
+        let q = match &result {
+            OutboxResult::Sent => sqlx::query(
+                "UPDATE email_outbox SET state = 'sent', attempts = attempts + 1, last_error = NULL WHERE email_id = $1",
+            )
+            .bind(id),
+            OutboxResult::Retry { error, at_ms } => sqlx::query(
+                "UPDATE email_outbox SET attempts = attempts + 1, last_error = $2, next_attempt_ms = $3 WHERE email_id = $1",
+            )
+            .bind(id)
+            .bind(error.as_str())
+            .bind(*at_ms),
+            OutboxResult::Dead { error } => sqlx::query(
+                "UPDATE email_outbox SET state = 'dead', attempts = attempts + 1, last_error = $2 WHERE email_id = $1",
+            )
+            .bind(id)
+            .bind(error.as_str()),
+        };
+        q.execute(&self.pool).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub async fn email_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM email_outbox GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut c = OutboxCounts::default();
+        for r in rows {
+            let n = r.get::<i64, _>(1) as u64;
+            match r.get::<String, _>(0).as_str() {
+                "pending" => c.pending = n,
+                "sent" => c.sent = n,
+                _ => c.dead = n,
+            }
+        }
+        Ok(c)
+    }
+}
