@@ -6,6 +6,7 @@ use crate::model::{EmailItem, OutboxCounts, OutboxResult, ServiceRequest};
 use crate::store::StoreError;
 use sqlx::Row;
 
+use super::outbox::Queue;
 use super::rows::{user_from, Tx, USER_COLS};
 use super::Backend;
 
@@ -94,56 +95,14 @@ impl Backend {
     /// Claims a message for one attempt until `until_ms` (other replicas skip
     /// it meanwhile); false when another took it.
     pub async fn email_claim(&self, id: i64, now: i64, until_ms: i64) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE email_outbox SET next_attempt_ms = $1
-             WHERE email_id = $2 AND state = 'pending' AND next_attempt_ms <= $3",
-        )
-        .bind(until_ms)
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?
-        .rows_affected();
-        Ok(n == 1)
+        self.claim_in(Queue::Email, id, now, until_ms).await
     }
 
     pub async fn email_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError> {
-        let q = match &result {
-            OutboxResult::Sent => sqlx::query(
-                "UPDATE email_outbox SET state = 'sent', attempts = attempts + 1, last_error = NULL WHERE email_id = $1",
-            )
-            .bind(id),
-            OutboxResult::Retry { error, at_ms } => sqlx::query(
-                "UPDATE email_outbox SET attempts = attempts + 1, last_error = $2, next_attempt_ms = $3 WHERE email_id = $1",
-            )
-            .bind(id)
-            .bind(error.as_str())
-            .bind(*at_ms),
-            OutboxResult::Dead { error } => sqlx::query(
-                "UPDATE email_outbox SET state = 'dead', attempts = attempts + 1, last_error = $2 WHERE email_id = $1",
-            )
-            .bind(id)
-            .bind(error.as_str()),
-        };
-        q.execute(&self.pool).await.map_err(|e| self.err(e))?;
-        Ok(())
+        self.result_in(Queue::Email, id, result).await
     }
 
     pub async fn email_counts(&self) -> Result<OutboxCounts, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM email_outbox GROUP BY state")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        let mut c = OutboxCounts::default();
-        for r in rows {
-            let n = r.get::<i64, _>(1) as u64;
-            match r.get::<String, _>(0).as_str() {
-                "pending" => c.pending = n,
-                "sent" => c.sent = n,
-                _ => c.dead = n,
-            }
-        }
-        Ok(c)
+        self.counts_in(Queue::Email).await
     }
 }

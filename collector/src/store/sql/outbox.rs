@@ -1,4 +1,5 @@
-//! The outbox: request changes on their way to an external portal.
+//! The outboxes: request changes on their way to an external portal, and
+//! (the same claims, results and counts) e-mail notifications (`Queue`).
 
 use crate::model::{OutboxCounts, OutboxItem, OutboxResult};
 use crate::store::encoding::request_number;
@@ -39,9 +40,29 @@ impl Backend {
     /// Claims an outbox row for one delivery attempt until `until_ms`, so
     /// that other replicas skip it meanwhile; false when another took it.
     pub async fn outbox_claim(&self, id: i64, now: i64, until_ms: i64) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE outbox SET next_attempt_ms = $1 WHERE outbox_id = $2 AND state = 'pending' AND next_attempt_ms <= $3",
-        )
+        self.claim_in(Queue::Portal, id, now, until_ms).await
+    }
+
+    pub async fn outbox_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError> {
+        self.result_in(Queue::Portal, id, result).await
+    }
+
+    pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.counts_in(Queue::Portal).await
+    }
+
+    /// Claims a row of `q` for one attempt until `until_ms`.
+    pub(super) async fn claim_in(
+        &self,
+        q: Queue,
+        id: i64,
+        now: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (table, key) = q.table();
+        let n = sqlx::query(&format!(
+            "UPDATE {table} SET next_attempt_ms = $1 WHERE {key} = $2 AND state = 'pending' AND next_attempt_ms <= $3"
+        ))
         .bind(until_ms)
         .bind(id)
         .bind(now)
@@ -52,33 +73,44 @@ impl Backend {
         Ok(n == 1)
     }
 
-    pub async fn outbox_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError> {
+    /// Records how an attempt on a row of `q` went.
+    pub(super) async fn result_in(
+        &self,
+        q: Queue,
+        id: i64,
+        result: OutboxResult,
+    ) -> Result<(), StoreError> {
+        let (table, key) = q.table();
+        let sql = match &result {
+            OutboxResult::Sent => format!(
+                "UPDATE {table} SET state = 'sent', attempts = attempts + 1, last_error = NULL WHERE {key} = $1"
+            ),
+            OutboxResult::Retry { .. } => format!(
+                "UPDATE {table} SET attempts = attempts + 1, last_error = $2, next_attempt_ms = $3 WHERE {key} = $1"
+            ),
+            OutboxResult::Dead { .. } => format!(
+                "UPDATE {table} SET state = 'dead', attempts = attempts + 1, last_error = $2 WHERE {key} = $1"
+            ),
+        };
+        let q = sqlx::query(&sql).bind(id);
         let q = match &result {
-            OutboxResult::Sent => sqlx::query(
-                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, last_error = NULL WHERE outbox_id = $1",
-            )
-            .bind(id),
-            OutboxResult::Retry { error, at_ms } => sqlx::query(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_ms = $3 WHERE outbox_id = $1",
-            )
-            .bind(id)
-            .bind(error.as_str())
-            .bind(*at_ms),
-            OutboxResult::Dead { error } => sqlx::query(
-                "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $2 WHERE outbox_id = $1",
-            )
-            .bind(id)
-            .bind(error.as_str()),
+            OutboxResult::Sent => q,
+            OutboxResult::Retry { error, at_ms } => q.bind(error.as_str()).bind(*at_ms),
+            OutboxResult::Dead { error } => q.bind(error.as_str()),
         };
         q.execute(&self.pool).await.map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+    /// How many rows of `q` are pending, sent and dead.
+    pub(super) async fn counts_in(&self, q: Queue) -> Result<OutboxCounts, StoreError> {
+        let (table, _) = q.table();
+        let rows = sqlx::query(&format!(
+            "SELECT state, COUNT(*) FROM {table} GROUP BY state"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         let mut c = OutboxCounts::default();
         for r in rows {
             let n = r.get::<i64, _>(1) as u64;
@@ -89,5 +121,24 @@ impl Backend {
             }
         }
         Ok(c)
+    }
+}
+
+/// The two queues of deliveries with the same life (pending, sent, dead).
+#[derive(Clone, Copy)]
+pub(super) enum Queue {
+    /// Request changes for the external portal.
+    Portal,
+    /// E-mail notifications.
+    Email,
+}
+
+impl Queue {
+    /// (table, primary key column): constants, never input.
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Queue::Portal => ("outbox", "outbox_id"),
+            Queue::Email => ("email_outbox", "email_id"),
+        }
     }
 }
