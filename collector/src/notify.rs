@@ -90,6 +90,35 @@ pub fn request_email(
     })
 }
 
+/// The password-reset message for `u` with its single-use `link`, valid
+/// for `minutes`.
+pub fn reset_email(u: &User, link: &str, minutes: i64) -> Option<Email> {
+    let to = u.email.clone()?;
+    let (subject, body) = if u.language == "it" {
+        (
+            "Reimpostare la password di meterlink".to_string(),
+            format!(
+                "Buongiorno {},\n\nper scegliere una nuova password aprire questo collegamento entro {minutes} minuti (vale una volta sola):\n\n{link}\n\nSe non è stata chiesta, ignorare questo messaggio: la password resta quella di prima.\n\n-- \nmeterlink\n",
+                u.name
+            ),
+        )
+    } else {
+        (
+            "Reset your meterlink password".to_string(),
+            format!(
+                "Hello {},\n\nto choose a new password open this link within {minutes} minutes (it works once):\n\n{link}\n\nIf you did not ask for it, ignore this message: your password stays as it was.\n\n-- \nmeterlink\n",
+                u.name
+            ),
+        )
+    };
+    Some(Email {
+        to,
+        user: u.id.clone(),
+        subject,
+        body,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

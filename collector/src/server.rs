@@ -288,6 +288,10 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             token_ttl_ms: cfg.token_ttl_ms(),
         },
         sessions: cfg.sessions(),
+        mail: crate::api::Mail {
+            on: cfg.mail().is_some(),
+            public_url: cfg.email.public_url.clone(),
+        },
     };
     let app = crate::api::router(store.clone(), metrics.clone(), settings)
         .into_make_service_with_connect_info::<SocketAddr>();

@@ -142,7 +142,7 @@ fn refusal_status(code: Refusal) -> StatusCode {
         | AgentOfAnotherAccount
         | EmailTaken => StatusCode::CONFLICT,
         AgentDisabled | CertificateReplaced | JoinTokenExpired | JoinTokenUnknown
-        | JoinTokenUsed => StatusCode::FORBIDDEN,
+        | JoinTokenUsed | LinkInvalid => StatusCode::FORBIDDEN,
         AccountNotFound
         | InvalidAgentId
         | InvalidEmail

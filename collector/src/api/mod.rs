@@ -30,12 +30,14 @@ use std::sync::Arc;
 
 pub use crate::auth::password::Sessions;
 pub use enrollment::Joining;
+pub use sessions::Mail;
 
 /// What the API is configured with.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub joining: Joining,
     pub sessions: Sessions,
+    pub mail: Mail,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
                 token_ttl_ms: 86_400_000,
             },
             sessions: Sessions::default(),
+            mail: Mail::default(),
         }
     }
 }
@@ -194,6 +197,7 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> R
         .layer(Extension(metrics))
         .layer(Extension(settings.joining))
         .layer(Extension(settings.sessions))
+        .layer(Extension(settings.mail))
         .with_state(store)
 }
 

@@ -28,9 +28,94 @@ pub const SECURE_COOKIE: &str = "__Host-meterlink_session";
 /// The header a cookie-authenticated write carries its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Routes without a caller: logging in.
+/// Routes without a caller: logging in, resetting a forgotten password.
 pub(super) fn public_routes() -> Routes {
-    Routes::new().route("/api/v1/sessions", post(login))
+    Routes::new()
+        .route("/api/v1/sessions", post(login))
+        .route("/api/v1/password-reset", post(request_reset))
+        .route("/api/v1/password-reset/confirm", post(confirm_reset))
+}
+
+/// Whether e-mails go out, and where the portal is reached (links).
+#[derive(Clone, Debug, Default)]
+pub struct Mail {
+    pub on: bool,
+    pub public_url: Option<String>,
+}
+
+/// How long a reset link works.
+pub const RESET_LINK_MS: i64 = 60 * 60_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    email: String,
+}
+
+/// Sends a single-use reset link to the address when it is an active
+/// user's; the answer is the same either way (no one learns who has an
+/// account).
+async fn request_reset(
+    State(s): S,
+    Extension(mail): Extension<Mail>,
+    body: Result<Json<ResetRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let b = body?.0;
+    if !mail.on {
+        return Err(ApiError::conflict(
+            "email_off",
+            "this collector sends no e-mail ([email] smtp_url): an operator sets a password with `meterlink-collector user password ID`",
+        ));
+    }
+    let (token, sha, _) =
+        crate::token::generate_session().map_err(crate::store::StoreError::from)?;
+    let link = match &mail.public_url {
+        Some(base) => format!(
+            "{}/reset-password?token={}",
+            base.trim_end_matches('/'),
+            token.0
+        ),
+        None => format!("reset token: {}", token.0),
+    };
+    let now = crate::store::now_ms();
+    s.request_password_reset(&b.email, &sha, &link, now, now + RESET_LINK_MS)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(
+            json!({"message": "if the address is an active user's, a link to choose a new password is on its way"}),
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetConfirm {
+    token: String,
+    new_password: String,
+}
+
+/// Spends the link and sets the new password; every session of the user ends.
+async fn confirm_reset(
+    State(s): S,
+    body: Result<Json<ResetConfirm>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let b = body?.0;
+    // A weak password does not spend the link.
+    password::check_strength(&b.new_password)
+        .map_err(|m| ApiError::unprocessable("weak_password", m))?;
+    let sha = crate::token::hash_secret(b.token.trim());
+    let user = s.use_link(&sha, "reset", crate::store::now_ms()).await?;
+    let salt = crate::token::random_bytes::<16>().map_err(crate::store::StoreError::from)?;
+    let new = b.new_password;
+    let phc = tokio::task::spawn_blocking(move || password::hash(&new, &salt))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    s.set_password(&user.id, &phc).await?;
+    s.delete_sessions(&user.id, None).await?;
+    tracing::info!(user = %user.id, "password reset through an e-mailed link");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) fn routes() -> Routes {

@@ -7,6 +7,7 @@ use crate::token::NoRandomness;
 /// `error.code`; the API chooses the HTTP status from the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    LinkInvalid,
     EmailTaken,
     InvalidEmail,
     AgentDisabled,
@@ -43,6 +44,7 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
+            Refusal::LinkInvalid => "link_invalid",
             Refusal::EmailTaken => "email_taken",
             Refusal::InvalidEmail => "invalid_email",
             Refusal::AgentDisabled => "agent_disabled",

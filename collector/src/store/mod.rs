@@ -158,6 +158,8 @@ dispatch! {
     pub async fn add_login_failure(&self, keys: &[&str], now_ms: i64, forget_before_ms: i64) -> Result<(), StoreError>;
     pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
     pub async fn set_user_state(&self, user: &str, state: UserState) -> Result<User, StoreError>;
+    pub async fn request_password_reset(&self, email: &str, link_sha256: &str, link_url: &str, now_ms: i64, expires_at_ms: i64) -> Result<bool, StoreError>;
+    pub async fn use_link(&self, link_sha256: &str, purpose: &str, now_ms: i64) -> Result<User, StoreError>;
     #[cfg(test)]
     pub(crate) async fn token_rows_text(&self) -> Vec<String>;
     pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError>;

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0005_enrollment.sql"),
     include_str!("migrations/postgres/0006_people.sql"),
     include_str!("migrations/postgres/0007_email_outbox.sql"),
+    include_str!("migrations/postgres/0008_user_links.sql"),
 ];
 
 pub struct PgStore {

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0007_enrollment.sql"),
     include_str!("migrations/sqlite/0008_people.sql"),
     include_str!("migrations/sqlite/0009_email_outbox.sql"),
+    include_str!("migrations/sqlite/0010_user_links.sql"),
 ];
 
 pub struct SqliteStore {

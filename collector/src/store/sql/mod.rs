@@ -22,6 +22,7 @@ mod enrollment;
 mod groups;
 mod ingest;
 mod kb;
+mod links;
 mod migrate;
 mod outbox;
 mod products;

@@ -40,6 +40,28 @@ fn smtp_server(addr: &str, maildir: &Path) -> Smtp {
     )
 }
 
+/// The body of the message to `to` with `subject`, quoted-printable undone.
+fn body_of(maildir: &Path, to: &str, subject: &str) -> Option<String> {
+    for sub in ["new", "cur"] {
+        let Ok(rd) = std::fs::read_dir(maildir.join(sub)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if text.contains(&format!("To: {to}")) && text.contains(&format!("Subject: {subject}"))
+            {
+                let body = text.split("\n\n").skip(1).collect::<Vec<_>>().join("\n\n");
+                return Some(
+                    body.replace("=\r\n", "")
+                        .replace("=\n", "")
+                        .replace("=3D", "="),
+                );
+            }
+        }
+    }
+    None
+}
+
 /// (to, subject) of every message received.
 fn received(maildir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -198,5 +220,87 @@ async fn notifications_arrive_once_after_an_smtp_outage_and_a_restart() {
         "{got:?}"
     );
     assert_eq!(store.email_counts().await.unwrap().sent, 4);
+
+    // A forgotten password: a single-use link by e-mail; the same answer for
+    // an address nobody has (and for a suspended user, who gets nothing).
+    let ask = |email: &str| {
+        let op = op.clone();
+        let body = json!({"email": email}).to_string();
+        async move {
+            meterlink_tests::http::request(op.addr, "POST", "/api/v1/password-reset", Some(&body))
+                .await
+        }
+    };
+    let known = ask("Mia@example.com").await;
+    let unknown = ask("nobody@example.com").await;
+    let suspended = ask("sue@example.com").await;
+    assert_eq!(known.status, 202, "{}", known.body);
+    assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
+    assert_eq!(
+        (known.status, &known.body),
+        (suspended.status, &suspended.body)
+    );
+    let subject = "Reset your meterlink password";
+    until(Duration::from_secs(20), "the reset message", || {
+        let m = maildir.clone();
+        async move { body_of(&m, "mia@example.com", subject).is_some() }
+    })
+    .await;
+    assert_eq!(
+        received(&maildir).len(),
+        5,
+        "one reset message, to mia only"
+    );
+    let body = body_of(&maildir, "mia@example.com", subject).unwrap();
+    let token = body
+        .split("https://portal.example.com/reset-password?token=")
+        .nth(1)
+        .map(|t| {
+            t.chars()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .collect::<String>()
+        })
+        .unwrap_or_else(|| panic!("no link in {body}"));
+    assert_eq!(token.len(), 64, "{body}");
+    let confirm = |token: &str, pw: &str| {
+        let op = op.clone();
+        let body = json!({"token": token, "new_password": pw}).to_string();
+        async move {
+            meterlink_tests::http::request(
+                op.addr,
+                "POST",
+                "/api/v1/password-reset/confirm",
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let weak = confirm(&token, "short").await;
+    assert_eq!((weak.status, weak.code().as_str()), (422, "weak_password"));
+    let done = confirm(&token, "a phrase of my own").await;
+    assert_eq!(done.status, 204, "{}", done.body);
+    let login = json!({"email": "mia@example.com", "password": "a phrase of my own"}).to_string();
+    let r = meterlink_tests::http::request(op.addr, "POST", "/api/v1/sessions", Some(&login)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let again = confirm(&token, "another phrase of mine").await;
+    assert_eq!((again.status, again.code().as_str()), (403, "link_invalid"));
+    // An expired link is refused too.
+    let now = meterlink_collector::store::now_ms();
+    let old = "ab".repeat(32);
+    assert!(store
+        .request_password_reset(
+            "gio@example.com",
+            &meterlink_collector::token::hash_secret(&old),
+            "link",
+            now - 2 * 3_600_000,
+            now - 3_600_000,
+        )
+        .await
+        .unwrap());
+    let expired = confirm(&old, "a phrase of my own").await;
+    assert_eq!(
+        (expired.status, expired.code().as_str()),
+        (403, "link_invalid")
+    );
     running.stop().await;
 }
