@@ -575,7 +575,7 @@ pub async fn enroll(
             m.agent_id
         )));
     }
-    Source::store(dir, &m)?;
+    store_off_runtime(dir, &m).await?;
     Ok(m)
 }
 
@@ -609,8 +609,16 @@ pub async fn renew(
             m.agent_id
         )));
     }
-    Source::store(dir, &m)?;
+    store_off_runtime(dir, &m).await?;
     Ok(m)
+}
+
+/// `Source::store` (it fsyncs) on a blocking thread (invariant 6).
+async fn store_off_runtime(dir: &Path, m: &Material) -> Result<(), IdentityError> {
+    let (dir, m) = (dir.to_path_buf(), m.clone());
+    tokio::task::spawn_blocking(move || Source::store(&dir, &m))
+        .await
+        .map_err(|e| IdentityError::Key(format!("the identity write task failed: {e}")))?
 }
 
 /// What the renewal is doing, for `status` and the metrics.

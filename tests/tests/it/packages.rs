@@ -14,13 +14,13 @@ use meterlink_sim::{serve, Fleet, Recording, SimConfig};
 use meterlink_tests::http::{get, Api};
 use meterlink_tests::peers::{fixtures_dir, have_tool, until};
 use serde_json::json;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn skip(why: &str) -> bool {
+fn skip(why: &str) {
     use std::io::Write;
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     assert!(
@@ -28,7 +28,6 @@ fn skip(why: &str) -> bool {
         "{why}"
     );
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED debian_packages: {why}");
-    true
 }
 
 fn debs() -> Option<(PathBuf, PathBuf)> {
@@ -111,7 +110,6 @@ impl Drop for Killed {
 fn mode_owner(path: &str) -> (u32, String) {
     let m = std::fs::metadata(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let group = run(Command::new("stat").args(["-c", "%G", path]));
-    let _ = m.uid();
     (m.permissions().mode() & 0o7777, group.trim().to_string())
 }
 
