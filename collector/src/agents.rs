@@ -54,6 +54,10 @@ pub enum AccountAction {
         /// IANA time zone of its billing cutoffs.
         #[arg(long, default_value = "UTC")]
         time_zone: String,
+        /// The organisation (customer) holding it, which must exist
+        /// (`organisation add`); default: one of the account's own id.
+        #[arg(long)]
+        organisation: Option<String>,
     },
     /// List accounts.
     List,
@@ -238,6 +242,7 @@ pub async fn account(cfg: &Config, action: AccountAction) -> Result<Output, Agen
             service_code,
             auto_create_products,
             time_zone,
+            organisation,
         } => {
             let a = store
                 .put_account(&crate::model::Account {
@@ -247,6 +252,7 @@ pub async fn account(cfg: &Config, action: AccountAction) -> Result<Output, Agen
                     service_code,
                     auto_create_products,
                     time_zone,
+                    organisation,
                 })
                 .await?;
             let _ = writeln!(out.text, "account {} ({})", a.id, a.name);

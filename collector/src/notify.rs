@@ -3,7 +3,7 @@
 //! Pure: a leaf over the model (the store writes the messages into the
 //! e-mail outbox in the transaction of the change; `mailer` sends them).
 
-use crate::model::{Role, ServiceRequest, User, UserState};
+use crate::model::{NotificationSetting, Role, ServiceRequest, User, UserState};
 
 /// A message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,19 +16,49 @@ pub struct Email {
 
 /// The request events people are told of.
 pub fn notifies(event: &str) -> bool {
-    matches!(event, "opened" | "closed")
+    matches!(event, "opened" | "updated" | "closed")
 }
 
-/// Whether `u` hears of `r`: active, with an address, of the request's
-/// account, and its account manager or the administrator of its product.
-pub fn recipient(u: &User, r: &ServiceRequest, product_admin: Option<&str>) -> bool {
+/// The notification event (`NOTIFICATION_EVENTS`) a request's `event` is.
+pub fn topic(r: &ServiceRequest, event: &str) -> Option<&'static str> {
+    match (r.kind.as_str(), event) {
+        ("meter_due", "opened") => Some("meter_reading_due"),
+        ("consumables", "opened") => Some("consumables"),
+        (_, "opened") => Some("request_opened"),
+        (_, "updated") => Some("request_updated"),
+        (_, "closed") => Some("request_closed"),
+        _ => None,
+    }
+}
+
+/// Whether a person's `settings` let `topic` through for the product
+/// `serial` (in the groups `product_groups`).
+pub fn wants(
+    settings: &[NotificationSetting],
+    topic: &str,
+    serial: Option<&str>,
+    product_groups: &[i64],
+) -> bool {
+    let Some(s) = settings.iter().find(|s| s.event == topic) else {
+        return true;
+    };
+    s.enabled
+        && ((s.products.is_empty() && s.groups.is_empty())
+            || serial.is_some_and(|p| s.products.iter().any(|x| x == p))
+            || s.groups.iter().any(|g| product_groups.contains(g)))
+}
+
+/// Whether `u` (a person who sees the request's company) hears of `r`:
+/// active, with an address, and an account manager or an administrator of
+/// its product (`admins`).
+pub fn recipient(u: &User, r: &ServiceRequest, admins: &[String]) -> bool {
     u.state == UserState::Active
         && u.email.is_some()
         && u.account.is_some()
-        && u.account == r.account
+        && r.account.is_some()
         && match u.role {
             Role::AccountManager => true,
-            Role::ProductAdministrator => product_admin == Some(u.id.as_str()),
+            Role::ProductAdministrator => admins.contains(&u.id),
             Role::Operator => false,
         }
 }
@@ -52,6 +82,19 @@ pub fn request_email(
             format!("Richiesta di assistenza {} aperta: {}", r.number, r.title),
             "è stata aperta una richiesta di assistenza",
             "Dettagli",
+        ),
+        ("it", "updated") => (
+            format!(
+                "Richiesta di assistenza {} aggiornata: {}",
+                r.number, r.title
+            ),
+            "è stata aggiornata una richiesta di assistenza",
+            "Dettagli",
+        ),
+        (_, "updated") => (
+            format!("Service request {} updated: {}", r.number, r.title),
+            "a service request was updated",
+            "Details",
         ),
         ("it", _) => (
             format!("Richiesta di assistenza {} chiusa: {}", r.number, r.title),
@@ -124,15 +167,9 @@ mod tests {
     use super::*;
 
     fn user(id: &str, role: Role, email: Option<&str>) -> User {
-        User {
-            id: id.into(),
-            name: format!("Name {id}"),
-            role,
-            account: Some("acme".into()),
-            email: email.map(Into::into),
-            state: UserState::Active,
-            language: "en".into(),
-        }
+        let mut u = User::new(id, &format!("Name {id}"), role, Some("acme"));
+        u.email = email.map(Into::into);
+        u
     }
 
     fn request() -> ServiceRequest {
@@ -163,20 +200,52 @@ mod tests {
         let r = request();
         let mia = user("mia", Role::AccountManager, Some("mia@example.com"));
         let pat = user("pat", Role::ProductAdministrator, Some("pat@example.com"));
-        assert!(recipient(&mia, &r, None));
-        assert!(!recipient(&pat, &r, None));
-        assert!(recipient(&pat, &r, Some("pat")));
+        assert!(recipient(&mia, &r, &[]));
+        assert!(!recipient(&pat, &r, &[]));
+        assert!(recipient(&pat, &r, &["ann".into(), "pat".into()]));
         assert!(
-            !recipient(&user("x", Role::AccountManager, None), &r, None),
+            !recipient(&user("x", Role::AccountManager, None), &r, &[]),
             "no address"
         );
         let mut away = mia.clone();
         away.state = UserState::Suspended;
-        assert!(!recipient(&away, &r, None));
-        let mut other = mia.clone();
-        other.account = Some("globex".into());
-        assert!(!recipient(&other, &r, None), "another account");
+        assert!(!recipient(&away, &r, &[]));
         assert!(notifies("opened") && notifies("closed") && !notifies("occurrence"));
+    }
+
+    #[test]
+    fn settings_turn_events_off_or_narrow_them_to_products_and_groups() {
+        let mut r = request();
+        assert_eq!(topic(&r, "opened"), Some("request_opened"));
+        assert_eq!(topic(&r, "occurrence"), None);
+        r.kind = "meter_due".into();
+        assert_eq!(topic(&r, "opened"), Some("meter_reading_due"));
+        assert_eq!(topic(&r, "closed"), Some("request_closed"));
+        let set = |enabled, products: &[&str], groups: &[i64]| NotificationSetting {
+            event: "request_opened".into(),
+            enabled,
+            products: products.iter().map(|p| p.to_string()).collect(),
+            groups: groups.to_vec(),
+        };
+        assert!(wants(&[], "request_opened", Some("A1"), &[]), "default on");
+        assert!(!wants(
+            &[set(false, &[], &[])],
+            "request_opened",
+            Some("A1"),
+            &[]
+        ));
+        assert!(wants(
+            &[set(false, &[], &[])],
+            "request_closed",
+            Some("A1"),
+            &[]
+        ));
+        assert!(wants(&[set(true, &[], &[])], "request_opened", None, &[]));
+        let some = [set(true, &["A1"], &[7])];
+        assert!(wants(&some, "request_opened", Some("A1"), &[]));
+        assert!(!wants(&some, "request_opened", Some("A2"), &[3]));
+        assert!(wants(&some, "request_opened", Some("A2"), &[3, 7]));
+        assert!(!wants(&some, "request_opened", None, &[]));
     }
 
     #[test]

@@ -352,23 +352,15 @@ pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
 /// readable by the collector's user only. The token is never logged.
 async fn first_operator(store: &Store, data_dir: &std::path::Path) -> Result<(), StartError> {
     use crate::model::{Role, User};
-    let users = store.users(None).await?;
+    let users = store.users(None, &Default::default()).await?;
     if users.iter().any(|u| u.role == Role::Operator) {
         return Ok(());
     }
-    let admin = User {
-        id: "admin".into(),
-        name: "Administrator".into(),
-        role: Role::Operator,
-        account: None,
-        email: None,
-        state: Default::default(),
-        language: "en".into(),
-    };
+    let admin = User::new("admin", "Administrator", Role::Operator, None);
     if !store.add_user_if_absent(&admin).await? {
         // Another replica made it first, or "admin" is a customer user.
         if !store
-            .users(None)
+            .users(None, &Default::default())
             .await?
             .iter()
             .any(|u| u.role == Role::Operator)

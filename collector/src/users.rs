@@ -85,15 +85,9 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
                     "--role {role:?}: give operator, account_manager or product_administrator"
                 ))
             })?;
-            let u = User {
-                name: name.unwrap_or_else(|| id.clone()),
-                id,
-                role,
-                account,
-                email,
-                state: Default::default(),
-                language: "en".into(),
-            };
+            let name = name.unwrap_or_else(|| id.clone());
+            let mut u = User::new(&id, &name, role, account.as_deref());
+            u.email = email;
             store.put_user(&u).await.map_err(e)?;
             let account = u.account.map(|a| format!(", account {a}"));
             let _ = writeln!(
@@ -105,7 +99,7 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
             );
         }
         UserAction::List => {
-            for u in store.users(None).await.map_err(e)? {
+            for u in store.users(None, &Default::default()).await.map_err(e)? {
                 let account = u.account.as_deref().unwrap_or("-");
                 let _ = writeln!(
                     out.text,

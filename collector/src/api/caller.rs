@@ -5,7 +5,7 @@
 use super::error::{ApiError, ApiResult};
 use super::S;
 use crate::auth::Action;
-use crate::model::{Product, Role, ServiceRequest, User};
+use crate::model::{Group, Product, Role, ServiceRequest, User};
 use crate::store::Store;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
@@ -125,13 +125,17 @@ impl Caller {
         }
     }
 
-    /// The account a list is filtered by: the one asked for, confined to the
-    /// caller's (another account's name answers not found).
-    pub(crate) fn scoped_account(&self, asked: Option<String>) -> ApiResult<Option<String>> {
+    /// The companies a list is filtered by: the one asked for, if the
+    /// caller sees it (another's answers not found), or every one the
+    /// caller sees; None: all (an operator asking for none).
+    pub(crate) fn scoped_accounts(&self, asked: Option<String>) -> ApiResult<Option<Vec<String>>> {
         match (self.confined_to(), asked) {
-            (None, asked) => Ok(asked),
-            (Some(own), Some(a)) if a != own => Err(ApiError::not_found(format!("account {a:?}"))),
-            (Some(own), _) => Ok(Some(own.to_string())),
+            (None, asked) => Ok(asked.map(|a| vec![a])),
+            (Some(_), Some(a)) if !self.sees_account(&a) => {
+                Err(ApiError::not_found(format!("account {a:?}")))
+            }
+            (Some(_), Some(a)) => Ok(Some(vec![a])),
+            (Some(own), None) => Ok(Some(own.to_vec())),
         }
     }
 
@@ -167,18 +171,15 @@ impl Caller {
         }
     }
 
-    /// A group of the caller's account (groups are managed by account managers).
-    pub(crate) async fn group(&self, s: &Store, id: i64) -> ApiResult<()> {
+    /// A group the caller may change: of their companies for account
+    /// managers, their own for product administrators.
+    pub(crate) async fn group(&self, s: &Store, id: i64) -> ApiResult<Group> {
         self.need(Action::ManageGroups, "groups")?;
-        if s.groups(self.confined_to())
+        s.groups(self.confined_to())
             .await?
-            .iter()
-            .any(|g| g.id == id)
-        {
-            Ok(())
-        } else {
-            Err(ApiError::not_found(format!("group {id}")))
-        }
+            .into_iter()
+            .find(|g| g.id == id && self.sees_group(g))
+            .ok_or_else(|| ApiError::not_found(format!("group {id}")))
     }
 
     /// The user `id`, when the caller may see them.

@@ -86,10 +86,13 @@ async fn list(
     q: Result<Query<AccountFilter>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     c.need(Action::EnrollAgents, "join tokens")?;
-    let account = c.scoped_account(q?.0.account)?;
-    Ok(Json(
-        json!({"join_tokens": s.join_tokens(account.as_deref()).await?}),
-    ))
+    let asked = q?.0.account;
+    if let Some(a) = &asked {
+        c.account_in_reach(a)?;
+    }
+    let mut t = s.join_tokens(asked.as_deref()).await?;
+    t.retain(|t| c.sees_account(&t.account));
+    Ok(Json(json!({"join_tokens": t})))
 }
 
 async fn withdraw(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {

@@ -140,9 +140,13 @@ fn refusal_status(code: Refusal) -> StatusCode {
         | DuplicateReading
         | UserIdTaken
         | AgentOfAnotherAccount
-        | EmailTaken => StatusCode::CONFLICT,
+        | EmailTaken
+        | NotPending
+        | RegistrationNotQueued
+        | TotpOn
+        | TotpNotStarted => StatusCode::CONFLICT,
         AgentDisabled | CertificateReplaced | JoinTokenExpired | JoinTokenUnknown
-        | JoinTokenUsed | LinkInvalid => StatusCode::FORBIDDEN,
+        | JoinTokenUsed | LinkInvalid | CodeInvalid => StatusCode::FORBIDDEN,
         AccountNotFound
         | InvalidAgentId
         | InvalidEmail
@@ -162,7 +166,12 @@ fn refusal_status(code: Refusal) -> StatusCode {
         | InvalidUser
         | InvalidUserId
         | ProductOfAnotherAccount
-        | ReadingInFuture => StatusCode::UNPROCESSABLE_ENTITY,
+        | ReadingInFuture
+        | OrganisationNotFound
+        | InvalidOrganisationId
+        | InvalidCompanies
+        | InvalidRegistration
+        | InvalidNotification => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

@@ -25,9 +25,9 @@ pub(super) fn routes() -> Routes {
 async fn agents(State(s): S, c: Caller) -> ApiResult<Json<Value>> {
     c.need(Action::SeeAgents, "agents")?;
     let mut a = s.agents().await?;
-    if let Some(own) = c.confined_to() {
-        a.retain(|a| a.account.as_deref() == Some(own));
-    }
+    a.retain(|a| {
+        a.account.as_deref().is_some_and(|x| c.sees_account(x)) || c.confined_to().is_none()
+    });
     Ok(Json(json!({"agents": a})))
 }
 

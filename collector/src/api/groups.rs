@@ -4,7 +4,7 @@ use super::caller::Caller;
 use super::error::ApiResult;
 use super::{AccountFilter, Routes, S};
 use crate::auth::Action;
-use crate::model::Group;
+use crate::model::{Group, Role};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -32,8 +32,9 @@ async fn groups(
     q: Result<Query<AccountFilter>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     c.need(Action::ManageGroups, "groups")?;
-    let account = c.scoped_account(q?.0.account)?;
-    let g = s.groups(account.as_deref()).await?;
+    let accounts = c.scoped_accounts(q?.0.account)?;
+    let mut g = s.groups(accounts.as_deref()).await?;
+    g.retain(|g| c.sees_group(g));
     Ok(Json(json!({"groups": g})))
 }
 
@@ -52,7 +53,9 @@ async fn create_group(
     c.need(Action::ManageGroups, "groups")?;
     let g = body?.0;
     c.account_in_reach(&g.account)?;
-    let g = s.create_group(&g.account, &g.name).await?;
+    // A product administrator's group is their own.
+    let by = (c.role == Role::ProductAdministrator).then_some(c.id.as_str());
+    let g = s.create_group(&g.account, &g.name, by).await?;
     Ok((StatusCode::CREATED, Json(g)))
 }
 

@@ -33,7 +33,7 @@ async fn products(
     q: Result<Query<ProductQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<Product>>> {
     let mut q = q?.0;
-    q.account = c.scoped_account(q.account)?;
+    q.accounts = c.scoped_accounts(q.account.take())?;
     if c.role == Role::ProductAdministrator {
         q.administrator = Some(c.id.clone());
     }

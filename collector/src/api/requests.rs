@@ -39,7 +39,7 @@ async fn requests(
             ));
         }
     }
-    q.account = c.scoped_account(q.account)?;
+    q.accounts = c.scoped_accounts(q.account.take())?;
     if c.role == Role::ProductAdministrator {
         q.administrator = Some(c.id.clone());
     }

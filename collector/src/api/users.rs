@@ -2,9 +2,9 @@
 
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
-use super::{AccountFilter, Routes, S};
+use super::{Routes, S};
 use crate::auth::Action;
-use crate::model::{IssuedToken, User};
+use crate::model::{IssuedToken, User, UserQuery};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -63,11 +63,13 @@ async fn me(c: Caller) -> Json<User> {
 async fn users(
     State(s): S,
     c: Caller,
-    q: Result<Query<AccountFilter>, QueryRejection>,
+    q: Result<Query<UserQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     c.need(Action::ManageUsers, "listing users")?;
-    let account = c.scoped_account(q?.0.account)?;
-    let u = s.users(account.as_deref()).await?;
+    let mut q = q?.0;
+    let accounts = c.scoped_accounts(q.account.take())?;
+    let mut u = s.users(accounts.as_deref(), &q).await?;
+    u.retain(|u| c.sees_user(u));
     Ok(Json(json!({"users": u})))
 }
 

@@ -4,7 +4,7 @@
 
 pub mod password;
 
-use crate::model::{Product, ProductUpdate, Role, ServiceRequest, User};
+use crate::model::{Group, Product, ProductUpdate, Role, ServiceRequest, User};
 
 /// What a caller may do beyond reading its own products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,16 +25,21 @@ pub enum Action {
     ManageUsers,
     /// Make join tokens that enroll agents into the account.
     EnrollAgents,
+    /// Name the product administrators of products and groups.
+    AssignAdministrators,
+    /// Read the audit log (operators all of it, account managers their
+    /// organisation's).
+    SeeAudit,
 }
 
 impl User {
-    /// The account the caller is confined to; None: an operator, all of them.
-    pub fn confined_to(&self) -> Option<&str> {
+    /// The companies (account ids) the caller is confined to; None: an
+    /// operator, all of them. A customer user sees the ones the store
+    /// resolved (`sees`): none when they have no company.
+    pub fn confined_to(&self) -> Option<&[String]> {
         match self.role {
             Role::Operator => None,
-            // A customer user without an account sees nothing (the store
-            // refuses such users; this keeps the policy total).
-            _ => Some(self.account.as_deref().unwrap_or("\u{0}none")),
+            _ => Some(&self.sees),
         }
     }
 
@@ -48,76 +53,106 @@ impl User {
                     | Action::ManageGroups
                     | Action::ManageUsers
                     | Action::EnrollAgents
+                    | Action::AssignAdministrators
+                    | Action::SeeAudit
             ),
-            Role::ProductAdministrator => false,
+            // Their own groups, of products they administer (`sees_group`).
+            Role::ProductAdministrator => matches!(a, Action::ManageGroups),
         }
     }
 
     pub fn sees_account(&self, account: &str) -> bool {
-        self.confined_to().is_none_or(|own| own == account)
+        self.confined_to()
+            .is_none_or(|own| own.iter().any(|a| a == account))
+    }
+
+    fn sees_account_of(&self, account: Option<&str>) -> bool {
+        account.is_some_and(|a| self.sees_account(a))
     }
 
     pub fn sees_product(&self, p: &Product) -> bool {
         match self.role {
             Role::Operator => true,
-            Role::AccountManager => p.account.as_deref() == self.confined_to(),
+            Role::AccountManager => self.sees_account_of(p.account.as_deref()),
             Role::ProductAdministrator => {
-                p.account.as_deref() == self.confined_to()
-                    && p.administrator.as_deref() == Some(self.id.as_str())
+                self.sees_account_of(p.account.as_deref())
+                    && p.administrators.iter().any(|a| a == &self.id)
             }
         }
     }
 
-    /// A request of the caller's account; a product administrator also
+    /// A request of the caller's companies; a product administrator also
     /// needs the request's product (`product`, looked up by the caller).
     pub fn sees_request(&self, r: &ServiceRequest, product: Option<&Product>) -> bool {
         match self.role {
             Role::Operator => true,
-            Role::AccountManager => r.account.as_deref() == self.confined_to(),
+            Role::AccountManager => self.sees_account_of(r.account.as_deref()),
             Role::ProductAdministrator => {
-                r.account.as_deref() == self.confined_to()
+                self.sees_account_of(r.account.as_deref())
                     && product.is_some_and(|p| Some(&p.serial) == r.serial.as_ref())
                     && product.is_some_and(|p| self.sees_product(p))
             }
         }
     }
 
-    /// Another user: operators see everyone, account managers their
-    /// account's users, everyone themselves.
+    /// A group: account managers every group of their companies, product
+    /// administrators the groups they made.
+    pub fn sees_group(&self, g: &Group) -> bool {
+        match self.role {
+            Role::Operator => true,
+            Role::AccountManager => self.sees_account(&g.account),
+            Role::ProductAdministrator => {
+                self.sees_account(&g.account) && g.created_by.as_deref() == Some(self.id.as_str())
+            }
+        }
+    }
+
+    /// Another user: operators see everyone, account managers the users of
+    /// their companies, everyone themselves.
     pub fn sees_user(&self, u: &User) -> bool {
         u.id == self.id
             || match self.role {
                 Role::Operator => true,
-                Role::AccountManager => u.role != Role::Operator && u.account == self.account,
+                Role::AccountManager => {
+                    u.role != Role::Operator && self.sees_account_of(u.account.as_deref())
+                }
                 Role::ProductAdministrator => false,
             }
     }
 
     /// May the caller create or replace `u`? Account managers make users of
-    /// their own account only, never operators.
+    /// their own companies only, never operators, and never see wider than
+    /// they do themselves.
     pub fn may_write_user(&self, u: &User) -> bool {
         match self.role {
             Role::Operator => true,
-            Role::AccountManager => u.role != Role::Operator && u.account == self.account,
+            Role::AccountManager => {
+                let scope_ok = match (&self.companies, &u.companies) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(_), Some(theirs)) => theirs.iter().all(|c| self.sees_account(c)),
+                };
+                u.role != Role::Operator && self.sees_account_of(u.account.as_deref()) && scope_ok
+            }
             Role::ProductAdministrator => false,
         }
     }
 
     /// The fields of `u` the caller may not change: contract data
     /// (account, eMaintenance, billing day, entitlements) is the
-    /// operator's; the administrator is the account manager's.
+    /// operator's; the administrators are the account manager's.
     pub fn refused_fields(&self, u: &ProductUpdate) -> Vec<&'static str> {
         let set = [
             ("account", u.account.is_some()),
             ("emaintenance", u.emaintenance.is_some()),
             ("billing_day", u.billing_day.is_some()),
             ("entitlements", u.entitlements.is_some()),
-            ("administrator", u.administrator.is_some()),
+            ("administrators", u.administrators.is_some()),
             ("site_address", u.site_address.is_some()),
         ];
         let allowed: &[&str] = match self.role {
             Role::Operator => return Vec::new(),
-            Role::AccountManager => &["administrator", "site_address"],
+            Role::AccountManager => &["administrators", "site_address"],
             Role::ProductAdministrator => &[],
         };
         set.iter()

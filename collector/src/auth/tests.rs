@@ -1,15 +1,10 @@
 use super::*;
 
+/// A user as the store resolves them: seeing their own company.
 fn user(id: &str, role: Role, account: Option<&str>) -> User {
-    User {
-        id: id.into(),
-        name: id.into(),
-        role,
-        account: account.map(Into::into),
-        email: None,
-        state: Default::default(),
-        language: "en".into(),
-    }
+    let mut u = User::new(id, id, role, account);
+    u.sees = account.map(|a| vec![a.to_string()]).unwrap_or_default();
+    u
 }
 
 fn operator() -> User {
@@ -26,7 +21,7 @@ fn product(serial: &str, account: Option<&str>, admin: Option<&str>) -> Product 
     Product {
         serial: serial.into(),
         account: account.map(Into::into),
-        administrator: admin.map(Into::into),
+        administrators: admin.map(Into::into).into_iter().collect(),
         ..Default::default()
     }
 }
@@ -88,11 +83,15 @@ fn actions_by_role() {
         Billing,
         ManageGroups,
         ManageUsers,
+        EnrollAgents,
+        AssignAdministrators,
+        SeeAudit,
     ];
     for a in all {
         assert!(operator().may(a), "{a:?}");
-        assert!(!administrator().may(a), "{a:?}");
-        let am = matches!(a, SeeAgents | Billing | ManageGroups | ManageUsers);
+        // Their own groups only (sees_group).
+        assert_eq!(administrator().may(a), a == ManageGroups, "{a:?}");
+        let am = !matches!(a, ManageAccounts | ManageFleet | ManageKnowledgeBase);
         assert_eq!(manager().may(a), am, "{a:?}");
     }
 }
@@ -170,7 +169,7 @@ fn product_fields_by_role() {
             "alt_name" => u.alt_name = Some("x".into()),
             "site_address" => u.site_address = Some("x".into()),
             "location" => u.location = Some("x".into()),
-            "administrator" => u.administrator = Some("x".into()),
+            "administrators" => u.administrators = Some(vec!["x".into()]),
             "emaintenance" => u.emaintenance = Some(true),
             "billing_day" => u.billing_day = Some(1),
             "entitlements" => u.entitlements = Some(Default::default()),
@@ -184,7 +183,7 @@ fn product_fields_by_role() {
         ("alt_name", true, true),
         ("location", true, true),
         ("site_address", true, false),
-        ("administrator", true, false),
+        ("administrators", true, false),
         ("emaintenance", false, false),
         ("billing_day", false, false),
         ("entitlements", false, false),
@@ -194,4 +193,46 @@ fn product_fields_by_role() {
         assert_eq!(manager().refused_fields(&u(f)).is_empty(), am, "{f}");
         assert_eq!(administrator().refused_fields(&u(f)).is_empty(), pa, "{f}");
     }
+}
+
+#[test]
+fn organisation_companies_bound_what_a_user_sees() {
+    // mia of the organisation holding acme and acme-north sees both;
+    // rob, scoped to acme-north, only that one.
+    let mut mia = user("mia", Role::AccountManager, Some("acme"));
+    mia.sees = vec!["acme".into(), "acme-north".into()];
+    let mut rob = user("rob", Role::AccountManager, Some("acme-north"));
+    rob.companies = Some(vec!["acme-north".into()]);
+    rob.sees = vec!["acme-north".into()];
+    let north = product("N1", Some("acme-north"), None);
+    let south = product("S1", Some("acme"), None);
+    assert!(mia.sees_product(&north) && mia.sees_product(&south));
+    assert!(rob.sees_product(&north) && !rob.sees_product(&south));
+    assert!(!rob.sees_request(&request(Some("acme"), None), None));
+    // rob may not make a user who sees more than he does.
+    let mut wide = user("new", Role::ProductAdministrator, Some("acme-north"));
+    assert!(!rob.may_write_user(&wide));
+    wide.companies = Some(vec!["acme-north".into(), "acme".into()]);
+    assert!(!rob.may_write_user(&wide));
+    wide.companies = Some(vec!["acme-north".into()]);
+    assert!(rob.may_write_user(&wide));
+    assert!(mia.may_write_user(&wide));
+}
+
+#[test]
+fn who_sees_which_group() {
+    let g = |account: &str, by: Option<&str>| Group {
+        id: 1,
+        account: account.into(),
+        name: "g".into(),
+        products: Vec::new(),
+        administrators: Vec::new(),
+        created_by: by.map(Into::into),
+    };
+    assert!(manager().sees_group(&g("acme", None)));
+    assert!(manager().sees_group(&g("acme", Some("pat"))));
+    assert!(!manager().sees_group(&g("globex", None)));
+    assert!(administrator().sees_group(&g("acme", Some("pat"))));
+    assert!(!administrator().sees_group(&g("acme", None)));
+    assert!(!administrator().sees_group(&g("globex", Some("pat"))));
 }

@@ -16,6 +16,21 @@ pub struct Account {
     /// Billing cutoffs are at midnight in this zone.
     #[serde(default = "utc")]
     pub time_zone: String,
+    /// The organisation (customer) the company belongs to; left out when
+    /// written, an organisation of the account's own id and name.
+    #[serde(default)]
+    pub organisation: Option<String>,
+}
+
+/// A customer: one or more companies (accounts) and its people.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Organisation {
+    pub id: String,
+    pub name: String,
+    /// Its companies' account ids (read only).
+    #[serde(default, skip_deserializing)]
+    pub companies: Vec<String>,
 }
 
 fn utc() -> String {
@@ -47,4 +62,9 @@ pub struct Group {
     pub account: String,
     pub name: String,
     pub products: Vec<String>,
+    /// Product administrators of every product in the group.
+    pub administrators: Vec<String>,
+    /// The product administrator who made it (their own group); None: an
+    /// account manager's or operator's.
+    pub created_by: Option<String>,
 }

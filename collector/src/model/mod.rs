@@ -11,7 +11,7 @@ mod product;
 mod request;
 mod user;
 
-pub use account::{Account, AgentInfo, Group};
+pub use account::{Account, AgentInfo, Group, Organisation};
 pub use enrollment::{
     valid_agent_id, AgentCredential, IssuedCert, IssuedJoinToken, JoinToken, NewJoinToken,
 };
@@ -22,4 +22,7 @@ pub use product::{
     HistoryQuery, ManualReading, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
 };
 pub use request::{NewRequest, RequestEvent, RequestQuery, ServiceRequest};
-pub use user::{IssuedToken, Role, SessionUser, TokenInfo, User, UserState};
+pub use user::{
+    IssuedToken, NotificationSetting, ProfileUpdate, Role, SessionUser, TokenInfo, User, UserQuery,
+    UserState, NOTIFICATION_EVENTS,
+};

@@ -18,8 +18,9 @@ pub struct Product {
     pub site_address: Option<String>,
     /// Location on the site (floor, room).
     pub location: Option<String>,
-    /// User id of the product administrator.
-    pub administrator: Option<String>,
+    /// Its product administrators' user ids, given directly or through a
+    /// group, sorted.
+    pub administrators: Vec<String>,
     pub emaintenance: bool,
     /// Day of the month the billing period ends on (1-31).
     pub billing_day: Option<u32>,
@@ -42,7 +43,8 @@ pub struct ProductUpdate {
     pub alt_name: Option<String>,
     pub site_address: Option<String>,
     pub location: Option<String>,
-    pub administrator: Option<String>,
+    /// The product administrators given directly (groups add more).
+    pub administrators: Option<Vec<String>>,
     pub emaintenance: Option<bool>,
     pub billing_day: Option<u32>,
     pub entitlements: Option<BTreeMap<String, String>>,
@@ -51,6 +53,10 @@ pub struct ProductUpdate {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ProductQuery {
     pub account: Option<String>,
+    /// The companies the caller sees (set by the API, never taken from the
+    /// query string); None: every product.
+    #[serde(skip)]
+    pub accounts: Option<Vec<String>>,
     /// Substring of serial, model or alternative name (case-insensitive).
     pub q: Option<String>,
     /// Group name.

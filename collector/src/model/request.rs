@@ -7,6 +7,9 @@ pub struct RequestQuery {
     /// "open" or "closed".
     pub state: Option<String>,
     pub account: Option<String>,
+    /// The companies the caller sees (set by the API); None: all.
+    #[serde(skip)]
+    pub accounts: Option<Vec<String>>,
     pub serial: Option<String>,
     pub kind: Option<String>,
     pub limit: Option<u32>,

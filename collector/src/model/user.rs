@@ -87,10 +87,96 @@ pub struct User {
     /// `en` or `it`: the portal's pages and the e-mails.
     #[serde(default = "english")]
     pub language: String,
+    #[serde(default)]
+    pub first_name: String,
+    /// Surname: users are searched by it.
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub phone: String,
+    /// The companies of their organisation the user sees; None: all of them.
+    #[serde(default)]
+    pub companies: Option<Vec<String>>,
+    /// Their company's organisation (read only).
+    #[serde(default, skip_deserializing)]
+    pub organisation: Option<String>,
+    /// The companies the user sees, resolved by the store (read only).
+    #[serde(default, skip_deserializing)]
+    pub sees: Vec<String>,
+    /// Whether logging in asks for a TOTP code (read only).
+    #[serde(default, skip_deserializing)]
+    pub totp: bool,
+}
+
+impl User {
+    /// A user with the defaults for everything but these.
+    pub fn new(id: &str, name: &str, role: Role, account: Option<&str>) -> User {
+        User {
+            id: id.into(),
+            name: name.into(),
+            role,
+            account: account.map(str::to_string),
+            email: None,
+            state: UserState::Active,
+            language: english(),
+            first_name: String::new(),
+            last_name: String::new(),
+            phone: String::new(),
+            companies: None,
+            organisation: None,
+            sees: Vec::new(),
+            totp: false,
+        }
+    }
 }
 
 fn english() -> String {
     "en".into()
+}
+
+/// What a person is told of by e-mail: the events of the portal.
+pub const NOTIFICATION_EVENTS: [&str; 5] = [
+    "request_opened",
+    "request_updated",
+    "request_closed",
+    "meter_reading_due",
+    "consumables",
+];
+
+/// One event's e-mail setting: off, or on for some products and groups
+/// (both empty: every product the person sees). An event without a
+/// setting is on for every product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSetting {
+    /// One of `NOTIFICATION_EVENTS`.
+    pub event: String,
+    pub enabled: bool,
+    #[serde(default)]
+    pub products: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<i64>,
+}
+
+/// The personal data a person changes themselves.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub language: Option<String>,
+}
+
+/// Which users a list holds.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    pub account: Option<String>,
+    /// The start of their surname, any case.
+    pub surname: Option<String>,
+    pub state: Option<UserState>,
 }
 
 /// An API token as listed: never its secret.

@@ -7,6 +7,16 @@ use crate::token::NoRandomness;
 /// `error.code`; the API chooses the HTTP status from the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    OrganisationNotFound,
+    InvalidOrganisationId,
+    InvalidCompanies,
+    InvalidRegistration,
+    InvalidNotification,
+    NotPending,
+    RegistrationNotQueued,
+    TotpOn,
+    TotpNotStarted,
+    CodeInvalid,
     LinkInvalid,
     EmailTaken,
     InvalidEmail,
@@ -44,6 +54,16 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
+            Refusal::OrganisationNotFound => "organisation_not_found",
+            Refusal::InvalidOrganisationId => "invalid_organisation_id",
+            Refusal::InvalidCompanies => "invalid_companies",
+            Refusal::InvalidRegistration => "invalid_registration",
+            Refusal::InvalidNotification => "invalid_notification",
+            Refusal::NotPending => "not_pending",
+            Refusal::RegistrationNotQueued => "registration_not_queued",
+            Refusal::TotpOn => "totp_on",
+            Refusal::TotpNotStarted => "totp_not_started",
+            Refusal::CodeInvalid => "code_invalid",
             Refusal::LinkInvalid => "link_invalid",
             Refusal::EmailTaken => "email_taken",
             Refusal::InvalidEmail => "invalid_email",

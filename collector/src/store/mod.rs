@@ -29,9 +29,9 @@ use crate::filing::FilingPolicy;
 use crate::model::{
     Account, AgentCredential, AgentInfo, Article, EmailItem, Group, HistoryQuery, IngestOutcome,
     IssuedCert, IssuedJoinToken, IssuedToken, JoinToken, ManualReading, NewJoinToken, NewRequest,
-    OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductQuery,
-    ProductUpdate, Reading, RequestQuery, RequestTally, ServiceRequest, SessionUser, TokenInfo,
-    User, UserState,
+    NotificationSetting, Organisation, OutboxCounts, OutboxItem, OutboxResult, Page, Product,
+    ProductEvent, ProductQuery, ProductUpdate, ProfileUpdate, Reading, RequestQuery, RequestTally,
+    ServiceRequest, SessionUser, TokenInfo, User, UserQuery, UserState,
 };
 use crate::requests::Rules;
 
@@ -137,12 +137,18 @@ dispatch! {
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
     pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
     pub async fn put_account(&self, a: &Account) -> Result<Account, StoreError>;
+    pub async fn organisations(&self) -> Result<Vec<Organisation>, StoreError>;
+    pub async fn organisation(&self, id: &str) -> Result<Option<Organisation>, StoreError>;
+    pub async fn put_organisation(&self, o: &Organisation) -> Result<Organisation, StoreError>;
     pub async fn put_user(&self, u: &User) -> Result<User, StoreError>;
-    pub async fn put_user_within(&self, u: &User, within: Option<&str>) -> Result<User, StoreError>;
+    pub async fn put_user_within(&self, u: &User, within: Option<&[String]>) -> Result<User, StoreError>;
     pub async fn add_user_if_absent(&self, u: &User) -> Result<bool, StoreError>;
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
-    pub async fn users(&self, account: Option<&str>) -> Result<Vec<User>, StoreError>;
+    pub async fn users(&self, accounts: Option<&[String]>, q: &UserQuery) -> Result<Vec<User>, StoreError>;
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError>;
+    pub async fn update_profile(&self, user: &str, p: &ProfileUpdate) -> Result<User, StoreError>;
+    pub async fn notification_settings(&self, user: &str) -> Result<Vec<NotificationSetting>, StoreError>;
+    pub async fn set_notification_settings(&self, user: &User, settings: &[NotificationSetting], visible_products: &[String]) -> Result<Vec<NotificationSetting>, StoreError>;
     pub async fn issue_token(&self, user: &str, label: &str, expires_at_ms: Option<i64>, now_ms: i64) -> Result<IssuedToken, StoreError>;
     pub async fn tokens(&self, user: &str) -> Result<Vec<TokenInfo>, StoreError>;
     pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), StoreError>;
@@ -175,8 +181,9 @@ dispatch! {
     pub async fn redeem_join_token(&self, token_id: &str, cert: &IssuedCert, now_ms: i64) -> Result<(), StoreError>;
     pub async fn renew_agent_cert(&self, presented: &str, cert: &IssuedCert) -> Result<(), StoreError>;
     pub async fn unassigned(&self) -> Result<Vec<Product>, StoreError>;
-    pub async fn groups(&self, account: Option<&str>) -> Result<Vec<Group>, StoreError>;
-    pub async fn create_group(&self, account: &str, name: &str) -> Result<Group, StoreError>;
+    pub async fn groups(&self, accounts: Option<&[String]>) -> Result<Vec<Group>, StoreError>;
+    pub async fn create_group(&self, account: &str, name: &str, created_by: Option<&str>) -> Result<Group, StoreError>;
+    pub async fn group_administrator(&self, id: i64, user: &str, add: bool) -> Result<Group, StoreError>;
     pub async fn rename_group(&self, id: i64, name: &str) -> Result<Group, StoreError>;
     pub async fn delete_group(&self, id: i64) -> Result<(), StoreError>;
     pub async fn group_member(&self, id: i64, serial: &str, add: bool) -> Result<Group, StoreError>;

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0008_people.sql"),
     include_str!("migrations/sqlite/0009_email_outbox.sql"),
     include_str!("migrations/sqlite/0010_user_links.sql"),
+    include_str!("migrations/sqlite/0011_portal_people.sql"),
 ];
 
 pub struct SqliteStore {

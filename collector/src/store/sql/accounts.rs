@@ -4,7 +4,7 @@ use crate::model::{Account, AgentInfo};
 use crate::store::{Refusal, StoreError};
 use sqlx::Row;
 
-use super::rows::account_from;
+use super::rows::{account_from, ACCOUNT_COLS};
 use super::Backend;
 
 const AGENT_COLUMNS: &str = "agent_id, version, account_id, first_seen_ms, last_seen_ms, highest_seq, held_seq, disabled, cert_expires_at_ms";
@@ -28,9 +28,9 @@ fn agent_from(r: &<super::Db as sqlx::Database>::Row) -> AgentInfo {
 
 impl Backend {
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT account_id, name, billing_code, service_code, auto_create, time_zone FROM accounts ORDER BY account_id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY account_id"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -38,9 +38,9 @@ impl Backend {
     }
 
     pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(
-            "SELECT account_id, name, billing_code, service_code, auto_create, time_zone FROM accounts WHERE account_id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE account_id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
@@ -65,11 +65,57 @@ impl Backend {
                 ),
             ));
         }
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let organisation = match &a.organisation {
+            Some(o) => {
+                let found: Option<String> = sqlx::query_scalar(
+                    "SELECT organisation_id FROM organisations WHERE organisation_id = $1",
+                )
+                .bind(o)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                if found.is_none() {
+                    return Err(StoreError::refused(
+                        Refusal::OrganisationNotFound,
+                        format!("no organisation {o:?}: create it first (PUT /api/v1/organisations/{o})"),
+                    ));
+                }
+                o.clone()
+            }
+            None => {
+                // Kept when the account exists; otherwise an organisation
+                // of its own, named after it.
+                let was: Option<Option<String>> = sqlx::query_scalar(
+                    "SELECT organisation_id FROM accounts WHERE account_id = $1",
+                )
+                .bind(&a.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                match was.flatten() {
+                    Some(o) => o,
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO organisations (organisation_id, name) VALUES ($1, $2)
+                             ON CONFLICT (organisation_id) DO NOTHING",
+                        )
+                        .bind(&a.id)
+                        .bind(&a.name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                        a.id.clone()
+                    }
+                }
+            }
+        };
         sqlx::query(
-            "INSERT INTO accounts (account_id, name, billing_code, service_code, auto_create, time_zone)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO UPDATE SET name = excluded.name,
+            "INSERT INTO accounts (account_id, name, billing_code, service_code, auto_create, time_zone, organisation_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id) DO UPDATE SET name = excluded.name,
              billing_code = excluded.billing_code, service_code = excluded.service_code,
-             auto_create = excluded.auto_create, time_zone = excluded.time_zone",
+             auto_create = excluded.auto_create, time_zone = excluded.time_zone,
+             organisation_id = excluded.organisation_id",
         )
         .bind(&a.id)
         .bind(&a.name)
@@ -77,10 +123,15 @@ impl Backend {
         .bind(&a.service_code)
         .bind(a.auto_create_products as i64)
         .bind(&a.time_zone)
-        .execute(&self.pool)
+        .bind(&organisation)
+        .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(a.clone())
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(Account {
+            organisation: Some(organisation),
+            ..a.clone()
+        })
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError> {

@@ -28,19 +28,38 @@ impl Backend {
             .email
             .as_ref()
             .and_then(|e| e.public_url.clone());
-        let admin: Option<String> = match &r.serial {
-            Some(serial) => sqlx::query_scalar::<_, Option<String>>(
-                "SELECT administrator FROM products WHERE serial = $1",
-            )
-            .bind(serial)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?
-            .flatten(),
-            None => None,
+        let Some(topic) = crate::notify::topic(r, event) else {
+            return Ok(());
         };
+        let (admins, product_groups): (Vec<String>, Vec<i64>) = match &r.serial {
+            Some(serial) => (
+                sqlx::query_scalar(
+                    "SELECT user_id FROM product_administrators WHERE serial = $1
+                     UNION SELECT ga.user_id FROM group_products gp
+                     JOIN group_administrators ga ON ga.group_id = gp.group_id WHERE gp.serial = $1",
+                )
+                .bind(serial)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?,
+                sqlx::query_scalar("SELECT group_id FROM group_products WHERE serial = $1")
+                    .bind(serial)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(|e| self.err(e))?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        // The people who see the request's company: of its organisation,
+        // with no companies given or this one among them.
         let rows = sqlx::query(&format!(
-            "SELECT {USER_COLS} FROM users WHERE account_id = $1 AND email IS NOT NULL ORDER BY user_id"
+            "SELECT {USER_COLS} FROM users WHERE users.email IS NOT NULL
+             AND users.account_id IN (SELECT a2.account_id FROM accounts a1
+                 JOIN accounts a2 ON a2.organisation_id = a1.organisation_id WHERE a1.account_id = $1)
+             AND (NOT EXISTS (SELECT 1 FROM user_companies uc WHERE uc.user_id = users.user_id)
+                  OR EXISTS (SELECT 1 FROM user_companies uc
+                             WHERE uc.user_id = users.user_id AND uc.account_id = $1))
+             ORDER BY users.user_id"
         ))
         .bind(account)
         .fetch_all(&mut **tx)
@@ -48,7 +67,11 @@ impl Backend {
         .map_err(|e| self.err(e))?;
         for row in rows {
             let Some(u) = user_from(&row) else { continue };
-            if !crate::notify::recipient(&u, r, admin.as_deref()) {
+            if !crate::notify::recipient(&u, r, &admins) {
+                continue;
+            }
+            let settings = self.notification_settings_in(tx, &u.id).await?;
+            if !crate::notify::wants(&settings, topic, r.serial.as_deref(), &product_groups) {
                 continue;
             }
             let Some(m) = crate::notify::request_email(&u, r, event, public_url.as_deref()) else {

@@ -1,38 +1,58 @@
-//! Groups of an account's products.
+//! Groups of a company's products and the product administrators of a group.
 
-use crate::model::Group;
+use crate::model::{Group, Role};
 use crate::store::{Refusal, StoreError};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
+use std::collections::BTreeMap;
 
-use super::Backend;
+use super::rows::within_accounts;
+use super::{Backend, Db};
 
 impl Backend {
-    pub async fn groups(&self, account: Option<&str>) -> Result<Vec<Group>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT g.group_id, g.account_id, g.name, gp.serial FROM product_groups g
-             LEFT JOIN group_products gp ON gp.group_id = g.group_id
-             WHERE $1 IS NULL OR g.account_id = $1 ORDER BY g.account_id, g.name, gp.serial",
-        )
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let mut out: Vec<Group> = Vec::new();
+    /// The groups of these companies (all when None), with their products
+    /// and administrators.
+    pub async fn groups(&self, accounts: Option<&[String]>) -> Result<Vec<Group>, StoreError> {
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT g.group_id, g.account_id, g.name, g.created_by, gp.serial, NULL FROM product_groups g
+             LEFT JOIN group_products gp ON gp.group_id = g.group_id WHERE 1 = 1",
+        );
+        within_accounts(&mut qb, "g.account_id", accounts);
+        qb.push(
+            " UNION ALL SELECT g.group_id, g.account_id, g.name, g.created_by, NULL, ga.user_id \
+             FROM product_groups g JOIN group_administrators ga ON ga.group_id = g.group_id WHERE 1 = 1",
+        );
+        within_accounts(&mut qb, "g.account_id", accounts);
+        let rows = qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut by: BTreeMap<(String, String, i64), Group> = BTreeMap::new();
         for r in rows {
             let id: i64 = r.get(0);
-            if out.last().is_none_or(|g| g.id != id) {
-                out.push(Group {
-                    id,
-                    account: r.get(1),
-                    name: r.get(2),
-                    products: Vec::new(),
-                });
-            }
-            if let (Some(g), Some(s)) = (out.last_mut(), r.get::<Option<String>, _>(3)) {
+            let g = by.entry((r.get(1), r.get(2), id)).or_insert_with(|| Group {
+                id,
+                account: r.get(1),
+                name: r.get(2),
+                products: Vec::new(),
+                administrators: Vec::new(),
+                created_by: r.get(3),
+            });
+            if let Some(s) = r.get::<Option<String>, _>(4) {
                 g.products.push(s);
             }
+            if let Some(u) = r.get::<Option<String>, _>(5) {
+                g.administrators.push(u);
+            }
         }
-        Ok(out)
+        Ok(by
+            .into_values()
+            .map(|mut g| {
+                g.products.sort();
+                g.administrators.sort();
+                g
+            })
+            .collect())
     }
 
     pub(super) async fn group(&self, id: i64) -> Result<Group, StoreError> {
@@ -43,7 +63,14 @@ impl Backend {
             .ok_or_else(|| StoreError::NotFound(format!("group {id}")))
     }
 
-    pub async fn create_group(&self, account: &str, name: &str) -> Result<Group, StoreError> {
+    /// A new group of `account`; `created_by`: the product administrator
+    /// whose own group it is.
+    pub async fn create_group(
+        &self,
+        account: &str,
+        name: &str,
+        created_by: Option<&str>,
+    ) -> Result<Group, StoreError> {
         if name.trim().is_empty() {
             return Err(StoreError::refused(
                 Refusal::InvalidGroupName,
@@ -57,10 +84,12 @@ impl Backend {
             ));
         }
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO product_groups (account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING group_id",
+            "INSERT INTO product_groups (account_id, name, created_by) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING RETURNING group_id",
         )
         .bind(account)
         .bind(name.trim())
+        .bind(created_by)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -98,11 +127,16 @@ impl Backend {
 
     pub async fn delete_group(&self, id: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        sqlx::query("DELETE FROM group_products WHERE group_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        for sql in [
+            "DELETE FROM group_products WHERE group_id = $1",
+            "DELETE FROM group_administrators WHERE group_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         let n = sqlx::query("DELETE FROM product_groups WHERE group_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -154,6 +188,48 @@ impl Backend {
             sqlx::query("DELETE FROM group_products WHERE group_id = $1 AND serial = $2")
                 .bind(id)
                 .bind(serial)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        self.group(id).await
+    }
+
+    /// Names `user` a product administrator of every product in the group
+    /// (or no longer); they must see the group's company.
+    pub async fn group_administrator(
+        &self,
+        id: i64,
+        user: &str,
+        add: bool,
+    ) -> Result<Group, StoreError> {
+        let g = self.group(id).await?;
+        if add {
+            let fits = self
+                .user(user)
+                .await?
+                .is_some_and(|u| u.role != Role::Operator && u.sees.contains(&g.account));
+            if !fits {
+                return Err(StoreError::refused(
+                    Refusal::InvalidAdministrator,
+                    format!(
+                        "administrator {user:?}: name a user who sees the group's company {:?}",
+                        g.account
+                    ),
+                ));
+            }
+            sqlx::query(
+                "INSERT INTO group_administrators (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(user)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        } else {
+            sqlx::query("DELETE FROM group_administrators WHERE group_id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user)
                 .execute(&self.pool)
                 .await
                 .map_err(|e| self.err(e))?;

@@ -40,15 +40,7 @@ pub(crate) async fn check_users(s: &Backend) {
         (mia.role, mia.account.as_deref()),
         (Role::AccountManager, Some("acme"))
     );
-    let ops = User {
-        id: "ops".into(),
-        name: "Ops".into(),
-        role: Role::Operator,
-        account: None,
-        email: None,
-        state: Default::default(),
-        language: "en".into(),
-    };
+    let ops = User::new("ops", "Ops", Role::Operator, None);
     s.put_user(&ops).await.unwrap();
     let t = s.issue_token("mia", "", None, 1).await.unwrap();
     assert_eq!(s.authenticate(&t.token, 2).await.unwrap(), Some(mia));

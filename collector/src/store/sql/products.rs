@@ -5,7 +5,9 @@ use crate::store::{Refusal, StoreError};
 use sqlx::{QueryBuilder, Row};
 use std::collections::HashMap;
 
-use super::rows::{in_list, product_from, PRODUCT_COLS};
+use super::rows::{
+    administered_by, in_list, like_escaped, product_from, within_accounts, PRODUCT_COLS,
+};
 use super::{Backend, Db};
 
 impl Backend {
@@ -21,6 +23,7 @@ impl Backend {
             p.counters = self.current(&p.serial).await?;
             out.push(p);
         }
+        self.fill_administrators(&mut out).await?;
         Ok(out)
     }
 
@@ -33,20 +36,16 @@ impl Backend {
         if let Some(a) = &q.account {
             qb.push(" AND p.account_id = ").push_bind(a.as_str());
         }
+        within_accounts(&mut qb, "p.account_id", q.accounts.as_deref());
         if let Some(u) = &q.administrator {
-            qb.push(" AND p.administrator = ").push_bind(u.as_str());
+            qb.push(" AND p.serial IN ");
+            administered_by(&mut qb, u);
         }
         if let Some(after) = &q.after {
             qb.push(" AND p.serial > ").push_bind(after.as_str());
         }
         if let Some(text) = q.q.as_deref().filter(|t| !t.is_empty()) {
-            let pattern = format!(
-                "%{}%",
-                text.to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
+            let pattern = format!("%{}%", like_escaped(&text.to_lowercase()));
             qb.push(" AND (LOWER(p.serial) LIKE ")
                 .push_bind(pattern.clone())
                 .push(" ESCAPE '\\' OR LOWER(p.model) LIKE ")
@@ -80,7 +79,43 @@ impl Backend {
             None
         };
         self.fill_groups(&mut items).await?;
+        self.fill_administrators(&mut items).await?;
         Ok(Page { items, next })
+    }
+
+    /// Each product's administrators, direct and through its groups.
+    pub(super) async fn fill_administrators(
+        &self,
+        items: &mut [Product],
+    ) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT serial, user_id FROM product_administrators WHERE serial IN ",
+        );
+        in_list(&mut qb, items.iter().map(|p| p.serial.as_str()));
+        qb.push(
+            " UNION SELECT gp.serial, ga.user_id FROM group_products gp JOIN group_administrators ga \
+             ON ga.group_id = gp.group_id WHERE gp.serial IN ",
+        );
+        in_list(&mut qb, items.iter().map(|p| p.serial.as_str()));
+        let rows = qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut by: HashMap<String, Vec<String>> = HashMap::new();
+        for r in rows {
+            by.entry(r.get(0)).or_default().push(r.get(1));
+        }
+        for p in items {
+            let mut a = by.remove(&p.serial).unwrap_or_default();
+            a.sort();
+            a.dedup();
+            p.administrators = a;
+        }
+        Ok(())
     }
 
     pub(super) async fn fill_groups(&self, items: &mut [Product]) -> Result<(), StoreError> {
@@ -119,6 +154,7 @@ impl Backend {
         };
         let mut p = [product_from(&row)];
         self.fill_groups(&mut p).await?;
+        self.fill_administrators(&mut p).await?;
         let [mut p] = p;
         p.counters = self.current(serial).await?;
         Ok(Some(p))
@@ -181,29 +217,49 @@ impl Backend {
                 .map_err(|e| self.err(e))?;
         }
         let text = |v: &Option<String>| v.as_ref().map(|s| (!s.is_empty()).then(|| s.clone()));
-        let mut administrator = text(&u.administrator);
-        if let Some(Some(admin)) = &administrator {
-            // The administrator is a user of the account the product is in
-            // (after this update): otherwise they could not see it.
-            let account = text(&u.account).unwrap_or_else(|| was_account.clone());
-            let theirs: Option<Option<String>> =
-                sqlx::query_scalar("SELECT account_id FROM users WHERE user_id = $1")
-                    .bind(admin)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
-            if account.is_none() || theirs != Some(account.clone()) {
-                return Err(StoreError::refused(
-                    Refusal::InvalidAdministrator,
-                    format!(
-                        "administrator {admin:?}: name a user of the product's account{}",
-                        account.map(|a| format!(" {a:?}")).unwrap_or_default()
-                    ),
-                ));
+        let account = text(&u.account).unwrap_or_else(|| was_account.clone());
+        if let Some(admins) = &u.administrators {
+            // Each one sees the product's company (after this update):
+            // otherwise they could not see the product they administer.
+            for admin in admins {
+                let fits = match (self.user(admin).await?, &account) {
+                    (Some(user), Some(a)) => {
+                        user.role != crate::model::Role::Operator && user.sees.contains(a)
+                    }
+                    _ => false,
+                };
+                if !fits {
+                    return Err(StoreError::refused(
+                        Refusal::InvalidAdministrator,
+                        format!(
+                            "administrator {admin:?}: name a user who sees the product's company{}",
+                            account
+                                .as_ref()
+                                .map(|a| format!(" {a:?}"))
+                                .unwrap_or_default()
+                        ),
+                    ));
+                }
             }
-        } else if administrator.is_none() && text(&u.account).is_some_and(|a| a != was_account) {
-            // A product that changes account leaves its administrator behind.
-            administrator = Some(None);
+        }
+        let moved = text(&u.account).is_some_and(|a| a != was_account);
+        if u.administrators.is_some() || moved {
+            // A product that changes company leaves its administrators behind.
+            sqlx::query("DELETE FROM product_administrators WHERE serial = $1")
+                .bind(serial)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        for admin in u.administrators.iter().flatten() {
+            sqlx::query(
+                "INSERT INTO product_administrators (serial, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(serial)
+            .bind(admin)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
         }
         let mut qb = QueryBuilder::<Db>::new("UPDATE products SET serial = serial");
         for (col, v) in [
@@ -211,7 +267,6 @@ impl Backend {
             ("alt_name", text(&u.alt_name)),
             ("site_address", text(&u.site_address)),
             ("location", text(&u.location)),
-            ("administrator", administrator),
         ] {
             if let Some(v) = v {
                 qb.push(format!(", {col} = ")).push_bind(v);

@@ -8,7 +8,7 @@ use crate::store::{Refusal, StoreError};
 use sqlx::{QueryBuilder, Row};
 use std::collections::BTreeMap;
 
-use super::rows::{in_list, request_from, Tx, REQUEST_COLS};
+use super::rows::{administered_by, in_list, request_from, within_accounts, Tx, REQUEST_COLS};
 use super::{Backend, Db, LOCK_PRODUCTS};
 
 /// Something that moves a product's request track, in time order.
@@ -294,6 +294,7 @@ impl Backend {
         if let Some(a) = &q.account {
             qb.push(" AND account_id = ").push_bind(a.as_str());
         }
+        within_accounts(&mut qb, "account_id", q.accounts.as_deref());
         if let Some(s) = &q.serial {
             qb.push(" AND serial = ").push_bind(s.as_str());
         }
@@ -301,9 +302,8 @@ impl Backend {
             qb.push(" AND kind = ").push_bind(k.as_str());
         }
         if let Some(u) = &q.administrator {
-            qb.push(" AND serial IN (SELECT serial FROM products WHERE administrator = ")
-                .push_bind(u.as_str())
-                .push(")");
+            qb.push(" AND serial IN ");
+            administered_by(&mut qb, u);
         }
         qb.push(" ORDER BY request_id DESC LIMIT ")
             .push_bind(q.limit.unwrap_or(500).clamp(1, 10_000) as i64);

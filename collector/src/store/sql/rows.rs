@@ -15,7 +15,7 @@ pub(super) type DbRow = <Db as sqlx::Database>::Row;
 
 pub(super) const PRODUCT_COLS: &str =
     "p.serial, p.account_id, p.vendor, p.model, p.firmware, p.mac, p.address, \
-     p.alt_name, p.site_address, p.location, p.administrator, p.emaintenance, p.billing_day, \
+     p.alt_name, p.site_address, p.location, p.emaintenance, p.billing_day, \
      p.entitlements, p.agent_id, p.first_seen_ms, p.last_seen_ms";
 
 pub(super) const REQUEST_COLS: &str =
@@ -27,7 +27,7 @@ pub(super) const READING_COLS: &str =
     "counter_id, value, raw_value, taken_at_ms, filed_at_ms, agent_id, seq, state, anomaly";
 
 pub(super) fn product_from(r: &DbRow) -> Product {
-    let entitlements: String = r.get(13);
+    let entitlements: String = r.get(12);
     Product {
         serial: r.get(0),
         account: r.get(1),
@@ -39,14 +39,14 @@ pub(super) fn product_from(r: &DbRow) -> Product {
         alt_name: r.get(7),
         site_address: r.get(8),
         location: r.get(9),
-        administrator: r.get(10),
-        emaintenance: r.get::<i64, _>(11) != 0,
-        billing_day: r.get::<Option<i64>, _>(12).map(|d| d as u32),
+        administrators: Vec::new(),
+        emaintenance: r.get::<i64, _>(10) != 0,
+        billing_day: r.get::<Option<i64>, _>(11).map(|d| d as u32),
         entitlements: serde_json::from_str(&entitlements).unwrap_or_default(),
         groups: Vec::new(),
-        agent: r.get(14),
-        first_seen_ms: r.get(15),
-        last_seen_ms: r.get(16),
+        agent: r.get(13),
+        first_seen_ms: r.get(14),
+        last_seen_ms: r.get(15),
         counters: BTreeMap::new(),
     }
 }
@@ -98,10 +98,16 @@ pub(super) fn request_from(r: &DbRow) -> ServiceRequest {
     }
 }
 
-/// The columns `user_from` reads, in its order.
-pub(super) const USER_COLS: &str = "user_id, name, role, account_id, email, state, language";
+/// The columns `user_from` reads, in its order, from `users` (not aliased).
+/// Columns a query adds after them start at `USER_N`.
+pub(super) const USER_COLS: &str =
+    "users.user_id, users.name, users.role, users.account_id, users.email, users.state, \
+     users.language, users.first_name, users.last_name, users.phone, users.totp_enabled, \
+     (SELECT oa.organisation_id FROM accounts oa WHERE oa.account_id = users.account_id)";
+pub(super) const USER_N: usize = 12;
 
 /// None for a role or state this collector does not know (a newer schema's).
+/// The companies they see are not read here (`Backend::resolve`).
 pub(super) fn user_from(r: &DbRow) -> Option<User> {
     Some(User {
         id: r.get(0),
@@ -111,8 +117,19 @@ pub(super) fn user_from(r: &DbRow) -> Option<User> {
         email: r.get(4),
         state: crate::model::UserState::parse(r.get::<&str, _>(5))?,
         language: r.get(6),
+        first_name: r.get(7),
+        last_name: r.get(8),
+        phone: r.get(9),
+        totp: r.get::<i64, _>(10) != 0,
+        organisation: r.get(11),
+        companies: None,
+        sees: Vec::new(),
     })
 }
+
+/// The columns `account_from` reads (from `accounts`).
+pub(super) const ACCOUNT_COLS: &str =
+    "account_id, name, billing_code, service_code, auto_create, time_zone, organisation_id";
 
 pub(super) fn account_from(r: &DbRow) -> Account {
     Account {
@@ -122,6 +139,43 @@ pub(super) fn account_from(r: &DbRow) -> Account {
         service_code: r.get(3),
         auto_create_products: r.get::<i64, _>(4) != 0,
         time_zone: r.get(5),
+        organisation: r.get(6),
+    }
+}
+
+/// `text` with LIKE's wildcards escaped (the pattern says `ESCAPE '\\'`).
+pub(super) fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// The serials `user` administers, directly or through a group, as a
+/// subquery: `... serial IN <this>`.
+pub(super) fn administered_by<'a>(qb: &mut QueryBuilder<'a, Db>, user: &'a str) {
+    qb.push("(SELECT pa.serial FROM product_administrators pa WHERE pa.user_id = ")
+        .push_bind(user)
+        .push(
+            " UNION SELECT gp.serial FROM group_products gp JOIN group_administrators ga \
+             ON ga.group_id = gp.group_id WHERE ga.user_id = ",
+        )
+        .push_bind(user)
+        .push(")");
+}
+
+/// `AND <column> IN (accounts)`, nothing when `accounts` is None, and a
+/// filter nothing passes when it is empty.
+pub(super) fn within_accounts<'a>(
+    qb: &mut QueryBuilder<'a, Db>,
+    column: &str,
+    accounts: Option<&'a [String]>,
+) {
+    let Some(accounts) = accounts else { return };
+    qb.push(format!(" AND {column} IN "));
+    if accounts.is_empty() {
+        qb.push("(NULL)");
+    } else {
+        in_list(qb, accounts.iter().map(String::as_str));
     }
 }
 

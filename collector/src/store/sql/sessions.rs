@@ -6,7 +6,7 @@ use crate::model::{SessionUser, User, UserState};
 use crate::store::StoreError;
 use sqlx::Row;
 
-use super::rows::{user_from, USER_COLS};
+use super::rows::{user_from, USER_COLS, USER_N};
 use super::Backend;
 
 impl Backend {
@@ -37,7 +37,11 @@ impl Backend {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(row.and_then(|r| Some((user_from(&r)?, r.get(7)))))
+        let Some((mut u, hash)) = row.and_then(|r| Some((user_from(&r)?, r.get(USER_N)))) else {
+            return Ok(None);
+        };
+        self.resolve(&mut u).await?;
+        Ok(Some((u, hash)))
     }
 
     pub async fn password_hash(&self, user: &str) -> Result<Option<String>, StoreError> {
@@ -84,20 +88,15 @@ impl Backend {
         absolute_ms: i64,
     ) -> Result<Option<SessionUser>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {cols}, s.csrf_token, s.created_at_ms, s.last_seen_ms
-             FROM sessions s JOIN users ON users.user_id = s.user_id WHERE s.session_sha256 = $1",
-            cols = USER_COLS
-                .split(", ")
-                .map(|c| format!("users.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT {USER_COLS}, s.csrf_token, s.created_at_ms, s.last_seen_ms
+             FROM sessions s JOIN users ON users.user_id = s.user_id WHERE s.session_sha256 = $1"
         ))
         .bind(session_sha256)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         let Some(row) = row else { return Ok(None) };
-        let (created, seen): (i64, i64) = (row.get(8), row.get(9));
+        let (created, seen): (i64, i64) = (row.get(USER_N + 1), row.get(USER_N + 2));
         if now - seen > idle_ms || now - created > absolute_ms {
             self.delete_session(session_sha256).await?;
             return Ok(None);
@@ -110,9 +109,13 @@ impl Backend {
                 .await
                 .map_err(|e| self.err(e))?;
         }
-        Ok(user_from(&row).map(|user| SessionUser {
+        let Some(mut user) = user_from(&row) else {
+            return Ok(None);
+        };
+        self.resolve(&mut user).await?;
+        Ok(Some(SessionUser {
             user,
-            csrf_token: row.get(7),
+            csrf_token: row.get(USER_N),
         }))
     }
 

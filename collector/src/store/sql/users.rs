@@ -1,12 +1,12 @@
 //! Users and their API tokens (only a token's SHA-256 is stored).
 
 use crate::model::{IssuedToken, TokenInfo};
-use crate::model::{Role, User};
+use crate::model::{Role, User, UserQuery};
 use crate::store::{Refusal, StoreError};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
 
-use super::rows::{user_from, USER_COLS};
-use super::Backend;
+use super::rows::{in_list, like_escaped, user_from, USER_COLS, USER_N};
+use super::{Backend, Db};
 
 /// An e-mail address as stored: trimmed, lower case, one `@` with text on
 /// both sides, no spaces, at most 254 characters.
@@ -34,12 +34,12 @@ impl Backend {
     }
 
     /// As `put_user`, but an existing user is replaced only when they
-    /// belong to `within` (an account manager's account): checked in the
-    /// write itself, so two tenants racing for one id cannot move a user.
+    /// belong to one of `within` (an account manager's companies): checked
+    /// in the write itself, so two tenants racing for one id cannot move a user.
     pub async fn put_user_within(
         &self,
         u: &User,
-        within: Option<&str>,
+        within: Option<&[String]>,
     ) -> Result<User, StoreError> {
         if u.id.is_empty() || u.id.len() > 64 || u.id.contains(char::is_whitespace) {
             return Err(StoreError::refused(
@@ -101,33 +101,54 @@ impl Backend {
                 .await
                 .map_err(|e| self.err(e))?;
         if was.as_ref().is_some_and(|a| a != &u.account) {
-            // Their products stay behind in the old account.
-            sqlx::query("UPDATE products SET administrator = NULL WHERE administrator = $1")
-                .bind(&u.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+            // What they administered stays behind in the old company.
+            for sql in [
+                "DELETE FROM product_administrators WHERE user_id = $1",
+                "DELETE FROM group_administrators WHERE user_id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(&u.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
         }
-        let written = sqlx::query(
-            "INSERT INTO users (user_id, name, account_id, role, email, state, language)
-             VALUES ($1, $2, $3, $4, $6, $7, $8)
-             ON CONFLICT (user_id) DO UPDATE SET name = excluded.name,
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO users (user_id, name, account_id, role, email, state, language, first_name, last_name, phone) VALUES (",
+        );
+        {
+            let mut v = qb.separated(", ");
+            v.push_bind(&u.id)
+                .push_bind(&u.name)
+                .push_bind(&u.account)
+                .push_bind(u.role.as_str())
+                .push_bind(&email)
+                .push_bind(u.state.as_str())
+                .push_bind(&u.language)
+                .push_bind(u.first_name.trim())
+                .push_bind(u.last_name.trim())
+                .push_bind(u.phone.trim());
+        }
+        qb.push(
+            ") ON CONFLICT (user_id) DO UPDATE SET name = excluded.name,
              account_id = excluded.account_id, role = excluded.role,
-             email = excluded.email, state = excluded.state, language = excluded.language
-             WHERE $5 IS NULL OR users.account_id = $5",
-        )
-        .bind(&u.id)
-        .bind(&u.name)
-        .bind(&u.account)
-        .bind(u.role.as_str())
-        .bind(within)
-        .bind(&email)
-        .bind(u.state.as_str())
-        .bind(&u.language)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?
-        .rows_affected();
+             email = excluded.email, state = excluded.state, language = excluded.language,
+             first_name = excluded.first_name, last_name = excluded.last_name, phone = excluded.phone",
+        );
+        if let Some(within) = within {
+            qb.push(" WHERE users.account_id IN ");
+            if within.is_empty() {
+                qb.push("(NULL)");
+            } else {
+                in_list(&mut qb, within.iter().map(String::as_str));
+            }
+        }
+        let written = qb
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
         if written == 0 {
             // Release the write lock now, not when the pool gets round to it.
             tx.rollback().await.map_err(|e| self.err(e))?;
@@ -136,8 +157,11 @@ impl Backend {
                 format!("user id {:?} is taken: choose another", u.id),
             ));
         }
+        self.write_companies(&mut tx, u).await?;
         tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(User { email, ..u.clone() })
+        self.user(&u.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {:?}", u.id)))
     }
 
     /// Creates `u` unless a user with that id exists; true when it did.
@@ -160,25 +184,63 @@ impl Backend {
         Ok(n == 1)
     }
 
+    /// The user with the companies they see resolved.
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE user_id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(row.as_ref().and_then(user_from))
+        let Some(mut u) = row.as_ref().and_then(user_from) else {
+            return Ok(None);
+        };
+        self.resolve(&mut u).await?;
+        Ok(Some(u))
     }
 
-    /// Users of `account` (all users when None), by id.
-    pub async fn users(&self, account: Option<&str>) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLS} FROM users WHERE $1 IS NULL OR account_id = $1 ORDER BY user_id"
-        ))
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(rows.iter().filter_map(user_from).collect())
+    /// Users of these companies (all users when None), by id; `q` narrows
+    /// it (surname prefix, case-insensitive; state).
+    pub async fn users(
+        &self,
+        accounts: Option<&[String]>,
+        q: &UserQuery,
+    ) -> Result<Vec<User>, StoreError> {
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {USER_COLS} FROM users WHERE 1 = 1"));
+        if let Some(accounts) = accounts {
+            qb.push(" AND users.account_id IN ");
+            if accounts.is_empty() {
+                qb.push("(NULL)");
+            } else {
+                in_list(&mut qb, accounts.iter().map(String::as_str));
+            }
+        }
+        if let Some(surname) = q
+            .surname
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            qb.push(" AND LOWER(users.last_name) LIKE ")
+                .push_bind(format!("{}%", like_escaped(&surname.to_lowercase())))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(state) = q.state {
+            qb.push(" AND users.state = ").push_bind(state.as_str());
+        }
+        qb.push(" ORDER BY users.last_name, users.user_id");
+        let rows = qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(mut u) = user_from(r) {
+                self.resolve(&mut u).await?;
+                out.push(u);
+            }
+        }
+        Ok(out)
     }
 
     /// Removes a user, their tokens, and their name from the products they administered.
@@ -187,7 +249,12 @@ impl Backend {
         for sql in [
             "DELETE FROM api_tokens WHERE user_id = $1",
             "DELETE FROM sessions WHERE user_id = $1",
-            "UPDATE products SET administrator = NULL WHERE administrator = $1",
+            "DELETE FROM product_administrators WHERE user_id = $1",
+            "DELETE FROM group_administrators WHERE user_id = $1",
+            "DELETE FROM user_companies WHERE user_id = $1",
+            "DELETE FROM user_links WHERE user_id = $1",
+            "DELETE FROM recovery_codes WHERE user_id = $1",
+            "DELETE FROM notification_settings WHERE user_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(id)
@@ -287,10 +354,10 @@ impl Backend {
         let Some((id, secret)) = crate::token::parse_token(token) else {
             return Ok(None);
         };
-        let row = sqlx::query(
-            "SELECT u.user_id, u.name, u.role, u.account_id, u.email, u.state, u.language, t.secret_sha256, t.expires_at_ms
-             FROM api_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLS}, t.secret_sha256, t.expires_at_ms
+             FROM api_tokens t JOIN users ON users.user_id = t.user_id WHERE t.token_id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
@@ -298,14 +365,18 @@ impl Backend {
         let Some(row) = row else {
             return Ok(None);
         };
-        let stored: String = row.get(7);
-        let expires: Option<i64> = row.get(8);
+        let stored: String = row.get(USER_N);
+        let expires: Option<i64> = row.get(USER_N + 1);
         if !crate::token::same_hash(&crate::token::hash_secret(secret), &stored)
             || expires.is_some_and(|e| e <= now)
         {
             return Ok(None);
         }
-        Ok(user_from(&row))
+        let Some(mut u) = user_from(&row) else {
+            return Ok(None);
+        };
+        self.resolve(&mut u).await?;
+        Ok(Some(u))
     }
 
     /// For tests: every stored token row as text, to show no secret is kept.

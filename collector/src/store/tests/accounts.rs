@@ -11,9 +11,9 @@ async fn groups_and_accounts(s: Store) {
     s.ingest("a1", &[meter(1, "G1", T0, 1), meter(2, "G2", T0, 1)])
         .await
         .unwrap();
-    let g = s.create_group("acme", "Floor 2").await.unwrap();
+    let g = s.create_group("acme", "Floor 2", None).await.unwrap();
     assert!(matches!(
-        s.create_group("acme", "Floor 2").await.unwrap_err(),
+        s.create_group("acme", "Floor 2", None).await.unwrap_err(),
         StoreError::Refused {
             code: Refusal::GroupExists,
             ..
@@ -22,7 +22,7 @@ async fn groups_and_accounts(s: Store) {
     s.group_member(g.id, "G1", true).await.unwrap();
     let g = s.group_member(g.id, "G2", true).await.unwrap();
     assert_eq!(g.products, vec!["G1", "G2"]);
-    let og = s.create_group("other", "Floor 2").await.unwrap();
+    let og = s.create_group("other", "Floor 2", None).await.unwrap();
     assert!(matches!(
         s.group_member(og.id, "G1", true).await.unwrap_err(),
         StoreError::Refused {

@@ -136,6 +136,7 @@ async fn account(s: &Store, id: &str, auto: bool) {
         service_code: format!("S-{id}"),
         auto_create_products: auto,
         time_zone: "Europe/Amsterdam".into(),
+        organisation: None,
     })
     .await
     .unwrap();

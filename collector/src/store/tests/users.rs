@@ -2,16 +2,22 @@
 
 use super::*;
 
-fn user(id: &str, role: crate::model::Role, account: Option<&str>) -> crate::model::User {
-    crate::model::User {
-        id: id.into(),
-        name: format!("User {id}"),
-        role,
-        account: account.map(Into::into),
-        email: None,
-        state: Default::default(),
-        language: "en".into(),
-    }
+pub(super) fn user(
+    id: &str,
+    role: crate::model::Role,
+    account: Option<&str>,
+) -> crate::model::User {
+    crate::model::User::new(id, &format!("User {id}"), role, account)
+}
+
+fn ids(users: Vec<crate::model::User>) -> Vec<String> {
+    users.into_iter().map(|u| u.id).collect()
+}
+
+const ACME: &[String] = &[];
+
+fn acme() -> Vec<String> {
+    vec!["acme".to_string()]
 }
 
 async fn users_and_tokens(s: Store) {
@@ -34,12 +40,21 @@ async fn users_and_tokens(s: Store) {
         }
     }
     let pat = user("pat", Role::ProductAdministrator, Some("acme"));
-    s.put_user(&pat).await.unwrap();
+    let pat = s.put_user(&pat).await.unwrap();
+    assert_eq!(
+        (pat.organisation.as_deref(), pat.sees.clone()),
+        (Some("acme"), acme())
+    );
     s.put_user(&user("ops", Role::Operator, None))
         .await
         .unwrap();
-    assert_eq!(s.users(Some("acme")).await.unwrap(), vec![pat.clone()]);
-    assert_eq!(s.users(None).await.unwrap().len(), 2);
+    let all = UserQuery::default();
+    assert_eq!(
+        ids(s.users(Some(&acme()), &all).await.unwrap()),
+        vec!["pat"]
+    );
+    assert!(s.users(Some(ACME), &all).await.unwrap().is_empty());
+    assert_eq!(s.users(None, &all).await.unwrap().len(), 2);
 
     // A token authenticates its user; its secret is not stored.
     let t = s.issue_token("pat", "laptop", None, T0).await.unwrap();
@@ -93,7 +108,7 @@ async fn users_and_tokens(s: Store) {
         .await
         .unwrap();
     let admin = |who: &str| ProductUpdate {
-        administrator: Some(who.into()),
+        administrators: Some(vec![who.into()]),
         ..Default::default()
     };
     s.update_product("U-1", &admin("pat")).await.unwrap();
@@ -102,7 +117,7 @@ async fn users_and_tokens(s: Store) {
         .unwrap();
     // Replacing a user only within an account leaves another account's alone.
     let grab = user("gus", Role::AccountManager, Some("acme"));
-    match s.put_user_within(&grab, Some("acme")).await {
+    match s.put_user_within(&grab, Some(&acme())).await {
         Err(StoreError::Refused { code, .. }) => assert_eq!(code, Refusal::UserIdTaken),
         other => panic!("{other:?}"),
     }
@@ -112,7 +127,7 @@ async fn users_and_tokens(s: Store) {
     );
     s.put_user_within(
         &user("pat", Role::ProductAdministrator, Some("acme")),
-        Some("acme"),
+        Some(&acme()),
     )
     .await
     .unwrap();
@@ -125,8 +140,8 @@ async fn users_and_tokens(s: Store) {
         }
     }
     assert_eq!(
-        s.product("U-1").await.unwrap().unwrap().administrator,
-        Some("pat".into())
+        s.product("U-1").await.unwrap().unwrap().administrators,
+        vec!["pat".to_string()]
     );
     // Moving the product to another account leaves its administrator behind.
     let moved = s
@@ -139,14 +154,20 @@ async fn users_and_tokens(s: Store) {
         )
         .await
         .unwrap();
-    assert_eq!(moved.administrator, None);
+    assert!(moved.administrators.is_empty());
     s.update_product("U-1", &admin("gus")).await.unwrap();
 
     // Removing a user takes their tokens and their products' administrator field.
     let g = s.issue_token("gus", "", None, T0).await.unwrap();
     s.delete_user("gus").await.unwrap();
     assert_eq!(s.authenticate(&g.token, T0).await.unwrap(), None);
-    assert_eq!(s.product("U-1").await.unwrap().unwrap().administrator, None);
+    assert!(s
+        .product("U-1")
+        .await
+        .unwrap()
+        .unwrap()
+        .administrators
+        .is_empty());
     assert!(s.tokens("gus").await.unwrap().is_empty());
 }
 on_both!(users_and_tokens);

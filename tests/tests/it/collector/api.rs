@@ -126,7 +126,7 @@ async fn exercise(op: &Api, store: &Store) {
     assert!(p2["next"].is_null());
     let r = op.send("PATCH",
         "/api/v1/products/API-1",
-        json!({"alt_name": "Reception MFP", "location": "Floor 2, room 201", "administrator": "jan",
+        json!({"alt_name": "Reception MFP", "location": "Floor 2, room 201", "administrators": ["jan"],
                "emaintenance": false, "billing_day": 1, "entitlements": {"response_time": "4h"}}),
     )
     .await;
@@ -503,7 +503,7 @@ async fn access_by_role(op: &Api, store: &Store) {
         .send(
             "PATCH",
             "/api/v1/products/A-1",
-            json!({"administrator": "pat"}),
+            json!({"administrators": ["pat"]}),
         )
         .await;
     expect(&r, 200);
@@ -610,7 +610,7 @@ async fn access_by_role(op: &Api, store: &Store) {
         ("mia", &mia, "PUT", "/api/v1/users/eve".into(), Some(json!({"id": "eve", "name": "e", "role": "operator"})), 403, "forbidden"),
         ("mia", &mia, "PUT", "/api/v1/users/eve".into(), Some(json!({"id": "eve", "name": "e", "role": "account_manager", "account": "globex"})), 403, "forbidden"),
         ("mia", &mia, "PUT", "/api/v1/users/gus".into(), Some(json!({"id": "gus", "name": "g", "role": "account_manager", "account": "acme"})), 409, "user_id_taken"),
-        ("mia", &mia, "PATCH", "/api/v1/products/A-2".into(), Some(json!({"administrator": "gus"})), 422, "invalid_administrator"),
+        ("mia", &mia, "PATCH", "/api/v1/products/A-2".into(), Some(json!({"administrators": ["gus"]})), 422, "invalid_administrator"),
         ("mia", &mia, "DELETE", "/api/v1/users/mia".into(), None, 409, "self_lockout"),
         ("mia", &mia, "PUT", "/api/v1/users/mia".into(), Some(json!({"id": "mia", "name": "m", "role": "product_administrator", "account": "acme"})),
             409,
@@ -633,9 +633,12 @@ async fn access_by_role(op: &Api, store: &Store) {
         ("pat", &pat, "POST", format!("/api/v1/service-requests/{sr_a3}/close"), Some(json!({"reason": "x"})), 404, "not_found"),
         ("pat", &pat, "POST", "/api/v1/service-requests".into(), Some(json!({"account": "acme", "serial": "A-2", "kind": "move", "title": "x"})), 404, "not_found"),
         ("pat", &pat, "POST", "/api/v1/service-requests".into(), Some(json!({"account": "acme", "kind": "information", "title": "x"})), 403, "forbidden"),
-        ("pat", &pat, "PATCH", "/api/v1/products/A-1".into(), Some(json!({"administrator": "mia"})), 403, "forbidden"),
+        ("pat", &pat, "PATCH", "/api/v1/products/A-1".into(), Some(json!({"administrators": ["mia"]})), 403, "forbidden"),
         ("pat", &pat, "GET", "/api/v1/accounts/acme/billing.csv?period=2026-09".into(), None, 403, "forbidden"),
-        ("pat", &pat, "GET", "/api/v1/groups".into(), None, 403, "forbidden"),
+        // Their own groups only: none yet; they may make one.
+        ("pat", &pat, "GET", "/api/v1/groups".into(), None, 200, ""),
+        ("pat", &pat, "POST", "/api/v1/groups".into(), Some(json!({"account": "acme", "name": "Pat's"})), 201, ""),
+        ("pat", &pat, "POST", "/api/v1/groups".into(), Some(json!({"account": "globex", "name": "Pat's"})), 404, "not_found"),
         ("pat", &pat, "GET", "/api/v1/agents".into(), None, 403, "forbidden"),
         ("pat", &pat, "GET", "/api/v1/users".into(), None, 403, "forbidden"),
         ("pat", &pat, "GET", "/api/v1/users/mia/tokens".into(), None, 404, "not_found"),

@@ -134,6 +134,7 @@ async fn every_change_arrives_once_and_in_order() {
             service_code: "S".into(),
             auto_create_products: false,
             time_zone: "UTC".into(),
+            organisation: None,
         })
         .await
         .unwrap();
