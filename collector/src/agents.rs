@@ -4,6 +4,7 @@
 //! collector's host.
 
 use crate::config::Config;
+use crate::model::NewAudit;
 use crate::model::NewJoinToken;
 use crate::store::{now_ms, Settings, Store, StoreError};
 use clap::Subcommand;
@@ -55,7 +56,7 @@ pub enum AccountAction {
         #[arg(long, default_value = "UTC")]
         time_zone: String,
         /// The organisation (customer) holding it, which must exist
-        /// (`organisation add`); default: one of the account's own id.
+        /// (PUT /api/v1/organisations/{id}); default: one of the account's own id.
         #[arg(long)]
         organisation: Option<String>,
     },
@@ -167,6 +168,16 @@ pub async fn token(cfg: &Config, action: TokenAction) -> Result<Output, AgentsEr
                 when(t.expires_at_ms),
             ));
             let _ = writeln!(out.text, "{}", t.token);
+            let shown = serde_json::json!({"id": t.id, "account": t.account, "agent": t.agent,
+                "expires_at_ms": t.expires_at_ms});
+            let entry = NewAudit::command_line(
+                "join_token",
+                &t.id,
+                "created",
+                Some(&t.account),
+                Some(shown),
+            );
+            store.audit(&entry, now).await?;
             if let Some(f) = file {
                 crate::pki::write_secret(&f, &format!("{}\n", t.token))?;
             }
@@ -191,6 +202,8 @@ pub async fn token(cfg: &Config, action: TokenAction) -> Result<Output, AgentsEr
         }
         TokenAction::Withdraw { id } => {
             store.delete_join_token(&id).await?;
+            let entry = NewAudit::command_line("join_token", &id, "withdrawn", None, None);
+            store.audit(&entry, now_ms()).await?;
             let _ = writeln!(out.text, "withdrew join token {id}");
         }
     }
@@ -217,14 +230,19 @@ pub async fn agent(cfg: &Config, action: AgentAction) -> Result<Output, AgentsEr
             }
         }
         AgentAction::Disable { id } => {
-            store.set_agent_enabled(&id, false).await?;
+            let a = store.set_agent_enabled(&id, false).await?;
+            let entry =
+                NewAudit::command_line("agent", &id, "disabled", a.account.as_deref(), None);
+            store.audit(&entry, now_ms()).await?;
             let _ = writeln!(
                 out.text,
                 "disabled agent {id}: its stream ends, nothing more is filed until `agent enable {id}`"
             );
         }
         AgentAction::Enable { id } => {
-            store.set_agent_enabled(&id, true).await?;
+            let a = store.set_agent_enabled(&id, true).await?;
+            let entry = NewAudit::command_line("agent", &id, "enabled", a.account.as_deref(), None);
+            store.audit(&entry, now_ms()).await?;
             let _ = writeln!(out.text, "enabled agent {id}");
         }
     }
@@ -255,6 +273,14 @@ pub async fn account(cfg: &Config, action: AccountAction) -> Result<Output, Agen
                     organisation,
                 })
                 .await?;
+            let entry = NewAudit::command_line(
+                "account",
+                &a.id,
+                "put",
+                Some(&a.id),
+                serde_json::to_value(&a).ok(),
+            );
+            store.audit(&entry, now_ms()).await?;
             let _ = writeln!(out.text, "account {} ({})", a.id, a.name);
         }
         AccountAction::List => {

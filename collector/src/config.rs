@@ -60,6 +60,23 @@ pub struct EmailSection {
     /// Longest wait between two attempts, in ms. Default 300000.
     #[serde(default)]
     pub retry_max_ms: Option<u64>,
+    /// How long an invitation's link works, in seconds. Default 7 days.
+    #[serde(default)]
+    pub invitation_ttl_secs: Option<u64>,
+    /// How long a registration's confirmation link works. Default 1 day.
+    #[serde(default)]
+    pub confirmation_ttl_secs: Option<u64>,
+}
+
+impl EmailSection {
+    /// The invitation and confirmation link lifetimes in ms (at least a minute).
+    pub fn link_ttls_ms(&self) -> (i64, i64) {
+        let ms = |v: Option<u64>, default: u64| (v.unwrap_or(default).max(60) as i64) * 1000;
+        (
+            ms(self.invitation_ttl_secs, 7 * 86_400),
+            ms(self.confirmation_ttl_secs, 86_400),
+        )
+    }
 }
 
 impl std::fmt::Debug for EmailSection {

@@ -162,6 +162,105 @@ pub fn reset_email(u: &User, link: &str, minutes: i64) -> Option<Email> {
     })
 }
 
+/// The invitation for `u` (pending) from `inviter`, with the links to
+/// accept (choosing a password) and to decline, valid for `days`.
+pub fn invitation_email(
+    u: &User,
+    inviter: &str,
+    accept: &str,
+    decline: &str,
+    days: i64,
+) -> Option<Email> {
+    let to = u.email.clone()?;
+    let role_it = match u.role {
+        Role::AccountManager => "Account Manager",
+        _ => "Product Administrator",
+    };
+    let (subject, body) = if u.language == "it" {
+        (
+            format!("{inviter} la invita nel portale meterlink"),
+            format!(
+                "Buongiorno {},\n\n{inviter} la invita a usare il portale meterlink come {role_it}.\n\nPer accettare e scegliere la password (entro {days} giorni):\n{accept}\n\nPer rifiutare:\n{decline}\n\n-- \nmeterlink\n",
+                u.name
+            ),
+        )
+    } else {
+        (
+            format!("{inviter} invites you to the meterlink portal"),
+            format!(
+                "Hello {},\n\n{inviter} invites you to the meterlink portal as {role_it}.\n\nTo accept and choose your password (within {days} days):\n{accept}\n\nTo decline:\n{decline}\n\n-- \nmeterlink\n",
+                u.name
+            ),
+        )
+    };
+    Some(Email {
+        to,
+        user: u.id.clone(),
+        subject,
+        body,
+    })
+}
+
+/// The message confirming a registration: the link that completes it.
+pub fn confirmation_email(to: &str, name: &str, language: &str, link: &str, hours: i64) -> Email {
+    let (subject, body) = if language == "it" {
+        (
+            "Completare la registrazione a meterlink".to_string(),
+            format!(
+                "Buongiorno {name},\n\nper completare la registrazione e scegliere la password aprire questo collegamento entro {hours} ore (vale una volta sola):\n\n{link}\n\nSe non si è registrati, ignorare questo messaggio.\n\n-- \nmeterlink\n"
+            ),
+        )
+    } else {
+        (
+            "Complete your meterlink registration".to_string(),
+            format!(
+                "Hello {name},\n\nto complete your registration and choose your password open this link within {hours} hours (it works once):\n\n{link}\n\nIf you did not register, ignore this message.\n\n-- \nmeterlink\n"
+            ),
+        )
+    };
+    Email {
+        to: to.to_string(),
+        user: String::new(),
+        subject,
+        body,
+    }
+}
+
+/// An operator's decision on a registration that waited for one.
+pub fn decision_email(
+    to: &str,
+    name: &str,
+    language: &str,
+    approved: bool,
+    login: Option<&str>,
+) -> Email {
+    let login = login.map(|l| format!("\n\n{l}")).unwrap_or_default();
+    let (subject, body) = match (language, approved) {
+        ("it", true) => (
+            "Registrazione a meterlink approvata".to_string(),
+            format!("Buongiorno {name},\n\nla registrazione è stata approvata: ora è possibile accedere con il proprio indirizzo e la password scelta.{login}\n\n-- \nmeterlink\n"),
+        ),
+        ("it", false) => (
+            "Registrazione a meterlink non approvata".to_string(),
+            format!("Buongiorno {name},\n\nla registrazione non è stata approvata. Per informazioni contattare l'assistenza.\n\n-- \nmeterlink\n"),
+        ),
+        (_, true) => (
+            "Your meterlink registration is approved".to_string(),
+            format!("Hello {name},\n\nyour registration is approved: you can now log in with your address and the password you chose.{login}\n\n-- \nmeterlink\n"),
+        ),
+        (_, false) => (
+            "Your meterlink registration was not approved".to_string(),
+            format!("Hello {name},\n\nyour registration was not approved. Please contact the helpdesk to know more.\n\n-- \nmeterlink\n"),
+        ),
+    };
+    Email {
+        to: to.to_string(),
+        user: String::new(),
+        subject,
+        body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

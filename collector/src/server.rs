@@ -291,6 +291,8 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         mail: crate::api::Mail {
             on: cfg.mail().is_some(),
             public_url: cfg.email.public_url.clone(),
+            invitation_ttl_ms: cfg.email.link_ttls_ms().0,
+            confirmation_ttl_ms: cfg.email.link_ttls_ms().1,
         },
     };
     let app = crate::api::router(store.clone(), metrics.clone(), settings)

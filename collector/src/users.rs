@@ -2,6 +2,7 @@
 //! configured store (on the collector's host, no API token needed).
 
 use crate::config::Config;
+use crate::model::NewAudit;
 use crate::model::{Role, User};
 use crate::store::{now_ms, Settings, Store, StoreError};
 use clap::Subcommand;
@@ -88,7 +89,15 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
             let name = name.unwrap_or_else(|| id.clone());
             let mut u = User::new(&id, &name, role, account.as_deref());
             u.email = email;
-            store.put_user(&u).await.map_err(e)?;
+            let u = store.put_user(&u).await.map_err(e)?;
+            let entry = NewAudit::command_line(
+                "user",
+                &u.id,
+                "put",
+                u.account.as_deref(),
+                serde_json::to_value(&u).ok(),
+            );
+            store.audit(&entry, now_ms()).await.map_err(e)?;
             let account = u.account.map(|a| format!(", account {a}"));
             let _ = writeln!(
                 out.text,
@@ -121,6 +130,14 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
                 .issue_token(&id, &label, expires, now)
                 .await
                 .map_err(e)?;
+            let entry = NewAudit::command_line(
+                "api_token",
+                &t.info.id,
+                "issued",
+                None,
+                serde_json::to_value(&t.info).ok(),
+            );
+            store.audit(&entry, now).await.map_err(e)?;
             out.note = Some(format!(
                 "token {} for {id}; give it as `Authorization: Bearer <token>`; it is not shown again:",
                 t.info.id
@@ -141,6 +158,8 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
         }
         UserAction::Revoke { id, token } => {
             store.revoke_token(&id, &token).await.map_err(e)?;
+            let entry = NewAudit::command_line("api_token", &token, "revoked", None, None);
+            store.audit(&entry, now_ms()).await.map_err(e)?;
             let _ = writeln!(out.text, "revoked token {token} of {id}");
         }
         UserAction::Password { id } => {
@@ -154,10 +173,14 @@ async fn apply(store: &Store, action: UserAction) -> Result<Output, UserError> {
             let hash = crate::auth::password::hash(password, &salt)
                 .map_err(|e| UserError::Usage(e.to_string()))?;
             store.set_password(&id, &hash).await.map_err(e)?;
+            let entry = NewAudit::command_line("user", &id, "password_set", None, None);
+            store.audit(&entry, now_ms()).await.map_err(e)?;
             let _ = writeln!(out.text, "password set for {id}");
         }
         UserAction::Remove { id } => {
             store.delete_user(&id).await.map_err(e)?;
+            let entry = NewAudit::command_line("user", &id, "removed", None, None);
+            store.audit(&entry, now_ms()).await.map_err(e)?;
             let _ = writeln!(out.text, "removed user {id} and their tokens");
         }
     }

@@ -1,5 +1,6 @@
 //! Accounts and their billing export.
 
+use super::audit::{record, Change};
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{Routes, S};
@@ -45,7 +46,11 @@ async fn put_account(
     if a.id != id {
         return Err(ApiError::id_mismatch(&a.id, &id));
     }
-    Ok(Json(s.put_account(&a).await?))
+    let before = s.account(&id).await?;
+    let after = s.put_account(&a).await?;
+    let what = Change::new("account", &id, "put", Some(&id));
+    record(&s, &c, what, before.as_ref(), Some(&after)).await?;
+    Ok(Json(after))
 }
 
 #[derive(Deserialize)]

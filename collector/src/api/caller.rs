@@ -14,7 +14,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// The user a request runs as; only routes behind `authenticate` have one.
-pub(crate) struct Caller(pub User);
+/// `via`: how they came, as the audit log names it (`person`: a session
+/// cookie; `program`: an API token).
+pub(crate) struct Caller(pub User, pub &'static str);
+
+/// How the caller authenticated (a request extension).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Via(pub &'static str);
 
 impl std::ops::Deref for Caller {
     type Target = User;
@@ -27,11 +33,16 @@ impl<St: Send + Sync> FromRequestParts<St> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
+        let via = parts
+            .extensions
+            .get::<Via>()
+            .map(|v| v.0)
+            .unwrap_or("program");
         parts
             .extensions
             .get::<User>()
             .cloned()
-            .map(Caller)
+            .map(|u| Caller(u, via))
             .ok_or_else(|| ApiError::unauthenticated("unauthenticated", "no caller"))
     }
 }
@@ -54,6 +65,7 @@ pub(crate) async fn authenticate(State(s): S, mut req: Request, next: Next) -> R
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_string());
     let now = crate::store::now_ms();
+    let mut via = "program";
     let user = if let Some(token) = bearer {
         match s.authenticate(&token, now).await {
             Ok(Some(u)) => u,
@@ -99,6 +111,7 @@ pub(crate) async fn authenticate(State(s): S, mut req: Request, next: Next) -> R
             .into_response();
         }
         req.extensions_mut().insert(SessionId(sha));
+        via = "person";
         found.user
     } else {
         return ApiError::unauthenticated(
@@ -112,10 +125,19 @@ pub(crate) async fn authenticate(State(s): S, mut req: Request, next: Next) -> R
         return super::sessions::not_active(&user).into_response();
     }
     req.extensions_mut().insert(user);
+    req.extensions_mut().insert(Via(via));
     next.run(req).await
 }
 
 impl Caller {
+    /// Who the audit log names for this caller's changes.
+    pub(crate) fn actor(&self) -> crate::model::Actor {
+        crate::model::Actor {
+            kind: self.1.to_string(),
+            id: self.id.clone(),
+        }
+    }
+
     /// 403 unless the caller's role allows `a`.
     pub(crate) fn need(&self, a: Action, what: &str) -> ApiResult<()> {
         if self.may(a) {

@@ -1,6 +1,7 @@
 //! Join tokens for agent enrollment: made by operators for any account and
 //! by account managers for their own; shown once, kept only as a hash.
 
+use super::audit::{record, Change};
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{AccountFilter, Routes, S};
@@ -77,6 +78,11 @@ async fn create(
     };
     let issued = s.create_join_token(&new, &pin, now).await?;
     tracing::info!(token = %issued.id, account = %issued.account, by = %c.id, "join token made");
+    // Never the token's text: it enrolls an agent.
+    let what = Change::new("join_token", &issued.id, "created", Some(&issued.account));
+    let shown = serde_json::json!({"id": issued.id, "account": issued.account,
+        "agent": issued.agent, "expires_at_ms": issued.expires_at_ms});
+    record::<(), _>(&s, &c, what, None, Some(&shown)).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -103,5 +109,7 @@ async fn withdraw(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<S
         .filter(|t| c.sees_account(&t.account))
         .ok_or_else(|| ApiError::not_found(format!("join token {id:?}")))?;
     s.delete_join_token(&t.id).await?;
+    let what = Change::new("join_token", &t.id, "withdrawn", Some(&t.account));
+    record::<_, ()>(&s, &c, what, Some(&t), None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -32,6 +32,11 @@ impl ApiError {
         }
     }
 
+    /// The stable code the answer carries.
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// Too many requests (429), with when to try again.
     pub(crate) fn too_many(
         code: &'static str,

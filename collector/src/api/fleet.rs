@@ -1,5 +1,6 @@
 //! The fleet: agents, devices no account owns yet, the outbox.
 
+use super::audit::{record, Change};
 use super::caller::Caller;
 use super::error::ApiResult;
 use super::{Routes, S};
@@ -45,7 +46,11 @@ async fn update_agent(
 ) -> ApiResult<Json<AgentInfo>> {
     c.need(Action::ManageFleet, "assigning agents")?;
     let u = body?.0;
-    Ok(Json(s.set_agent_account(&id, u.account.as_deref()).await?))
+    let before = s.agent(&id).await?;
+    let after = s.set_agent_account(&id, u.account.as_deref()).await?;
+    let what = Change::new("agent", &id, "assigned", after.account.as_deref());
+    record(&s, &c, what, before.as_ref(), Some(&after)).await?;
+    Ok(Json(after))
 }
 
 /// Its live stream ends within a second; it may not connect, renew or
@@ -58,6 +63,8 @@ async fn disable_agent(
     c.need(Action::ManageFleet, "disabling agents")?;
     let a = s.set_agent_enabled(&id, false).await?;
     tracing::warn!(agent = %id, by = %c.id, "agent disabled");
+    let what = Change::new("agent", &id, "disabled", a.account.as_deref());
+    record::<(), _>(&s, &c, what, None, Some(&a)).await?;
     Ok(Json(a))
 }
 
@@ -69,6 +76,8 @@ async fn enable_agent(
     c.need(Action::ManageFleet, "enabling agents")?;
     let a = s.set_agent_enabled(&id, true).await?;
     tracing::info!(agent = %id, by = %c.id, "agent enabled");
+    let what = Change::new("agent", &id, "enabled", a.account.as_deref());
+    record::<(), _>(&s, &c, what, None, Some(&a)).await?;
     Ok(Json(a))
 }
 

@@ -1,5 +1,6 @@
 //! Groups of an account's products.
 
+use super::audit::{record, Change};
 use super::caller::Caller;
 use super::error::ApiResult;
 use super::{AccountFilter, Routes, S};
@@ -23,6 +24,10 @@ pub(super) fn routes() -> Routes {
         .route(
             "/api/v1/groups/{id}/products/{serial}",
             put(add_to_group).delete(remove_from_group),
+        )
+        .route(
+            "/api/v1/groups/{id}/administrators/{user}",
+            put(add_administrator).delete(remove_administrator),
         )
 }
 
@@ -56,6 +61,9 @@ async fn create_group(
     // A product administrator's group is their own.
     let by = (c.role == Role::ProductAdministrator).then_some(c.id.as_str());
     let g = s.create_group(&g.account, &g.name, by).await?;
+    let gid = g.id.to_string();
+    let what = Change::new("group", &gid, "created", Some(&g.account));
+    record::<(), _>(&s, &c, what, None, Some(&g)).await?;
     Ok((StatusCode::CREATED, Json(g)))
 }
 
@@ -71,15 +79,30 @@ async fn rename_group(
     Path(id): Path<i64>,
     body: Result<Json<Rename>, JsonRejection>,
 ) -> ApiResult<Json<Group>> {
-    c.group(&s, id).await?;
+    let before = c.group(&s, id).await?;
     let r = body?.0;
-    Ok(Json(s.rename_group(id, &r.name).await?))
+    let after = s.rename_group(id, &r.name).await?;
+    changed(&s, &c, "renamed", &before, Some(&after)).await?;
+    Ok(Json(after))
 }
 
 async fn delete_group(State(s): S, c: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    c.group(&s, id).await?;
+    let before = c.group(&s, id).await?;
     s.delete_group(id).await?;
+    changed(&s, &c, "deleted", &before, None).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn changed(
+    s: &crate::store::Store,
+    c: &Caller,
+    action: &str,
+    before: &Group,
+    after: Option<&Group>,
+) -> ApiResult<()> {
+    let id = before.id.to_string();
+    let what = Change::new("group", &id, action, Some(&before.account));
+    record(s, c, what, Some(before), after).await
 }
 
 async fn add_to_group(
@@ -87,9 +110,12 @@ async fn add_to_group(
     c: Caller,
     Path((id, serial)): Path<(i64, String)>,
 ) -> ApiResult<Json<Group>> {
-    c.group(&s, id).await?;
+    let before = c.group(&s, id).await?;
+    // A product administrator's group holds only products they administer.
     c.product(&s, &serial).await?;
-    Ok(Json(s.group_member(id, &serial, true).await?))
+    let after = s.group_member(id, &serial, true).await?;
+    changed(&s, &c, "product_added", &before, Some(&after)).await?;
+    Ok(Json(after))
 }
 
 async fn remove_from_group(
@@ -97,6 +123,41 @@ async fn remove_from_group(
     c: Caller,
     Path((id, serial)): Path<(i64, String)>,
 ) -> ApiResult<Json<Group>> {
-    c.group(&s, id).await?;
-    Ok(Json(s.group_member(id, &serial, false).await?))
+    let before = c.group(&s, id).await?;
+    let after = s.group_member(id, &serial, false).await?;
+    changed(&s, &c, "product_removed", &before, Some(&after)).await?;
+    Ok(Json(after))
+}
+
+/// Names a product administrator of every product in the group (account
+/// managers and operators).
+async fn add_administrator(
+    State(s): S,
+    c: Caller,
+    Path((id, user)): Path<(i64, String)>,
+) -> ApiResult<Json<Group>> {
+    c.need(
+        Action::AssignAdministrators,
+        "naming product administrators",
+    )?;
+    let before = c.group(&s, id).await?;
+    c.user(&s, &user).await?;
+    let after = s.group_administrator(id, &user, true).await?;
+    changed(&s, &c, "administrator_added", &before, Some(&after)).await?;
+    Ok(Json(after))
+}
+
+async fn remove_administrator(
+    State(s): S,
+    c: Caller,
+    Path((id, user)): Path<(i64, String)>,
+) -> ApiResult<Json<Group>> {
+    c.need(
+        Action::AssignAdministrators,
+        "naming product administrators",
+    )?;
+    let before = c.group(&s, id).await?;
+    let after = s.group_administrator(id, &user, false).await?;
+    changed(&s, &c, "administrator_removed", &before, Some(&after)).await?;
+    Ok(Json(after))
 }

@@ -1,5 +1,6 @@
 //! Knowledge-base articles: everyone reads, operators write.
 
+use super::audit::{record, Change};
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{Routes, S};
@@ -36,5 +37,8 @@ async fn put_article(
     if a.id != id {
         return Err(ApiError::id_mismatch(&a.id, &id));
     }
-    Ok(Json(s.put_article(&a).await?))
+    let after = s.put_article(&a).await?;
+    let what = Change::new("article", &id, "put", None);
+    record::<(), _>(&s, &c, what, None, Some(&after)).await?;
+    Ok(Json(after))
 }

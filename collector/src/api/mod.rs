@@ -6,13 +6,17 @@
 //! access policy, the model, tokens and the billing export (invariant C4).
 
 mod accounts;
+mod audit;
 mod caller;
 mod enrollment;
 mod error;
 mod fleet;
 mod groups;
 mod kb;
+mod organisations;
+mod people;
 mod products;
+mod profile;
 mod requests;
 mod sessions;
 mod users;
@@ -164,11 +168,16 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> R
         .merge(users::routes())
         .merge(enrollment::routes())
         .merge(sessions::routes())
+        .merge(audit::routes())
+        .merge(organisations::routes())
+        .merge(people::routes())
+        .merge(profile::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             store.clone(),
             caller::authenticate,
         ))
-        .merge(sessions::public_routes());
+        .merge(sessions::public_routes())
+        .merge(people::public_routes());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

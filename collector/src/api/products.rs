@@ -1,5 +1,6 @@
 //! Products and their readings (history, manual entry).
 
+use super::audit::{record, Change};
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{Routes, S};
@@ -50,7 +51,7 @@ async fn update_product(
     Path(serial): Path<String>,
     body: Result<Json<ProductUpdate>, JsonRejection>,
 ) -> ApiResult<Json<Product>> {
-    c.product(&s, &serial).await?;
+    let before = c.product(&s, &serial).await?;
     let u = body?.0;
     let refused = c.refused_fields(&u);
     if !refused.is_empty() {
@@ -59,7 +60,10 @@ async fn update_product(
             &format!("changing {}", refused.join(", ")),
         ));
     }
-    Ok(Json(s.update_product(&serial, &u).await?))
+    let after = s.update_product(&serial, &u).await?;
+    let what = Change::new("product", &serial, "updated", after.account.as_deref());
+    record(&s, &c, what, Some(&before), Some(&after)).await?;
+    Ok(Json(after))
 }
 
 async fn readings(
@@ -82,13 +86,15 @@ async fn manual_reading(
     Path(serial): Path<String>,
     body: Result<Json<ManualReading>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Reading>)> {
-    c.product(&s, &serial).await?;
+    let p = c.product(&s, &serial).await?;
     let mut m = body?.0;
     // Who entered it is who is calling, whatever the body says.
     m.user = Some(c.id.clone());
     let r = s
         .manual_reading(&serial, &m, crate::store::now_ms())
         .await?;
+    let what = Change::new("product", &serial, "reading_entered", p.account.as_deref());
+    record::<(), _>(&s, &c, what, None, Some(&r)).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
 

@@ -1,5 +1,6 @@
 //! Service, move and information requests.
 
+use super::audit::{record, Change};
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{Routes, S};
@@ -77,6 +78,8 @@ async fn create_request(
     // Who opened it is who is calling, whatever the body says.
     r.user = c.id.clone();
     let r = s.create_request(&r, crate::store::now_ms()).await?;
+    let what = Change::new("service_request", &r.number, "opened", r.account.as_deref());
+    record::<(), _>(&s, &c, what, None, Some(&r)).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
 
@@ -92,10 +95,12 @@ async fn close_request(
     Path(number): Path<String>,
     body: Result<Json<Close>, JsonRejection>,
 ) -> ApiResult<Json<ServiceRequest>> {
-    c.request(&s, &number).await?;
+    let before = c.request(&s, &number).await?;
     let b = body?.0;
     let r = s
         .close_request(&number, &b.reason, &c.id, crate::store::now_ms())
         .await?;
+    let what = Change::new("service_request", &r.number, "closed", r.account.as_deref());
+    record(&s, &c, what, Some(&before), Some(&r)).await?;
     Ok(Json(r))
 }

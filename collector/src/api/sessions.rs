@@ -37,14 +37,80 @@ pub(super) fn public_routes() -> Routes {
 }
 
 /// Whether e-mails go out, and where the portal is reached (links).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Mail {
     pub on: bool,
     pub public_url: Option<String>,
+    /// How long an invitation's link works.
+    pub invitation_ttl_ms: i64,
+    /// How long a registration's confirmation link works.
+    pub confirmation_ttl_ms: i64,
+}
+
+impl Default for Mail {
+    /// Off; invitations last 7 days, confirmation links a day.
+    fn default() -> Self {
+        Mail {
+            on: false,
+            public_url: None,
+            invitation_ttl_ms: 7 * 86_400_000,
+            confirmation_ttl_ms: 86_400_000,
+        }
+    }
 }
 
 /// How long a reset link works.
 pub const RESET_LINK_MS: i64 = 60 * 60_000;
+/// Requests that send e-mail to an address someone types (a reset, a
+/// registration) are limited per address and per client in this window.
+pub const MAIL_REQUESTS_WINDOW_MS: i64 = 15 * 60_000;
+pub const MAIL_REQUESTS_PER_ADDRESS: usize = 3;
+pub const MAIL_REQUESTS_PER_CLIENT: usize = 10;
+
+/// Counts a request against each `(key, limit)` over `window_ms`; 429
+/// with Retry-After once one of them is spent.
+pub(super) async fn rate_limit(
+    s: &crate::store::Store,
+    keys: &[(&str, usize)],
+    window_ms: i64,
+    what: &str,
+) -> ApiResult<()> {
+    let now = crate::store::now_ms();
+    let since = now - window_ms;
+    for (key, limit) in keys {
+        let mut times = s.login_failures(key, since).await?;
+        if times.len() >= *limit {
+            times.sort_unstable();
+            let oldest = times[times.len() - limit];
+            let secs = ((oldest + window_ms - now).max(1000) + 999) / 1000;
+            return Err(ApiError::too_many(
+                "too_many_requests",
+                format!("too many {what} requests: try again in {secs} s"),
+                secs as u64,
+            ));
+        }
+    }
+    let all: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+    s.add_login_failure(&all, now, now - window_ms.max(15 * 60_000))
+        .await?;
+    Ok(())
+}
+
+/// The client's address as throttles key it.
+pub(super) fn client_of(connect: Option<Extension<ConnectInfo<SocketAddr>>>) -> String {
+    connect.map(|c| c.0 .0.ip().to_string()).unwrap_or_default()
+}
+
+/// An argon2id hash of a new password (checked for strength first), made
+/// off the async runtime.
+pub(super) async fn new_password_hash(password: String) -> ApiResult<String> {
+    password::check_strength(&password).map_err(|m| ApiError::unprocessable("weak_password", m))?;
+    let salt = crate::token::random_bytes::<16>().map_err(crate::store::StoreError::from)?;
+    tokio::task::spawn_blocking(move || password::hash(&password, &salt))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +124,7 @@ struct ResetRequest {
 async fn request_reset(
     State(s): S,
     Extension(mail): Extension<Mail>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<ResetRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let b = body?.0;
@@ -67,6 +134,18 @@ async fn request_reset(
             "this collector sends no e-mail ([email] smtp_url): an operator sets a password with `meterlink-collector user password ID`",
         ));
     }
+    let email = b.email.trim().to_lowercase();
+    let client = client_of(connect);
+    rate_limit(
+        &s,
+        &[
+            (&format!("reset:{email}"), MAIL_REQUESTS_PER_ADDRESS),
+            (&format!("mail-client:{client}"), MAIL_REQUESTS_PER_CLIENT),
+        ],
+        MAIL_REQUESTS_WINDOW_MS,
+        "password-reset",
+    )
+    .await?;
     let (token, sha, _) =
         crate::token::generate_session().map_err(crate::store::StoreError::from)?;
     let link = match &mail.public_url {
@@ -102,19 +181,19 @@ async fn confirm_reset(
 ) -> ApiResult<StatusCode> {
     let b = body?.0;
     // A weak password does not spend the link.
-    password::check_strength(&b.new_password)
-        .map_err(|m| ApiError::unprocessable("weak_password", m))?;
+    let phc = new_password_hash(b.new_password).await?;
     let sha = crate::token::hash_secret(b.token.trim());
     let user = s.use_link(&sha, "reset", crate::store::now_ms()).await?;
-    let salt = crate::token::random_bytes::<16>().map_err(crate::store::StoreError::from)?;
-    let new = b.new_password;
-    let phc = tokio::task::spawn_blocking(move || password::hash(&new, &salt))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     s.set_password(&user.id, &phc).await?;
     s.delete_sessions(&user.id, None).await?;
     tracing::info!(user = %user.id, "password reset through an e-mailed link");
+    let actor = crate::model::Actor {
+        kind: "person".into(),
+        id: user.id.clone(),
+    };
+    let what =
+        super::audit::Change::new("user", &user.id, "password_reset", user.account.as_deref());
+    super::audit::record_as(&s, actor, None, what, None, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -162,6 +241,12 @@ fn set_cookie(secure: bool, value: &str, clear: bool) -> HeaderValue {
 struct Login {
     email: String,
     password: String,
+    /// The current TOTP code, when the user has the second factor on.
+    #[serde(default)]
+    totp: Option<String>,
+    /// Or one of their recovery codes (each works once).
+    #[serde(default)]
+    recovery_code: Option<String>,
 }
 
 /// Runs argon2 off the async runtime (invariant 6).
@@ -213,6 +298,15 @@ async fn login(
     if user.state != UserState::Active {
         return Err(not_active(&user));
     }
+    if user.totp {
+        if let Err(e) = second_factor(&s, &user, b.totp, b.recovery_code, now).await {
+            if e.code() == "second_factor_wrong" {
+                s.add_login_failure(&[&email_key, &client_key], now, since)
+                    .await?;
+            }
+            return Err(e);
+        }
+    }
     s.clear_login_failures(&email_key).await?;
     // Never adopt a session id the client brought (fixation): a new one.
     if let Some(old) = cookie_session(&headers) {
@@ -238,6 +332,56 @@ async fn login(
         set_cookie(secure(&cfg, &headers), &id.0, false),
     );
     Ok(r)
+}
+
+/// Checks the second factor after a right password: a TOTP code of the
+/// window not used before, or an unused recovery code.
+async fn second_factor(
+    s: &crate::store::Store,
+    user: &User,
+    totp: Option<String>,
+    recovery: Option<String>,
+    now: i64,
+) -> ApiResult<()> {
+    let wrong = || {
+        ApiError::unauthenticated(
+            "second_factor_wrong",
+            "the code is wrong, expired or used already: give the current code of your authenticator app, or a recovery code",
+        )
+    };
+    if let Some(code) = recovery.filter(|c| !c.trim().is_empty()) {
+        let sha = crate::token::hash_secret(&normal_recovery_code(&code));
+        return if s.use_recovery_code(&user.id, &sha, now).await? {
+            tracing::info!(user = %user.id, "logged in with a recovery code");
+            Ok(())
+        } else {
+            Err(wrong())
+        };
+    }
+    let Some(code) = totp.filter(|c| !c.trim().is_empty()) else {
+        return Err(ApiError::unauthenticated(
+            "second_factor_required",
+            "this user logs in with a second factor: give `totp` (the authenticator app's code) or `recovery_code`",
+        ));
+    };
+    let state = s.totp_state(&user.id).await?.ok_or_else(wrong)?;
+    let secret = crate::auth::totp::decode_secret(&state.secret_b32).ok_or_else(wrong)?;
+    let step =
+        crate::auth::totp::verify(&secret, &code, now / 1000, state.last_step).ok_or_else(wrong)?;
+    // Spent in the store too: two logins racing with one code, one wins.
+    if s.totp_spend_step(&user.id, step).await? {
+        Ok(())
+    } else {
+        Err(wrong())
+    }
+}
+
+/// A recovery code as hashed: lower case, without spaces and dashes.
+pub(super) fn normal_recovery_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// 403 for a user who may not use the portal now.
@@ -304,16 +448,11 @@ async fn change_password(
             ));
         }
     }
-    password::check_strength(&b.new_password)
-        .map_err(|m| ApiError::unprocessable("weak_password", m))?;
-    let salt = crate::token::random_bytes::<16>().map_err(crate::store::StoreError::from)?;
-    let new = b.new_password;
-    let phc = tokio::task::spawn_blocking(move || password::hash(&new, &salt))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let phc = new_password_hash(b.new_password).await?;
     s.set_password(&c.id, &phc).await?;
     let keep = session.map(|Extension(SessionId(sha))| sha);
     s.delete_sessions(&c.id, keep.as_deref()).await?;
+    let what = super::audit::Change::new("user", &c.id, "password_changed", c.account.as_deref());
+    super::audit::record::<(), ()>(&s, &c, what, None, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

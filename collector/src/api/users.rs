@@ -1,5 +1,6 @@
 //! Users, their API tokens, and `/me`.
 
+use super::audit::{record, Change};
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{Routes, S};
@@ -51,8 +52,15 @@ async fn set_state(
     if u.id == c.id {
         return Err(ApiError::self_lockout("suspending yourself"));
     }
+    let before = u;
     let u = s.set_user_state(id, state).await?;
     tracing::info!(user = %id, state = state.as_str(), by = %c.id, "user state changed");
+    let action = match state {
+        crate::model::UserState::Suspended => "suspended",
+        _ => "reinstated",
+    };
+    let what = Change::new("user", id, action, u.account.as_deref());
+    record(s, c, what, Some(&before), Some(&u)).await?;
     Ok(Json(u))
 }
 
@@ -100,15 +108,19 @@ async fn put_user(
     if u.id == c.id && u.state != crate::model::UserState::Active {
         return Err(ApiError::self_lockout("suspending yourself"));
     }
-    if let Some(was) = s.user(&id).await? {
-        if !c.may_write_user(&was) {
+    let before = s.user(&id).await?;
+    if let Some(was) = &before {
+        if !c.may_write_user(was) {
             return Err(ApiError::conflict(
                 "user_id_taken",
                 format!("user id {id:?} is taken: choose another"),
             ));
         }
     }
-    Ok(Json(s.put_user_within(&u, c.confined_to()).await?))
+    let after = s.put_user_within(&u, c.confined_to()).await?;
+    let what = Change::new("user", &id, "put", after.account.as_deref());
+    record(&s, &c, what, before.as_ref(), Some(&after)).await?;
+    Ok(Json(after))
 }
 
 async fn delete_user(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -121,6 +133,8 @@ async fn delete_user(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResul
         return Err(ApiError::self_lockout("removing yourself"));
     }
     s.delete_user(&id).await?;
+    let what = Change::new("user", &id, "removed", u.account.as_deref());
+    record::<_, ()>(&s, &c, what, Some(&u), None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -146,7 +160,7 @@ async fn issue_token(
     Path(id): Path<String>,
     body: Result<Json<NewToken>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
-    c.token_owner(&s, &id).await?;
+    let owner = c.token_owner(&s, &id).await?;
     let t = body?.0;
     if t.label.len() > 200 {
         return Err(ApiError::unprocessable(
@@ -163,6 +177,9 @@ async fn issue_token(
     let now = crate::store::now_ms();
     let expires = t.expires_in_days.map(|d| now + i64::from(d) * 86_400_000);
     let t = s.issue_token(&id, &t.label, expires, now).await?;
+    // The token's info, never its text.
+    let what = Change::new("api_token", &t.info.id, "issued", owner.account.as_deref());
+    record::<(), _>(&s, &c, what, None, Some(&t.info)).await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -171,7 +188,9 @@ async fn revoke_token(
     c: Caller,
     Path((id, token)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    c.token_owner(&s, &id).await?;
+    let owner = c.token_owner(&s, &id).await?;
     s.revoke_token(&id, &token).await?;
+    let what = Change::new("api_token", &token, "revoked", owner.account.as_deref());
+    record::<(), ()>(&s, &c, what, None, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

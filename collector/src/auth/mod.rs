@@ -3,6 +3,7 @@
 //! and the row in question. It depends on the model only (invariant C2).
 
 pub mod password;
+pub mod totp;
 
 use crate::model::{Group, Product, ProductUpdate, Role, ServiceRequest, User};
 

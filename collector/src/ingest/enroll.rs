@@ -148,6 +148,17 @@ pub async fn enroll(
         .await
         .map_err(refusal_status)?;
     tracing::info!(agent = %csr.agent, account = %t.account, token = %t.id, serial = %cert.serial, ?peer, "agent enrolled");
+    let after = serde_json::json!({"join_token": t.id, "token_made_by": t.created_by,
+        "certificate_serial": cert.serial, "expires_at_ms": cert.not_after_ms});
+    audit(
+        store,
+        &csr.agent,
+        Some(t.account.clone()),
+        "enrolled",
+        after,
+        now,
+    )
+    .await;
     Ok(Response::new(EnrollResponse {
         agent_id: csr.agent,
         certificate_pem: cert.pem,
@@ -187,10 +198,48 @@ pub async fn renew(
         .await
         .map_err(refusal_status)?;
     tracing::info!(%agent, serial = %cert.serial, expires_at_ms = cert.not_after_ms, "agent certificate renewed");
+    let after = serde_json::json!({"previous_serial": serial,
+        "certificate_serial": cert.serial, "expires_at_ms": cert.not_after_ms});
+    let account = store
+        .agent(&agent)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|a| a.account);
+    audit(store, &agent, account, "certificate_renewed", after, now).await;
     Ok(Response::new(EnrollResponse {
         agent_id: agent,
         certificate_pem: cert.pem,
         ca_pem: en.signer.trust_pem.clone(),
         expires_at_ms: cert.not_after_ms,
     }))
+}
+
+/// Records an agent's enrollment or renewal in the audit log. The agent
+/// has its certificate already (the store committed it): a failure here
+/// is logged, not answered, or the agent would lose a spent token's work.
+async fn audit(
+    store: &Store,
+    agent: &str,
+    account: Option<String>,
+    action: &str,
+    after: serde_json::Value,
+    now: i64,
+) {
+    let entry = crate::model::NewAudit {
+        actor: crate::model::Actor {
+            kind: "agent".into(),
+            id: agent.to_string(),
+        },
+        account,
+        organisation: None,
+        object_kind: "agent".into(),
+        object_id: agent.to_string(),
+        action: action.to_string(),
+        before: None,
+        after: Some(after),
+    };
+    if let Err(e) = store.audit(&entry, now).await {
+        tracing::error!(%agent, %action, error = %e, "audit entry not written");
+    }
 }

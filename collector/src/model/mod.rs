@@ -7,6 +7,7 @@ mod enrollment;
 mod ingest;
 mod kb;
 mod outbox;
+mod people;
 mod product;
 mod request;
 mod user;
@@ -18,11 +19,15 @@ pub use enrollment::{
 pub use ingest::{IngestOutcome, RequestTally};
 pub use kb::Article;
 pub use outbox::{EmailItem, OutboxCounts, OutboxItem, OutboxResult};
+pub use people::{
+    Actor, AuditEntry, AuditQuery, Confirmed, LinkMail, NewAudit, NewInvitation, NewRegistration,
+    Registration, RegistrationState,
+};
 pub use product::{
     HistoryQuery, ManualReading, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
 };
 pub use request::{NewRequest, RequestEvent, RequestQuery, ServiceRequest};
 pub use user::{
-    IssuedToken, NotificationSetting, ProfileUpdate, Role, SessionUser, TokenInfo, User, UserQuery,
-    UserState, NOTIFICATION_EVENTS,
+    IssuedToken, NotificationSetting, ProfileUpdate, Role, SessionUser, TokenInfo, TotpState, User,
+    UserQuery, UserState, NOTIFICATION_EVENTS,
 };

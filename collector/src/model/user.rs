@@ -169,6 +169,14 @@ pub struct ProfileUpdate {
     pub language: Option<String>,
 }
 
+/// A person's second factor as stored.
+#[derive(Debug, Clone)]
+pub struct TotpState {
+    pub secret_b32: String,
+    pub enabled: bool,
+    pub last_step: i64,
+}
+
 /// Which users a list holds.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -33,6 +33,10 @@ use crate::model::{
     ProductEvent, ProductQuery, ProductUpdate, ProfileUpdate, Reading, RequestQuery, RequestTally,
     ServiceRequest, SessionUser, TokenInfo, User, UserQuery, UserState,
 };
+use crate::model::{
+    AuditEntry, AuditQuery, Confirmed, LinkMail, NewAudit, NewInvitation, NewRegistration,
+    Registration, RegistrationState, TotpState,
+};
 use crate::requests::Rules;
 
 /// What the store applies at ingest and on the clock.
@@ -166,6 +170,24 @@ dispatch! {
     pub async fn set_user_state(&self, user: &str, state: UserState) -> Result<User, StoreError>;
     pub async fn request_password_reset(&self, email: &str, link_sha256: &str, link_url: &str, now_ms: i64, expires_at_ms: i64) -> Result<bool, StoreError>;
     pub async fn use_link(&self, link_sha256: &str, purpose: &str, now_ms: i64) -> Result<User, StoreError>;
+    pub async fn invite(&self, u: &User, inv: &NewInvitation, inviter: &str, link: &LinkMail) -> Result<User, StoreError>;
+    pub async fn resend_invitation(&self, user: &str, inviter: &str, link: &LinkMail) -> Result<User, StoreError>;
+    pub async fn accept_invitation(&self, link_sha256: &str, password_phc: &str, now_ms: i64) -> Result<User, StoreError>;
+    pub async fn decline_invitation(&self, link_sha256: &str, now_ms: i64) -> Result<User, StoreError>;
+    pub async fn register(&self, id: &str, r: &NewRegistration, link: &LinkMail) -> Result<bool, StoreError>;
+    pub async fn confirm_registration(&self, link_sha256: &str, password_phc: &str, now_ms: i64) -> Result<Confirmed, StoreError>;
+    pub async fn registration(&self, id: &str) -> Result<Option<Registration>, StoreError>;
+    pub async fn registrations(&self, state: Option<RegistrationState>) -> Result<Vec<Registration>, StoreError>;
+    pub async fn decide_registration(&self, id: &str, approve_into: Option<&str>, by: &str, login_url: Option<&str>, now_ms: i64) -> Result<Registration, StoreError>;
+    pub async fn audit(&self, a: &NewAudit, now_ms: i64) -> Result<(), StoreError>;
+    pub async fn audit_log(&self, q: &AuditQuery) -> Result<Page<AuditEntry>, StoreError>;
+    pub async fn totp_begin(&self, user: &str, secret_b32: &str) -> Result<(), StoreError>;
+    pub async fn totp_state(&self, user: &str) -> Result<Option<TotpState>, StoreError>;
+    pub async fn totp_spend_step(&self, user: &str, step: i64) -> Result<bool, StoreError>;
+    pub async fn totp_enable(&self, user: &str, step: i64, recovery_sha256: &[String]) -> Result<(), StoreError>;
+    pub async fn use_recovery_code(&self, user: &str, code_sha256: &str, now_ms: i64) -> Result<bool, StoreError>;
+    pub async fn recovery_codes_left(&self, user: &str) -> Result<i64, StoreError>;
+    pub async fn totp_disable(&self, user: &str) -> Result<(), StoreError>;
     #[cfg(test)]
     pub(crate) async fn token_rows_text(&self) -> Vec<String>;
     pub async fn agents(&self) -> Result<Vec<AgentInfo>, StoreError>;

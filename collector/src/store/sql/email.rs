@@ -93,6 +93,28 @@ impl Backend {
         Ok(())
     }
 
+    /// Queues one message in `tx` (the change it tells of commits with it).
+    pub(super) async fn queue_email(
+        &self,
+        tx: &mut Tx,
+        m: &crate::notify::Email,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO email_outbox (to_address, user_id, subject, body, created_at_ms, next_attempt_ms)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&m.to)
+        .bind((!m.user.is_empty()).then_some(m.user.as_str()))
+        .bind(&m.subject)
+        .bind(&m.body)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     pub async fn email_due(&self, now: i64, limit: i64) -> Result<Vec<EmailItem>, StoreError> {
         let rows = sqlx::query(
             "SELECT email_id, to_address, subject, body, attempts FROM email_outbox

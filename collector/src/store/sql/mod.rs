@@ -15,12 +15,14 @@
 use super::{Backend, Db, BACKEND, LOCK_PRODUCTS, MIGRATIONS, MIGRATION_LOCK, VERSION_TABLE};
 
 mod accounts;
+mod audit;
 mod billing;
 mod clock;
 mod email;
 mod enrollment;
 mod groups;
 mod ingest;
+mod invitations;
 mod kb;
 mod links;
 mod migrate;
@@ -29,9 +31,11 @@ mod outbox;
 mod products;
 mod profile;
 mod readings;
+mod registrations;
 mod requests;
 mod rows;
 mod sessions;
+mod totp;
 mod users;
 
 #[cfg(test)]

@@ -5,12 +5,12 @@ use crate::model::{Role, User, UserQuery};
 use crate::store::{Refusal, StoreError};
 use sqlx::{QueryBuilder, Row};
 
-use super::rows::{in_list, like_escaped, user_from, USER_COLS, USER_N};
+use super::rows::{in_list, like_escaped, user_from, Tx, USER_COLS, USER_N};
 use super::{Backend, Db};
 
 /// An e-mail address as stored: trimmed, lower case, one `@` with text on
 /// both sides, no spaces, at most 254 characters.
-fn valid_email(e: &str) -> Result<String, StoreError> {
+pub(super) fn valid_email(e: &str) -> Result<String, StoreError> {
     let e = e.trim().to_lowercase();
     let ok = e.len() <= 254
         && !e.contains(char::is_whitespace)
@@ -41,6 +41,17 @@ impl Backend {
         u: &User,
         within: Option<&[String]>,
     ) -> Result<User, StoreError> {
+        let email = self.check_user(u).await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        self.write_user(&mut tx, u, email, within).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        self.user(&u.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {:?}", u.id)))
+    }
+
+    /// The rules a user's data keeps; their e-mail address as stored.
+    pub(super) async fn check_user(&self, u: &User) -> Result<Option<String>, StoreError> {
         if u.id.is_empty() || u.id.len() > 64 || u.id.contains(char::is_whitespace) {
             return Err(StoreError::refused(
                 Refusal::InvalidUserId,
@@ -93,11 +104,22 @@ impl Backend {
                 ));
             }
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        Ok(email)
+    }
+
+    /// Writes a checked user (`check_user`) in `tx`; an existing one only
+    /// when they belong to one of `within`.
+    pub(super) async fn write_user(
+        &self,
+        tx: &mut Tx,
+        u: &User,
+        email: Option<String>,
+        within: Option<&[String]>,
+    ) -> Result<(), StoreError> {
         let was: Option<Option<String>> =
             sqlx::query_scalar("SELECT account_id FROM users WHERE user_id = $1")
                 .bind(&u.id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await
                 .map_err(|e| self.err(e))?;
         if was.as_ref().is_some_and(|a| a != &u.account) {
@@ -108,7 +130,7 @@ impl Backend {
             ] {
                 sqlx::query(sql)
                     .bind(&u.id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(|e| self.err(e))?;
             }
@@ -145,23 +167,18 @@ impl Backend {
         }
         let written = qb
             .build()
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(|e| self.err(e))?
             .rows_affected();
         if written == 0 {
-            // Release the write lock now, not when the pool gets round to it.
-            tx.rollback().await.map_err(|e| self.err(e))?;
+            // The caller's transaction is dropped with the error: rolled back.
             return Err(StoreError::refused(
                 Refusal::UserIdTaken,
                 format!("user id {:?} is taken: choose another", u.id),
             ));
         }
-        self.write_companies(&mut tx, u).await?;
-        tx.commit().await.map_err(|e| self.err(e))?;
-        self.user(&u.id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("user {:?}", u.id)))
+        self.write_companies(tx, u).await
     }
 
     /// Creates `u` unless a user with that id exists; true when it did.
