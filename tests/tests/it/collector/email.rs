@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-struct Smtp(Child);
+pub(super) struct Smtp(Child);
 
 impl Drop for Smtp {
     fn drop(&mut self) {
@@ -22,7 +22,7 @@ impl Drop for Smtp {
 }
 
 /// aiosmtpd on `addr`, storing messages in `maildir`.
-fn smtp_server(addr: &str, maildir: &Path) -> Smtp {
+pub(super) fn smtp_server(addr: &str, maildir: &Path) -> Smtp {
     Smtp(
         Command::new("python3")
             .args([
@@ -63,7 +63,7 @@ fn body_of(maildir: &Path, to: &str, subject: &str) -> Option<String> {
 }
 
 /// (to, subject) of every message received.
-fn received(maildir: &Path) -> Vec<(String, String)> {
+pub(super) fn received(maildir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for sub in ["new", "cur"] {
         let Ok(rd) = std::fs::read_dir(maildir.join(sub)) else {

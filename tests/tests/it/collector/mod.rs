@@ -5,5 +5,6 @@
 mod api;
 mod email;
 mod outbox;
+mod people;
 mod replicas;
 mod sessions;
