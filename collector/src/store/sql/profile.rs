@@ -13,19 +13,7 @@ impl Backend {
         let Some(mut u) = self.user(user).await? else {
             return Err(StoreError::NotFound(format!("user {user:?}")));
         };
-        for (field, value, limit) in [
-            ("name", &p.name, 200),
-            ("first_name", &p.first_name, 100),
-            ("last_name", &p.last_name, 100),
-            ("phone", &p.phone, 40),
-        ] {
-            if value.as_ref().is_some_and(|v| v.chars().count() > limit) {
-                return Err(StoreError::refused(
-                    Refusal::InvalidUser,
-                    format!("{field} is at most {limit} characters"),
-                ));
-            }
-        }
+        // The lengths are checked where every user is written (`check_user`).
         if p.name.as_ref().is_some_and(|n| n.trim().is_empty()) {
             return Err(StoreError::refused(
                 Refusal::InvalidUser,

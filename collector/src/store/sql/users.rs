@@ -52,6 +52,19 @@ impl Backend {
 
     /// The rules a user's data keeps; their e-mail address as stored.
     pub(super) async fn check_user(&self, u: &User) -> Result<Option<String>, StoreError> {
+        for (field, value, limit) in [
+            ("name", &u.name, 200),
+            ("first_name", &u.first_name, 100),
+            ("last_name", &u.last_name, 100),
+            ("phone", &u.phone, 40),
+        ] {
+            if value.trim().chars().count() > limit {
+                return Err(StoreError::refused(
+                    Refusal::InvalidUser,
+                    format!("{field} is at most {limit} characters"),
+                ));
+            }
+        }
         if u.id.is_empty() || u.id.len() > 64 || u.id.contains(char::is_whitespace) {
             return Err(StoreError::refused(
                 Refusal::InvalidUserId,

@@ -628,10 +628,8 @@ async fn flows(op: &Api, store: &Store, maildir: &Path) {
     })
     .await;
     // Nothing else waits to be sent (Mia's "opened" would).
-    let st = store.clone();
-    until(Duration::from_secs(20), "an empty outbox", || {
-        let st = st.clone();
-        async move { st.email_counts().await.unwrap().pending == 0 }
+    until(Duration::from_secs(20), "an empty outbox", || async {
+        store.email_counts().await.unwrap().pending == 0
     })
     .await;
     let about: Vec<(String, String)> = received(maildir)
