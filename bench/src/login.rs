@@ -34,6 +34,7 @@ pub async fn login_bench(logins: usize, checks: usize, concurrency: usize) {
             service_code: String::new(),
             auto_create_products: false,
             time_zone: "UTC".into(),
+            organisation: None,
         })
         .await
         .expect("account");
@@ -42,13 +43,8 @@ pub async fn login_bench(logins: usize, checks: usize, concurrency: usize) {
         let id = format!("u{i}");
         store
             .put_user(&User {
-                id: id.clone(),
-                name: id.clone(),
-                role: Role::AccountManager,
-                account: Some("acme".into()),
                 email: Some(format!("{id}@example.com")),
-                state: Default::default(),
-                language: "en".into(),
+                ..User::new(&id, &id, Role::AccountManager, Some("acme"))
             })
             .await
             .expect("user");

@@ -39,6 +39,7 @@ pub(crate) async fn portal_bench(
             service_code: "S".into(),
             auto_create_products: true,
             time_zone: "UTC".into(),
+            organisation: None,
         })
         .await
         .expect("account");
@@ -104,15 +105,12 @@ pub(crate) async fn portal_bench(
     ));
     // Every API call authenticates: an operator's token, as a portal would hold.
     store
-        .put_user(&meterlink_collector::model::User {
-            id: "bench".into(),
-            name: "bench".into(),
-            role: meterlink_collector::model::Role::Operator,
-            account: None,
-            email: None,
-            state: Default::default(),
-            language: "en".into(),
-        })
+        .put_user(&meterlink_collector::model::User::new(
+            "bench",
+            "bench",
+            meterlink_collector::model::Role::Operator,
+            None,
+        ))
         .await
         .expect("user");
     let token = store

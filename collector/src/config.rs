@@ -60,6 +60,10 @@ pub struct EmailSection {
     /// Longest wait between two attempts, in ms. Default 300000.
     #[serde(default)]
     pub retry_max_ms: Option<u64>,
+    /// A CA certificate (PEM) the SMTP server's certificate is checked
+    /// against besides the public roots: a server with a private CA.
+    #[serde(default)]
+    pub ca: Option<std::path::PathBuf>,
     /// How long an invitation's link works, in seconds. Default 7 days.
     #[serde(default)]
     pub invitation_ttl_secs: Option<u64>,
@@ -388,6 +392,7 @@ impl Config {
             retry_base: std::time::Duration::from_millis(e.retry_base_ms.unwrap_or(1000).max(1)),
             retry_max: std::time::Duration::from_millis(e.retry_max_ms.unwrap_or(300_000).max(1)),
             idle: std::time::Duration::from_millis(e.retry_base_ms.unwrap_or(1000).clamp(50, 1000)),
+            ca: e.ca.clone(),
         })
     }
 

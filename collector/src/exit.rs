@@ -20,7 +20,7 @@ pub const LISTEN: u8 = 5;
 
 pub fn of_start(e: &StartError) -> u8 {
     match e {
-        StartError::Config(_) => USAGE,
+        StartError::Config(_) | StartError::Mail(_) => USAGE,
         StartError::Store(e) => of_store(e),
         StartError::Pki(_) | StartError::Tls(_) => TLS,
         StartError::Listen { .. } => LISTEN,

@@ -8,9 +8,13 @@
 use crate::model::{EmailItem, OutboxResult};
 use crate::store::{now_ms, Store};
 use lettre::message::header::ContentType;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The longest one message's conversation with the server may take.
+const SEND_DEADLINE: Duration = Duration::from_secs(60);
 
 /// `[email]` as the mailer uses it.
 #[derive(Clone)]
@@ -23,6 +27,8 @@ pub struct MailConfig {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub idle: Duration,
+    /// A private CA the server's certificate may chain to (PEM file).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for MailConfig {
@@ -87,12 +93,59 @@ fn message(cfg: &MailConfig, m: &EmailItem) -> Result<Message, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The host and the `tls=` query of an SMTP URL, and whether it is `smtps`.
+fn url_parts(url: &str) -> Option<(String, Option<String>, bool)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let hostport = hostport.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = hostport.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        hostport.rsplit_once(':').map_or(hostport, |(h, _)| h)
+    };
+    let tls = query.and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("tls=").map(str::to_string))
+    });
+    Some((host.to_string(), tls, scheme == "smtps"))
+}
+
+/// The SMTP transport `cfg` names: TLS as its URL says, checked against
+/// the public roots and `ca` when given.
+pub fn transport(cfg: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.smtp_url)
+        .map_err(|e| format!("[email] smtp_url {}: {e}", redact(&cfg.smtp_url)))?;
+    if let Some(path) = &cfg.ca {
+        let pem = std::fs::read(path).map_err(|e| format!("[email] ca {}: {e}", path.display()))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| format!("[email] ca {}: not a PEM certificate: {e}", path.display()))?;
+        let (host, tls, wrapper) = url_parts(&cfg.smtp_url)
+            .ok_or_else(|| format!("[email] smtp_url {}: no host", redact(&cfg.smtp_url)))?;
+        let params = TlsParameters::builder(host)
+            .add_root_certificate(cert)
+            .build_rustls()
+            .map_err(|e| format!("[email] ca {}: {e}", path.display()))?;
+        b = match (wrapper, tls.as_deref()) {
+            (true, _) => b.tls(Tls::Wrapper(params)),
+            (false, Some("required")) => b.tls(Tls::Required(params)),
+            (false, Some("opportunistic")) => b.tls(Tls::Opportunistic(params)),
+            // A plain connection has no certificate to check.
+            _ => b,
+        };
+    }
+    Ok(b.timeout(Some(Duration::from_secs(20))).build())
+}
+
 /// Sends until stopped.
 pub async fn run(store: Arc<Store>, cfg: MailConfig, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.smtp_url) {
-        Ok(b) => b.timeout(Some(Duration::from_secs(20))).build(),
+    let transport = match transport(&cfg) {
+        Ok(t) => t,
         Err(e) => {
-            tracing::error!(url = %redact(&cfg.smtp_url), error = %e, "[email] smtp_url is not usable; e-mails stay queued");
+            tracing::error!(error = %e, "e-mail cannot go out; it stays queued");
             return;
         }
     };
@@ -123,11 +176,21 @@ pub async fn run(store: Arc<Store>, cfg: MailConfig, mut stop: tokio::sync::watc
             }
             let result = match message(&cfg, &m) {
                 Err(e) => OutboxResult::Dead { error: e },
-                Ok(msg) => match transport.send(msg).await {
-                    Ok(_) => OutboxResult::Sent,
-                    Err(e) => {
+                // A server that stops answering mid-conversation must not
+                // hold the queue: the whole send has a deadline.
+                Ok(msg) => match tokio::time::timeout(SEND_DEADLINE, transport.send(msg)).await {
+                    Ok(Ok(_)) => OutboxResult::Sent,
+                    Ok(Err(e)) => {
                         tracing::warn!(email = m.id, error = %e, "e-mail not sent; it stays queued");
                         after_failure(&cfg, m.attempts, e.to_string(), e.is_permanent(), now_ms())
+                    }
+                    Err(_) => {
+                        let e = format!(
+                            "no answer from the SMTP server within {} s",
+                            SEND_DEADLINE.as_secs()
+                        );
+                        tracing::warn!(email = m.id, error = %e, "e-mail not sent; it stays queued");
+                        after_failure(&cfg, m.attempts, e, false, now_ms())
                     }
                 },
             };
@@ -156,7 +219,25 @@ mod tests {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(3),
             idle: Duration::from_secs(1),
+            ca: None,
         }
+    }
+
+    #[test]
+    fn url_parts_name_the_host_and_the_tls_mode() {
+        assert_eq!(
+            url_parts("smtp://u:p@mail.example.com:587?tls=required"),
+            Some(("mail.example.com".into(), Some("required".into()), false))
+        );
+        assert_eq!(
+            url_parts("smtps://127.0.0.1:465"),
+            Some(("127.0.0.1".into(), None, true))
+        );
+        assert_eq!(
+            url_parts("smtp://[::1]:25"),
+            Some(("::1".into(), None, false))
+        );
+        assert_eq!(url_parts("mail.example.com"), None);
     }
 
     #[test]

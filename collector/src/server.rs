@@ -26,6 +26,8 @@ pub enum StartError {
     },
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Mail(String),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("data directory {path}: {source}")]
@@ -161,6 +163,9 @@ fn tls_material(f: &TlsFiles) -> Result<TlsMaterial, StartError> {
 pub fn check_config(cfg: &Config) -> Result<String, StartError> {
     let rules = cfg.rules()?;
     cfg.outbox()?;
+    if let Some(m) = cfg.mail() {
+        crate::mailer::transport(&m).map_err(StartError::Mail)?;
+    }
     let tls = match &cfg.tls {
         Some(t) => {
             let m = tls_material(&TlsFiles {

@@ -8,3 +8,4 @@ mod outbox;
 mod people;
 mod replicas;
 mod sessions;
+mod smtp_tls;
