@@ -33,6 +33,22 @@ pub fn have_tool(tool: &str, test: &str) -> bool {
     found
 }
 
+/// Whether python3 can import `module` (a PyPI peer such as aiosmtpd);
+/// otherwise the test is skipped with a line that says so, or fails in CI.
+pub fn have_python_module(module: &str, test: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if require_tools() {
+            panic!("{test}: the Python module {module} is missing; .ci/run installs it");
+        }
+        skip(test, &format!("pip install {module} (.ci/run installs it)"));
+    }
+    found
+}
+
 /// Says that a test is skipped and why, on the real stderr (the test
 /// harness's capture would hide an ordinary eprintln of a passing test).
 pub fn skip(test: &str, why: &str) {

@@ -130,21 +130,13 @@ async fn remove_from_group(
 }
 
 /// Names a product administrator of every product in the group (account
-/// managers and operators).
+/// managers and operators), or no longer.
 async fn add_administrator(
     State(s): S,
     c: Caller,
     Path((id, user)): Path<(i64, String)>,
 ) -> ApiResult<Json<Group>> {
-    c.need(
-        Action::AssignAdministrators,
-        "naming product administrators",
-    )?;
-    let before = c.group(&s, id).await?;
-    c.user(&s, &user).await?;
-    let after = s.group_administrator(id, &user, true).await?;
-    changed(&s, &c, "administrator_added", &before, Some(&after)).await?;
-    Ok(Json(after))
+    set_administrator(&s, &c, id, &user, true).await
 }
 
 async fn remove_administrator(
@@ -152,12 +144,27 @@ async fn remove_administrator(
     c: Caller,
     Path((id, user)): Path<(i64, String)>,
 ) -> ApiResult<Json<Group>> {
-    c.need(
-        Action::AssignAdministrators,
-        "naming product administrators",
-    )?;
-    let before = c.group(&s, id).await?;
-    let after = s.group_administrator(id, &user, false).await?;
-    changed(&s, &c, "administrator_removed", &before, Some(&after)).await?;
+    set_administrator(&s, &c, id, &user, false).await
+}
+
+async fn set_administrator(
+    s: &crate::store::Store,
+    c: &Caller,
+    id: i64,
+    user: &str,
+    add: bool,
+) -> ApiResult<Json<Group>> {
+    c.need(Action::AssignAdministrators, "naming product administrators")?;
+    let before = c.group(s, id).await?;
+    if add {
+        c.user(s, user).await?;
+    }
+    let after = s.group_administrator(id, user, add).await?;
+    let action = if add {
+        "administrator_added"
+    } else {
+        "administrator_removed"
+    };
+    changed(s, c, action, &before, Some(&after)).await?;
     Ok(Json(after))
 }

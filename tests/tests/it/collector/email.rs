@@ -99,18 +99,10 @@ async fn notifications_arrive_once_after_an_smtp_outage_and_a_restart() {
     if !have_tool("python3", "e-mail notifications") {
         return;
     }
-    let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        use std::io::Write;
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!ci, "aiosmtpd is missing (.ci/run installs it)");
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "SKIPPED notifications_arrive_once_after_an_smtp_outage_and_a_restart: pip install aiosmtpd"
-        );
+    if !meterlink_tests::peers::have_python_module(
+        "aiosmtpd",
+        "notifications_arrive_once_after_an_smtp_outage_and_a_restart",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

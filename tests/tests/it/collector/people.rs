@@ -14,7 +14,7 @@ use meterlink_collector::store::{scratch_postgres, Store};
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
 use meterlink_tests::http::{request, request_with, Api, Reply};
-use meterlink_tests::peers::until;
+use meterlink_tests::peers::{have_python_module, until};
 use meterlink_tests::stack::start_collector;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -26,23 +26,6 @@ const PORTAL: &str = "https://portal.example.com";
 
 fn expect(r: &Reply, status: u16) {
     assert_eq!(r.status, status, "{}\n{}", r.headers, r.body);
-}
-
-fn aiosmtpd_here() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        use std::io::Write;
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!ci, "aiosmtpd is missing (.ci/run installs it)");
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "SKIPPED the portal's people flows: pip install aiosmtpd"
-        );
-    }
-    ok
 }
 
 /// The tokens of the links starting `prefix` in the messages to `to`,
@@ -249,6 +232,32 @@ async fn flows(op: &Api, store: &Store, maildir: &Path) {
     )
     .await;
     assert_eq!((again.status, again.code().as_str()), (403, "link_invalid"));
+    // A confirmation link expires.
+    let now = meterlink_collector::store::now_ms();
+    let stale = "ef".repeat(32);
+    let late = meterlink_collector::model::LinkMail {
+        token: stale.clone(),
+        sha256: meterlink_collector::token::hash_secret(&stale),
+        base_url: PORTAL.into(),
+        now_ms: now - 2 * 86_400_000,
+        expires_at_ms: now - 86_400_000,
+    };
+    let r: meterlink_collector::model::NewRegistration =
+        serde_json::from_value(reg("late@acme.example", "Leo", "Tardi", "A-2")).unwrap();
+    assert!(store
+        .register("r-0000000000000001", &r, &late)
+        .await
+        .unwrap());
+    let expired = public(
+        addr,
+        "/api/v1/registrations/confirm",
+        json!({"token": stale, "password": PW}),
+    )
+    .await;
+    assert_eq!(
+        (expired.status, expired.code().as_str()),
+        (403, "link_invalid")
+    );
     // Bob's serial matches nothing: confirmed, he waits for an operator.
     let bob_token = wait_token(maildir, "bob@globex.example", &confirm_link, 1).await;
     let queued = public(
@@ -738,6 +747,27 @@ async fn flows(op: &Api, store: &Store, maildir: &Path) {
     );
     assert_eq!(pat_token.get("/api/v1/me").await.status, 401);
 
+    // Requests that send e-mail to a typed address are limited per address.
+    for i in 0..4 {
+        let r = public(
+            addr,
+            "/api/v1/password-reset",
+            json!({"email": "mia@acme.example"}),
+        )
+        .await;
+        if i < 3 {
+            expect(&r, 202);
+        } else {
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (429, "too_many_requests"),
+                "{}",
+                r.body
+            );
+            assert!(r.header("retry-after").is_some(), "{}", r.headers);
+        }
+    }
+
     // The audit log: each change with its actor.
     let log = op.get("/api/v1/audit?limit=500").await.json();
     let entries = log["items"].as_array().unwrap();
@@ -814,7 +844,7 @@ async fn flows(op: &Api, store: &Store, maildir: &Path) {
 }
 
 async fn run(extra: &str, smtp: &str) {
-    if !aiosmtpd_here() {
+    if !have_python_module("aiosmtpd", "the portal's people flows") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

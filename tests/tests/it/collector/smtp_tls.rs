@@ -69,18 +69,7 @@ fn server(dir: &Path, mode: &str, host: &str, port: u16, maildir: &Path) -> Serv
 }
 
 async fn deliver_over(mode: &str, url: &str, host: &str, port: u16) {
-    let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!ci, "aiosmtpd is missing (.ci/run installs it)");
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "SKIPPED SMTP over {mode}: pip install aiosmtpd"
-        );
+    if !meterlink_tests::peers::have_python_module("aiosmtpd", &format!("SMTP over {mode}")) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
