@@ -154,7 +154,10 @@ async fn set_administrator(
     user: &str,
     add: bool,
 ) -> ApiResult<Json<Group>> {
-    c.need(Action::AssignAdministrators, "naming product administrators")?;
+    c.need(
+        Action::AssignAdministrators,
+        "naming product administrators",
+    )?;
     let before = c.group(s, id).await?;
     if add {
         c.user(s, user).await?;

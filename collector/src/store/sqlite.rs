@@ -125,6 +125,15 @@ impl SqliteStore {
 }
 
 // The shared SQL, compiled for this backend (invariant S1).
+/// The companies a user (a `users` row) sees, as a JSON array of account
+/// ids (json_group_array): their organisation's, or the ones given to them. A column
+/// of `USER_COLS`, so every user read comes resolved in one statement.
+macro_rules! user_sees {
+    () => {
+        "(SELECT json_group_array(account_id) FROM (SELECT a.account_id FROM accounts a WHERE a.organisation_id = (SELECT oa.organisation_id FROM accounts oa WHERE oa.account_id = users.account_id) AND (NOT EXISTS (SELECT 1 FROM user_companies uc WHERE uc.user_id = users.user_id) OR EXISTS (SELECT 1 FROM user_companies uc WHERE uc.user_id = users.user_id AND uc.account_id = a.account_id)) ORDER BY a.account_id))"
+    };
+}
+
 #[allow(
     clippy::duplicate_mod,
     reason = "the shared SQL is compiled once for each backend, by design"

@@ -1,7 +1,7 @@
-//! Organisations (customers) and the companies they hold; which companies
-//! a user sees.
+//! Organisations (customers) and the companies they hold; the companies
+//! given to a user (what they see is read with them: `rows::USER_COLS`).
 
-use crate::model::{Organisation, Role, User};
+use crate::model::{Organisation, User};
 use crate::store::{Refusal, StoreError};
 use sqlx::Row;
 
@@ -66,38 +66,6 @@ impl Backend {
         self.organisation(&o.id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("organisation {:?}", o.id)))
-    }
-
-    /// Fills in the companies `u` is given (`companies`) and the ones they
-    /// see (`sees`): all of their organisation's, or the given ones of it.
-    pub(super) async fn resolve(&self, u: &mut User) -> Result<(), StoreError> {
-        if u.role == Role::Operator {
-            return Ok(());
-        }
-        let given: Vec<String> = sqlx::query_scalar(
-            "SELECT account_id FROM user_companies WHERE user_id = $1 ORDER BY account_id",
-        )
-        .bind(&u.id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let all: Vec<String> = match &u.organisation {
-            Some(o) => sqlx::query_scalar(
-                "SELECT account_id FROM accounts WHERE organisation_id = $1 ORDER BY account_id",
-            )
-            .bind(o)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?,
-            None => Vec::new(),
-        };
-        u.sees = if given.is_empty() {
-            all
-        } else {
-            all.into_iter().filter(|a| given.contains(a)).collect()
-        };
-        u.companies = (!given.is_empty()).then_some(given);
-        Ok(())
     }
 
     /// Writes the companies `u` is given, each one of the organisation of

@@ -100,19 +100,28 @@ pub(super) fn request_from(r: &DbRow) -> ServiceRequest {
 
 /// The columns `user_from` reads, in its order, from `users` (not aliased).
 /// Columns a query adds after them start at `USER_N`.
-pub(super) const USER_COLS: &str =
+pub(super) const USER_COLS: &str = concat!(
     "users.user_id, users.name, users.role, users.account_id, users.email, users.state, \
      users.language, users.first_name, users.last_name, users.phone, users.totp_enabled, \
-     (SELECT oa.organisation_id FROM accounts oa WHERE oa.account_id = users.account_id)";
-pub(super) const USER_N: usize = 12;
+     (SELECT oa.organisation_id FROM accounts oa WHERE oa.account_id = users.account_id), ",
+    user_sees!(),
+    ", EXISTS (SELECT 1 FROM user_companies uc WHERE uc.user_id = users.user_id)"
+);
+pub(super) const USER_N: usize = 14;
 
 /// None for a role or state this collector does not know (a newer schema's).
-/// The companies they see are not read here (`Backend::resolve`).
+/// An operator sees every company: `sees` stays empty for them.
 pub(super) fn user_from(r: &DbRow) -> Option<User> {
+    let role = Role::parse(r.get::<&str, _>(2))?;
+    let sees: Vec<String> = match role {
+        Role::Operator => Vec::new(),
+        _ => serde_json::from_str(r.get::<&str, _>(12)).unwrap_or_default(),
+    };
+    let scoped = r.get::<bool, _>(13);
     Some(User {
         id: r.get(0),
         name: r.get(1),
-        role: Role::parse(r.get::<&str, _>(2))?,
+        role,
         account: r.get(3),
         email: r.get(4),
         state: crate::model::UserState::parse(r.get::<&str, _>(5))?,
@@ -122,8 +131,8 @@ pub(super) fn user_from(r: &DbRow) -> Option<User> {
         phone: r.get(9),
         totp: r.get::<i64, _>(10) != 0,
         organisation: r.get(11),
-        companies: None,
-        sees: Vec::new(),
+        companies: scoped.then(|| sees.clone()),
+        sees,
     })
 }
 

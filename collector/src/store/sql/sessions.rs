@@ -37,10 +37,9 @@ impl Backend {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let Some((mut u, hash)) = row.and_then(|r| Some((user_from(&r)?, r.get(USER_N)))) else {
+        let Some((u, hash)) = row.and_then(|r| Some((user_from(&r)?, r.get(USER_N)))) else {
             return Ok(None);
         };
-        self.resolve(&mut u).await?;
         Ok(Some((u, hash)))
     }
 
@@ -109,10 +108,9 @@ impl Backend {
                 .await
                 .map_err(|e| self.err(e))?;
         }
-        let Some(mut user) = user_from(&row) else {
+        let Some(user) = user_from(&row) else {
             return Ok(None);
         };
-        self.resolve(&mut user).await?;
         Ok(Some(SessionUser {
             user,
             csrf_token: row.get(USER_N),

@@ -221,10 +221,9 @@ impl Backend {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        let Some(mut u) = row.as_ref().and_then(user_from) else {
+        let Some(u) = row.as_ref().and_then(user_from) else {
             return Ok(None);
         };
-        self.resolve(&mut u).await?;
         Ok(Some(u))
     }
 
@@ -265,8 +264,7 @@ impl Backend {
             .map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            if let Some(mut u) = user_from(r) {
-                self.resolve(&mut u).await?;
+            if let Some(u) = user_from(r) {
                 out.push(u);
             }
         }
@@ -402,10 +400,9 @@ impl Backend {
         {
             return Ok(None);
         }
-        let Some(mut u) = user_from(&row) else {
+        let Some(u) = user_from(&row) else {
             return Ok(None);
         };
-        self.resolve(&mut u).await?;
         Ok(Some(u))
     }
 

@@ -404,6 +404,42 @@ async fn flows(op: &Api, store: &Store, maildir: &Path) {
         404,
     );
 
+    // Rob sees one company of the organisation only.
+    let mut rob = invite(
+        "rob@acme.example",
+        "Rob",
+        "Conti",
+        "account_manager",
+        vec![],
+    );
+    rob["account"] = json!("acme-north");
+    rob["companies"] = json!(["acme-north"]);
+    expect(&mia.send("POST", "/api/v1/invitations", rob).await, 201);
+    let t = wait_token(maildir, "rob@acme.example", &accept_link, 1).await;
+    let r = public(
+        addr,
+        "/api/v1/invitations/accept",
+        json!({"token": t, "password": PW}),
+    )
+    .await;
+    expect(&r, 200);
+    assert_eq!(r.json()["sees"], json!(["acme-north"]));
+    let rob = Person::new(addr, "rob@acme.example").await;
+    assert_eq!(serials(&rob.get("/api/v1/products").await), vec!["N-1"]);
+    expect(&rob.get("/api/v1/products/A-1").await, 404);
+    expect(&rob.get("/api/v1/accounts/acme").await, 404);
+    // He may not make a colleague who sees more than he does.
+    let wide = invite(
+        "ivo@acme.example",
+        "Ivo",
+        "Sala",
+        "product_administrator",
+        vec![],
+    );
+    let mut wide = wide;
+    wide["account"] = json!("acme-north");
+    expect(&rob.send("POST", "/api/v1/invitations", wide).await, 403);
+
     // Ugo declines: Refused.
     let r = mia
         .send(
