@@ -290,6 +290,13 @@ mod tests {
             opened_at_ms: 0,
             closed_at_ms: None,
             close_reason: None,
+            description: String::new(),
+            contact_name: String::new(),
+            contact_phone: String::new(),
+            location: String::new(),
+            destination_address: None,
+            destination_location: None,
+            status: "new".into(),
             events: Vec::new(),
         }
     }

@@ -4,7 +4,8 @@ use super::audit::{record, Change};
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{Routes, S};
-use crate::model::{NewRequest, RequestQuery, Role, ServiceRequest};
+use crate::auth::Action;
+use crate::model::{NewRequest, RequestNote, RequestQuery, Role, ServiceRequest};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -23,6 +24,14 @@ pub(super) fn routes() -> Routes {
         .route(
             "/api/v1/service-requests/{number}/close",
             post(close_request),
+        )
+        .route(
+            "/api/v1/service-requests/{number}/updates",
+            post(update_request),
+        )
+        .route(
+            "/api/v1/service-requests/{number}/comments",
+            post(comment_request),
         )
 }
 
@@ -103,4 +112,61 @@ async fn close_request(
     let what = Change::new("service_request", &r.number, "closed", r.account.as_deref());
     record(&s, &c, what, Some(&before), Some(&r)).await?;
     Ok(Json(r))
+}
+
+/// An operator's status update (assigned, technician scheduled, waiting
+/// for parts, solved, ...) with an optional text: the customer sees it and
+/// is told by e-mail.
+async fn update_request(
+    State(s): S,
+    c: Caller,
+    Path(number): Path<String>,
+    body: Result<Json<RequestNote>, JsonRejection>,
+) -> ApiResult<Json<ServiceRequest>> {
+    c.need(
+        Action::ManageFleet,
+        "status updates (the service provider's)",
+    )?;
+    note(&s, &c, &number, body?.0, true).await
+}
+
+/// A comment on a request, by anyone who sees it.
+async fn comment_request(
+    State(s): S,
+    c: Caller,
+    Path(number): Path<String>,
+    body: Result<Json<RequestNote>, JsonRejection>,
+) -> ApiResult<Json<ServiceRequest>> {
+    let mut n = body?.0;
+    if n.status.is_some() {
+        return Err(ApiError::unprocessable(
+            "invalid_request_data",
+            "a comment has no status: operators post status updates to /updates",
+        ));
+    }
+    n.status = None;
+    // An operator's comment is an update the customer hears of.
+    let operator = c.role == Role::Operator;
+    note(&s, &c, &number, n, operator).await
+}
+
+async fn note(
+    s: &crate::store::Store,
+    c: &Caller,
+    number: &str,
+    n: RequestNote,
+    operator: bool,
+) -> ApiResult<Json<ServiceRequest>> {
+    let before = c.request(s, number).await?;
+    let after = s
+        .note_request(number, &n, &c.id, operator, crate::store::now_ms())
+        .await?;
+    let action = if n.status.is_some() {
+        "status_updated"
+    } else {
+        "commented"
+    };
+    let what = Change::new("service_request", number, action, after.account.as_deref());
+    record(s, c, what, Some(&before.status), Some(&n)).await?;
+    Ok(Json(after))
 }

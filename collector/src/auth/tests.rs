@@ -115,6 +115,13 @@ fn request(account: Option<&str>, serial: Option<&str>) -> ServiceRequest {
         opened_at_ms: 0,
         closed_at_ms: None,
         close_reason: None,
+        description: String::new(),
+        contact_name: String::new(),
+        contact_phone: String::new(),
+        location: String::new(),
+        destination_address: None,
+        destination_location: None,
+        status: "new".into(),
         events: Vec::new(),
     }
 }

@@ -26,7 +26,9 @@ pub use people::{
 pub use product::{
     HistoryQuery, ManualReading, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
 };
-pub use request::{NewRequest, RequestEvent, RequestQuery, ServiceRequest};
+pub use request::{
+    NewRequest, RequestEvent, RequestNote, RequestQuery, ServiceRequest, REQUEST_STATUSES,
+};
 pub use user::{
     IssuedToken, NotificationSetting, ProfileUpdate, Role, SessionUser, TokenInfo, TotpState, User,
     UserQuery, UserState, NOTIFICATION_EVENTS,

@@ -21,10 +21,23 @@ pub struct RequestQuery {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RequestEvent {
     pub at_ms: i64,
-    /// "opened", "occurrence", "closed".
+    /// "opened", "occurrence", "closed"; "updated" (an operator's status
+    /// update or comment: the customer is told), "comment" (the customer's).
     pub event: String,
     pub text: String,
+    /// The user who wrote it; None: the collector's rules.
+    pub author: Option<String>,
 }
+
+/// The statuses an operator gives a request as work on it goes on.
+pub const REQUEST_STATUSES: [&str; 6] = [
+    "new",
+    "assigned",
+    "technician_scheduled",
+    "waiting_for_parts",
+    "waiting_for_customer",
+    "solved",
+];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServiceRequest {
@@ -46,8 +59,30 @@ pub struct ServiceRequest {
     pub opened_at_ms: i64,
     pub closed_at_ms: Option<i64>,
     pub close_reason: Option<String>,
+    /// What the customer wrote when opening it.
+    pub description: String,
+    pub contact_name: String,
+    pub contact_phone: String,
+    /// The product's location (site address, location on site) when opened.
+    pub location: String,
+    /// A move request's destination: the address and the location there.
+    pub destination_address: Option<String>,
+    pub destination_location: Option<String>,
+    /// The operator's status (`REQUEST_STATUSES`).
+    pub status: String,
     /// Only in single-request answers.
     pub events: Vec<RequestEvent>,
+}
+
+/// An operator's status update (with an optional text), or anyone's
+/// comment (no status).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestNote {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub text: String,
 }
 
 /// A request opened by a user: service (incident), move or information.
@@ -58,9 +93,22 @@ pub struct NewRequest {
     pub serial: Option<String>,
     /// "incident", "move" or "information".
     pub kind: String,
+    /// The subject (an information request's too).
     pub title: String,
     #[serde(default)]
     pub priority: Option<String>,
+    /// What happened, or (information) the question.
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub contact_name: String,
+    #[serde(default)]
+    pub contact_phone: String,
+    /// A move request's destination (required for a move).
+    #[serde(default)]
+    pub destination_address: Option<String>,
+    #[serde(default)]
+    pub destination_location: Option<String>,
     /// Recorded by the API as the caller, whatever is given here.
     #[serde(default)]
     pub user: String,

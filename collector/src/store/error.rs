@@ -7,6 +7,7 @@ use crate::token::NoRandomness;
 /// `error.code`; the API chooses the HTTP status from the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    InvalidRequest,
     OrganisationNotFound,
     InvalidOrganisationId,
     InvalidCompanies,
@@ -54,6 +55,7 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
+            Refusal::InvalidRequest => "invalid_request_data",
             Refusal::OrganisationNotFound => "organisation_not_found",
             Refusal::InvalidOrganisationId => "invalid_organisation_id",
             Refusal::InvalidCompanies => "invalid_companies",

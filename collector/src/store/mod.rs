@@ -35,7 +35,7 @@ use crate::model::{
 };
 use crate::model::{
     AuditEntry, AuditQuery, Confirmed, LinkMail, NewAudit, NewInvitation, NewRegistration,
-    Registration, RegistrationState, TotpState,
+    Registration, RegistrationState, RequestNote, TotpState,
 };
 use crate::requests::Rules;
 
@@ -213,6 +213,7 @@ dispatch! {
     pub async fn request(&self, number: &str) -> Result<Option<ServiceRequest>, StoreError>;
     pub async fn create_request(&self, r: &NewRequest, now_ms: i64) -> Result<ServiceRequest, StoreError>;
     pub async fn close_request(&self, number: &str, reason: &str, by: &str, now_ms: i64) -> Result<ServiceRequest, StoreError>;
+    pub async fn note_request(&self, number: &str, note: &RequestNote, by: &str, operator: bool, now_ms: i64) -> Result<ServiceRequest, StoreError>;
     pub async fn articles(&self) -> Result<Vec<Article>, StoreError>;
     pub async fn put_article(&self, a: &Article) -> Result<Article, StoreError>;
     pub async fn billing(&self, account: &str, year: i32, month: u32) -> Result<Vec<crate::filing::billing::BillingRow>, StoreError>;

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0007_email_outbox.sql"),
     include_str!("migrations/postgres/0008_user_links.sql"),
     include_str!("migrations/postgres/0009_portal_people.sql"),
+    include_str!("migrations/postgres/0010_request_details.sql"),
 ];
 
 pub struct PgStore {

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0009_email_outbox.sql"),
     include_str!("migrations/sqlite/0010_user_links.sql"),
     include_str!("migrations/sqlite/0011_portal_people.sql"),
+    include_str!("migrations/sqlite/0012_request_details.sql"),
 ];
 
 pub struct SqliteStore {

@@ -1,7 +1,10 @@
 //! Service requests: request tracks at ingest, their changes, events and
 //! outbox rows, and requests opened and closed through the API.
 
-use crate::model::{NewRequest, RequestEvent, RequestQuery, RequestTally, ServiceRequest};
+use crate::model::{
+    NewRequest, RequestEvent, RequestNote, RequestQuery, RequestTally, ServiceRequest,
+    REQUEST_STATUSES,
+};
 use crate::requests::{Articles, Change, Track};
 use crate::store::encoding::{priority_str, request_id, request_number};
 use crate::store::{Refusal, StoreError};
@@ -235,13 +238,27 @@ impl Backend {
         text: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        self.request_event_by(tx, id, event, text, None, now).await
+    }
+
+    /// As `request_event`, written by `author` (a user).
+    pub(super) async fn request_event_by(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        event: &str,
+        text: &str,
+        author: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let event_id: i64 = sqlx::query_scalar(
-            "INSERT INTO request_events (request_id, at_ms, event, text) VALUES ($1, $2, $3, $4) RETURNING event_id",
+            "INSERT INTO request_events (request_id, at_ms, event, text, author) VALUES ($1, $2, $3, $4, $5) RETURNING event_id",
         )
         .bind(id)
         .bind(now)
         .bind(event)
         .bind(text)
+        .bind(author)
         .fetch_one(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
@@ -330,7 +347,7 @@ impl Backend {
         };
         let mut r = request_from(&row);
         r.events = sqlx::query(
-            "SELECT at_ms, event, text FROM request_events WHERE request_id = $1 ORDER BY event_id",
+            "SELECT at_ms, event, text, author FROM request_events WHERE request_id = $1 ORDER BY event_id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -341,6 +358,7 @@ impl Backend {
             at_ms: e.get(0),
             event: e.get(1),
             text: e.get(2),
+            author: e.get(3),
         })
         .collect();
         Ok(Some(r))
@@ -374,12 +392,61 @@ impl Backend {
                 "give the request a title",
             ));
         }
+        let trimmed = |v: &str| v.trim().to_string();
+        for (field, value, limit) in [
+            ("title", r.title.as_str(), 200),
+            ("description", r.description.as_str(), 10_000),
+            ("contact_name", r.contact_name.as_str(), 200),
+            ("contact_phone", r.contact_phone.as_str(), 40),
+            (
+                "destination_address",
+                r.destination_address.as_deref().unwrap_or(""),
+                500,
+            ),
+            (
+                "destination_location",
+                r.destination_location.as_deref().unwrap_or(""),
+                200,
+            ),
+        ] {
+            if value.chars().count() > limit {
+                return Err(StoreError::refused(
+                    Refusal::InvalidRequest,
+                    format!("{field} is at most {limit} characters"),
+                ));
+            }
+        }
+        let destination = r
+            .destination_address
+            .as_deref()
+            .map(trimmed)
+            .filter(|d| !d.is_empty());
+        match (r.kind.as_str(), &destination, &r.serial) {
+            ("move", None, _) => return Err(StoreError::refused(
+                Refusal::InvalidRequest,
+                "a move request needs destination_address (and, if it helps, destination_location)",
+            )),
+            ("move", _, None) | ("incident", _, None) => {
+                return Err(StoreError::refused(
+                    Refusal::InvalidRequest,
+                    format!("a {} request is about a product: give serial", r.kind),
+                ))
+            }
+            (k, Some(_), _) if k != "move" => {
+                return Err(StoreError::refused(
+                    Refusal::InvalidRequest,
+                    "only a move request has a destination",
+                ))
+            }
+            _ => {}
+        }
         if self.account(&r.account).await?.is_none() {
             return Err(StoreError::refused(
                 Refusal::AccountNotFound,
                 format!("no account {:?}", r.account),
             ));
         }
+        let mut location = String::new();
         if let Some(s) = &r.serial {
             match self.product(s).await? {
                 None => return Err(StoreError::NotFound(format!("product {s:?}"))),
@@ -389,14 +456,23 @@ impl Backend {
                         format!("product {s:?} does not belong to account {:?}", r.account),
                     ))
                 }
-                Some(_) => {}
+                Some(p) => {
+                    location = [p.site_address, p.location]
+                        .into_iter()
+                        .flatten()
+                        .filter(|x| !x.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                }
             }
         }
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO service_requests (account_id, serial, kind, priority, state, opened_by, title,
-             occurrences, first_seen_ms, last_seen_ms, opened_at_ms)
-             VALUES ($1, $2, $3, $4, 'open', $5, $6, 1, $7, $7, $7) RETURNING request_id",
+             occurrences, first_seen_ms, last_seen_ms, opened_at_ms, description, contact_name,
+             contact_phone, location, destination_address, destination_location)
+             VALUES ($1, $2, $3, $4, 'open', $5, $6, 1, $7, $7, $7, $8, $9, $10, $11, $12, $13)
+             RETURNING request_id",
         )
         .bind(&r.account)
         .bind(&r.serial)
@@ -405,15 +481,86 @@ impl Backend {
         .bind(&r.user)
         .bind(r.title.trim())
         .bind(now)
+        .bind(r.description.trim())
+        .bind(r.contact_name.trim())
+        .bind(r.contact_phone.trim())
+        .bind(&location)
+        .bind(&destination)
+        .bind(
+            r.destination_location
+                .as_deref()
+                .map(trimmed)
+                .filter(|d| !d.is_empty()),
+        )
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
-        self.request_event(&mut tx, id, "opened", r.title.trim(), now)
+        self.request_event_by(&mut tx, id, "opened", r.title.trim(), Some(&r.user), now)
             .await?;
         tx.commit().await.map_err(|e| self.err(e))?;
         self.request(&request_number(id))
             .await?
             .ok_or_else(|| StoreError::NotFound(request_number(id)))
+    }
+
+    /// An operator's status update or anyone's comment on an open or
+    /// closed request, as an event by `by`. `operator`: an update the
+    /// customer is told of ("updated"); otherwise a customer's "comment".
+    pub async fn note_request(
+        &self,
+        number: &str,
+        note: &RequestNote,
+        by: &str,
+        operator: bool,
+        now: i64,
+    ) -> Result<ServiceRequest, StoreError> {
+        let id = request_id(number)
+            .ok_or_else(|| StoreError::NotFound(format!("request {number:?}")))?;
+        let text = note.text.trim();
+        if text.chars().count() > 10_000 {
+            return Err(StoreError::refused(
+                Refusal::InvalidRequest,
+                "text is at most 10000 characters",
+            ));
+        }
+        if let Some(st) = &note.status {
+            if !REQUEST_STATUSES.contains(&st.as_str()) {
+                return Err(StoreError::refused(
+                    Refusal::InvalidRequest,
+                    format!("status {st:?}: give one of {}", REQUEST_STATUSES.join(", ")),
+                ));
+            }
+        } else if text.is_empty() {
+            return Err(StoreError::refused(
+                Refusal::InvalidRequest,
+                "give a comment's text (or, operators, a status)",
+            ));
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        if let Some(st) = &note.status {
+            let n = sqlx::query("UPDATE service_requests SET status = $1 WHERE request_id = $2")
+                .bind(st)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("request {number:?}")));
+            }
+        }
+        let shown = match &note.status {
+            Some(st) if text.is_empty() => format!("status: {st}"),
+            Some(st) => format!("status: {st}: {text}"),
+            None => text.to_string(),
+        };
+        let event = if operator { "updated" } else { "comment" };
+        self.request_event_by(&mut tx, id, event, &shown, Some(by), now)
+            .await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        self.request(number)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("request {number:?}")))
     }
 
     /// Closes a request by hand. An automatic request whose condition is

@@ -21,7 +21,8 @@ pub(super) const PRODUCT_COLS: &str =
 pub(super) const REQUEST_COLS: &str =
     "request_id, account_id, serial, kind, priority, state, opened_by, \
      fingerprint, title, code, kb_article, occurrences, first_seen_ms, last_seen_ms, \
-     opened_at_ms, closed_at_ms, close_reason";
+     opened_at_ms, closed_at_ms, close_reason, description, contact_name, contact_phone, \
+     location, destination_address, destination_location, status";
 
 pub(super) const READING_COLS: &str =
     "counter_id, value, raw_value, taken_at_ms, filed_at_ms, agent_id, seq, state, anomaly";
@@ -94,6 +95,13 @@ pub(super) fn request_from(r: &DbRow) -> ServiceRequest {
         opened_at_ms: r.get(14),
         closed_at_ms: r.get(15),
         close_reason: r.get(16),
+        description: r.get(17),
+        contact_name: r.get(18),
+        contact_phone: r.get(19),
+        location: r.get(20),
+        destination_address: r.get(21),
+        destination_location: r.get(22),
+        status: r.get(23),
         events: Vec::new(),
     }
 }

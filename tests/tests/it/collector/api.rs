@@ -275,7 +275,7 @@ async fn exercise(op: &Api, store: &Store) {
         .await
         .json();
     assert_eq!(detail["events"][0]["event"], "opened");
-    let mv = op.send("POST", "/api/v1/service-requests", json!({"account": "acme", "serial": "API-3", "kind": "move", "title": "Move to building B", "user": "jan"})).await;
+    let mv = op.send("POST", "/api/v1/service-requests", json!({"account": "acme", "serial": "API-3", "kind": "move", "title": "Move to building B", "user": "jan", "destination_address": "Via Verdi 2, Milano"})).await;
     expect(&mv, 201);
     // Recorded as opened by the caller, not by the body's "user".
     assert_eq!(mv.json()["opened_by"], "admin");

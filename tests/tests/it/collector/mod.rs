@@ -2,6 +2,7 @@
 //! in, e-mail notifications through a real SMTP server, the outbox to an
 //! external portal, replicas on one PostgreSQL.
 
+mod activity;
 mod api;
 mod email;
 mod outbox;

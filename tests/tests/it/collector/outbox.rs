@@ -101,6 +101,11 @@ async fn make_changes(store: &Store, from: usize, to: usize) {
                     title: format!("question {i}"),
                     priority: None,
                     user: "jan".into(),
+                    description: String::new(),
+                    contact_name: String::new(),
+                    contact_phone: String::new(),
+                    destination_address: None,
+                    destination_location: None,
                 },
                 1_790_000_000_000 + i as i64,
             )

@@ -1,0 +1,374 @@
+//! The Activity panel's requests over real HTTP, on SQLite and PostgreSQL:
+//! a service request's life with the operator's status updates and
+//! comments, and the customer's comments, all seen by the customer as
+//! events with their authors; a move request's destination; an
+//! information request without a product; the open/closed filter per
+//! company; who may post what.
+
+use meterlink_collector::store::{scratch_postgres, Store};
+use meterlink_proto::v1::observation::Body;
+use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
+use meterlink_tests::http::{Api, Reply};
+use meterlink_tests::stack::start_collector;
+use serde_json::{json, Value};
+
+fn expect(r: &Reply, status: u16) {
+    assert_eq!(r.status, status, "{}", r.body);
+}
+
+async fn user(op: &Api, id: &str, role: &str, account: &str) -> Api {
+    let r = op
+        .send(
+            "PUT",
+            &format!("/api/v1/users/{id}"),
+            json!({"id": id, "name": id, "role": role, "account": account}),
+        )
+        .await;
+    expect(&r, 200);
+    let t = op
+        .send("POST", &format!("/api/v1/users/{id}/tokens"), json!({}))
+        .await;
+    expect(&t, 201);
+    Api::new(op.addr, t.json()["token"].as_str().unwrap())
+}
+
+fn events(r: &Value) -> Vec<(String, String, String)> {
+    r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["author"].as_str().unwrap_or("-").to_string(),
+                e["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn activity(op: &Api, store: &Store) {
+    for id in ["acme", "globex"] {
+        let r = op
+            .send(
+                "PUT",
+                &format!("/api/v1/accounts/{id}"),
+                json!({"id": id, "name": id, "billing_code": "B", "service_code": "S", "auto_create_products": true}),
+            )
+            .await;
+        expect(&r, 200);
+    }
+    store.agent_hello("agent-r", "0.1.0", 10).await.unwrap();
+    expect(
+        &op.send(
+            "PATCH",
+            "/api/v1/agents/agent-r",
+            json!({"account": "acme"}),
+        )
+        .await,
+        200,
+    );
+    let now = meterlink_collector::store::now_ms();
+    let batch: Vec<Observation> = ["A-1", "A-2"]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Observation {
+            seq: i as u64 + 1,
+            taken_at_ms: now - 60_000,
+            device_address: "10.0.0.9:161".into(),
+            serial: s.to_string(),
+            body: Some(Body::Meter(MeterReading {
+                counters: vec![CounterValue {
+                    id: "canon.101".into(),
+                    value: 10,
+                    ..Default::default()
+                }],
+            })),
+        })
+        .collect();
+    store.ingest("agent-r", &batch).await.unwrap();
+    let mia = user(op, "mia", "account_manager", "acme").await;
+    let pat = user(op, "pat", "product_administrator", "acme").await;
+    let gus = user(op, "gus", "account_manager", "globex").await;
+    expect(
+        &op.send(
+            "PATCH",
+            "/api/v1/products/A-1",
+            json!({"site_address": "Via Roma 1, Milano", "location": "Floor 2, copy room", "administrators": ["pat"]}),
+        )
+        .await,
+        200,
+    );
+
+    // Mia opens a service request for A-1.
+    let r = mia
+        .send(
+            "POST",
+            "/api/v1/service-requests",
+            json!({"account": "acme", "serial": "A-1", "kind": "incident", "title": "Paper jam in tray 2",
+                   "description": "Jams on every A3 sheet since Monday", "contact_name": "Mia Rossi",
+                   "contact_phone": "+39 02 555 0101"}),
+        )
+        .await;
+    expect(&r, 201);
+    let sr = r.json();
+    let number = sr["number"].as_str().unwrap().to_string();
+    assert_eq!(sr["status"], "new");
+    assert_eq!(sr["location"], "Via Roma 1, Milano, Floor 2, copy room");
+    assert_eq!(sr["description"], "Jams on every A3 sheet since Monday");
+    assert_eq!(sr["contact_phone"], "+39 02 555 0101");
+    let updates = format!("/api/v1/service-requests/{number}/updates");
+    let comments = format!("/api/v1/service-requests/{number}/comments");
+    // The operator assigns it; Mia answers; the technician is scheduled.
+    let r = op
+        .send(
+            "POST",
+            &updates,
+            json!({"status": "assigned", "text": "Technician: Luca Bianchi"}),
+        )
+        .await;
+    expect(&r, 200);
+    assert_eq!(r.json()["status"], "assigned");
+    expect(
+        &mia.send(
+            "POST",
+            &comments,
+            json!({"text": "We are on floor 2, ask at reception"}),
+        )
+        .await,
+        200,
+    );
+    expect(
+        &op.send(
+            "POST",
+            &updates,
+            json!({"status": "technician_scheduled", "text": "Thursday 10:00"}),
+        )
+        .await,
+        200,
+    );
+    expect(
+        &op.send(
+            "POST",
+            &comments,
+            json!({"text": "Please keep the jammed sheets"}),
+        )
+        .await,
+        200,
+    );
+    expect(
+        &pat.send("POST", &comments, json!({"text": "Will do"}))
+            .await,
+        200,
+    );
+    // Who may post what.
+    let r = mia
+        .send("POST", &updates, json!({"status": "solved"}))
+        .await;
+    expect(&r, 403);
+    expect(
+        &pat.send("POST", &updates, json!({"status": "solved"}))
+            .await,
+        403,
+    );
+    expect(
+        &gus.send("POST", &comments, json!({"text": "x"})).await,
+        404,
+    );
+    let bad = op.send("POST", &updates, json!({"status": "lost"})).await;
+    assert_eq!(
+        (bad.status, bad.code().as_str()),
+        (422, "invalid_request_data")
+    );
+    let empty = mia.send("POST", &comments, json!({"text": "  "})).await;
+    expect(&empty, 422);
+    let sneaky = mia
+        .send(
+            "POST",
+            &comments,
+            json!({"text": "done", "status": "solved"}),
+        )
+        .await;
+    expect(&sneaky, 422);
+    // The customer sees the whole life, with who wrote what.
+    let seen = mia.get(&format!("/api/v1/service-requests/{number}")).await;
+    expect(&seen, 200);
+    let seen = seen.json();
+    assert_eq!(seen["status"], "technician_scheduled");
+    assert_eq!(
+        events(&seen),
+        vec![
+            ("opened".into(), "mia".into(), "Paper jam in tray 2".into()),
+            (
+                "updated".into(),
+                "admin".into(),
+                "status: assigned: Technician: Luca Bianchi".into()
+            ),
+            (
+                "comment".into(),
+                "mia".into(),
+                "We are on floor 2, ask at reception".into()
+            ),
+            (
+                "updated".into(),
+                "admin".into(),
+                "status: technician_scheduled: Thursday 10:00".into()
+            ),
+            (
+                "updated".into(),
+                "admin".into(),
+                "Please keep the jammed sheets".into()
+            ),
+            ("comment".into(), "pat".into(), "Will do".into()),
+        ]
+    );
+    assert_eq!(
+        events(
+            &pat.get(&format!("/api/v1/service-requests/{number}"))
+                .await
+                .json()
+        )
+        .len(),
+        6
+    );
+
+    // A move request carries its destination.
+    let mv = mia
+        .send(
+            "POST",
+            "/api/v1/service-requests",
+            json!({"account": "acme", "serial": "A-2", "kind": "move", "title": "Move to the new office",
+                   "destination_address": "Corso Italia 8, Milano", "destination_location": "Floor 5, room 12"}),
+        )
+        .await;
+    expect(&mv, 201);
+    let mv = mv.json();
+    assert_eq!(
+        (
+            mv["destination_address"].as_str(),
+            mv["destination_location"].as_str()
+        ),
+        (Some("Corso Italia 8, Milano"), Some("Floor 5, room 12"))
+    );
+    for (body, why) in [
+        (
+            json!({"account": "acme", "serial": "A-2", "kind": "move", "title": "x"}),
+            "no destination",
+        ),
+        (
+            json!({"account": "acme", "kind": "incident", "title": "x"}),
+            "an incident without a product",
+        ),
+        (
+            json!({"account": "acme", "serial": "A-2", "kind": "incident", "title": "x", "destination_address": "y"}),
+            "a destination on an incident",
+        ),
+    ] {
+        let r = mia.send("POST", "/api/v1/service-requests", body).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (422, "invalid_request_data"),
+            "{why}: {}",
+            r.body
+        );
+    }
+    // An information request has no product: a subject and a text.
+    let info = mia
+        .send(
+            "POST",
+            "/api/v1/service-requests",
+            json!({"account": "acme", "kind": "information", "title": "Invoice 2026-11",
+                   "description": "Why are there two lines for A-1?"}),
+        )
+        .await;
+    expect(&info, 201);
+    let info = info.json();
+    assert!(info["serial"].is_null());
+    let info_number = info["number"].as_str().unwrap().to_string();
+    expect(
+        &op.send(
+            "POST",
+            &format!("/api/v1/service-requests/{info_number}/close"),
+            json!({"reason": "answered"}),
+        )
+        .await,
+        200,
+    );
+    // The open/closed filter per company.
+    let numbers = |r: Reply| -> Vec<String> {
+        r.json()["service_requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["number"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let open = numbers(
+        mia.get("/api/v1/service-requests?state=open&account=acme")
+            .await,
+    );
+    assert!(
+        open.contains(&number) && !open.contains(&info_number),
+        "{open:?}"
+    );
+    let closed = numbers(
+        mia.get("/api/v1/service-requests?state=closed&account=acme")
+            .await,
+    );
+    assert_eq!(closed, vec![info_number.clone()]);
+    expect(
+        &mia.get("/api/v1/service-requests?state=open&account=globex")
+            .await,
+        404,
+    );
+    assert!(numbers(gus.get("/api/v1/service-requests").await).is_empty());
+    // Every update and comment is in the audit log under its author.
+    let log = op
+        .get(&format!(
+            "/api/v1/audit?object_kind=service_request&object_id={number}&limit=50"
+        ))
+        .await
+        .json();
+    let by: Vec<(String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"]["id"].as_str().unwrap().to_string(),
+                e["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("admin", "status_updated"),
+        ("mia", "commented"),
+        ("pat", "commented"),
+        ("mia", "opened"),
+    ] {
+        assert!(
+            by.contains(&(want.0.into(), want.1.into())),
+            "{want:?} in {by:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn activity_panel_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = start_collector(dir.path(), "", "agent-r", &dir.path().join("certs")).await;
+    activity(&c.operator(), &c.running.store).await;
+    c.running.stop().await;
+}
+
+#[tokio::test]
+async fn activity_panel_on_postgres() {
+    let Some(url) = scratch_postgres("activity_panel_on_postgres").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("[store]\npostgres = \"{url}\"\n");
+    let c = start_collector(dir.path(), &extra, "agent-r", &dir.path().join("certs")).await;
+    activity(&c.operator(), &c.running.store).await;
+    c.running.stop().await;
+}
