@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod caller;
+mod contracts;
 mod enrollment;
 mod error;
 mod fleet;
@@ -169,6 +170,7 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> R
         .merge(enrollment::routes())
         .merge(sessions::routes())
         .merge(audit::routes())
+        .merge(contracts::routes())
         .merge(organisations::routes())
         .merge(people::routes())
         .merge(profile::routes())

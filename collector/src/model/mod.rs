@@ -3,6 +3,7 @@
 //! depends on no other module of the crate (invariant C1).
 
 mod account;
+mod contract;
 mod enrollment;
 mod ingest;
 mod kb;
@@ -13,6 +14,9 @@ mod request;
 mod user;
 
 pub use account::{Account, AgentInfo, Group, Organisation};
+pub use contract::{
+    parse_csv as parse_contract_csv, ContractLine, NewContractLine, CONTRACT_KINDS,
+};
 pub use enrollment::{
     valid_agent_id, AgentCredential, IssuedCert, IssuedJoinToken, JoinToken, NewJoinToken,
 };

@@ -7,6 +7,7 @@ use crate::token::NoRandomness;
 /// `error.code`; the API chooses the HTTP status from the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    InvalidContractLine,
     InvalidRequest,
     OrganisationNotFound,
     InvalidOrganisationId,
@@ -55,6 +56,7 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
+            Refusal::InvalidContractLine => "invalid_contract_line",
             Refusal::InvalidRequest => "invalid_request_data",
             Refusal::OrganisationNotFound => "organisation_not_found",
             Refusal::InvalidOrganisationId => "invalid_organisation_id",

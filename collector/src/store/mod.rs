@@ -34,8 +34,8 @@ use crate::model::{
     ServiceRequest, SessionUser, TokenInfo, User, UserQuery, UserState,
 };
 use crate::model::{
-    AuditEntry, AuditQuery, Confirmed, LinkMail, NewAudit, NewInvitation, NewRegistration,
-    Registration, RegistrationState, RequestNote, TotpState,
+    AuditEntry, AuditQuery, Confirmed, ContractLine, LinkMail, NewAudit, NewContractLine,
+    NewInvitation, NewRegistration, Registration, RegistrationState, RequestNote, TotpState,
 };
 use crate::requests::Rules;
 
@@ -213,6 +213,10 @@ dispatch! {
     pub async fn request(&self, number: &str) -> Result<Option<ServiceRequest>, StoreError>;
     pub async fn create_request(&self, r: &NewRequest, now_ms: i64) -> Result<ServiceRequest, StoreError>;
     pub async fn close_request(&self, number: &str, reason: &str, by: &str, now_ms: i64) -> Result<ServiceRequest, StoreError>;
+    pub async fn contract_lines(&self, accounts: Option<&[String]>, admin: Option<&str>, serial: Option<&str>) -> Result<Vec<ContractLine>, StoreError>;
+    pub async fn contract_line(&self, id: i64) -> Result<Option<ContractLine>, StoreError>;
+    pub async fn put_contract_lines(&self, lines: &[NewContractLine]) -> Result<Vec<ContractLine>, StoreError>;
+    pub async fn delete_contract_line(&self, id: i64) -> Result<(), StoreError>;
     pub async fn note_request(&self, number: &str, note: &RequestNote, by: &str, operator: bool, now_ms: i64) -> Result<ServiceRequest, StoreError>;
     pub async fn articles(&self) -> Result<Vec<Article>, StoreError>;
     pub async fn put_article(&self, a: &Article) -> Result<Article, StoreError>;

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0008_user_links.sql"),
     include_str!("migrations/postgres/0009_portal_people.sql"),
     include_str!("migrations/postgres/0010_request_details.sql"),
+    include_str!("migrations/postgres/0011_contract_lines.sql"),
 ];
 
 pub struct PgStore {

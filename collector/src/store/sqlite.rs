@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0010_user_links.sql"),
     include_str!("migrations/sqlite/0011_portal_people.sql"),
     include_str!("migrations/sqlite/0012_request_details.sql"),
+    include_str!("migrations/sqlite/0013_contract_lines.sql"),
 ];
 
 pub struct SqliteStore {

@@ -18,6 +18,7 @@ mod accounts;
 mod audit;
 mod billing;
 mod clock;
+mod contracts;
 mod email;
 mod enrollment;
 mod groups;

@@ -3,7 +3,9 @@
 //! comments, and the customer's comments, all seen by the customer as
 //! events with their authors; a move request's destination; an
 //! information request without a product; the open/closed filter per
-//! company; who may post what.
+//! company; who may post what. Contract lines: a company's CSV imported
+//! (all or nothing, the bad line named), read by each role as far as it
+//! reaches, and the eMaintenance flag following the lines that run today.
 
 use meterlink_collector::store::{scratch_postgres, Store};
 use meterlink_proto::v1::observation::Body;
@@ -353,11 +355,133 @@ async fn activity(op: &Api, store: &Store) {
     }
 }
 
+async fn contracts(op: &Api) {
+    let mia = Api::new(op.addr, &issue(op, "mia").await);
+    let pat = Api::new(op.addr, &issue(op, "pat").await);
+    let gus = Api::new(op.addr, &issue(op, "gus").await);
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: i64| {
+        (today + chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let csv = format!(
+        "contract_number,item,serial,service,kind,starts_on,ends_on\n\
+         C-7,10,A-1,,emaintenance,{},\n\
+         C-7,20,A-2,,maintenance,{},{}\n\
+         C-7,30,,\"Helpdesk, weekdays 8-18\",service,{},\n\
+         C-8,10,A-2,,emaintenance,{},{}\n",
+        day(-30),
+        day(-30),
+        day(335),
+        day(-30),
+        day(-60),
+        day(-1)
+    );
+    let bad = format!("{csv}C-9,10,A-2,,gift,{},\n", day(0));
+    let r = op
+        .request(
+            "POST",
+            "/api/v1/accounts/acme/contract-lines.csv",
+            Some(&bad),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (422, "invalid_contract_line"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("line 6"), "{}", r.body);
+    assert!(
+        op.get("/api/v1/contract-lines").await.json()["contract_lines"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing taken"
+    );
+    let r = op
+        .request(
+            "POST",
+            "/api/v1/accounts/acme/contract-lines.csv",
+            Some(&csv),
+        )
+        .await;
+    expect(&r, 200);
+    assert_eq!(r.json()["imported"], 4);
+    // Imported twice: the same lines, replaced, not doubled.
+    let r = op
+        .request(
+            "POST",
+            "/api/v1/accounts/acme/contract-lines.csv",
+            Some(&csv),
+        )
+        .await;
+    expect(&r, 200);
+    let count = |r: Reply| r.json()["contract_lines"].as_array().unwrap().len();
+    assert_eq!(count(mia.get("/api/v1/contract-lines").await), 4);
+    // A product administrator: the lines of their product (A-1) only.
+    let theirs = pat.get("/api/v1/contract-lines").await.json();
+    let serials: Vec<&str> = theirs["contract_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["serial"].as_str().unwrap())
+        .collect();
+    assert_eq!(serials, vec!["A-1"]);
+    assert_eq!(count(gus.get("/api/v1/contract-lines").await), 0);
+    expect(&gus.get("/api/v1/contract-lines?account=acme").await, 404);
+    // eMaintenance follows the lines that run today: A-1's does, A-2's ended.
+    let emaint = |serial: &'static str| {
+        let op = op.clone();
+        async move {
+            op.get(&format!("/api/v1/products/{serial}")).await.json()["emaintenance"].as_bool()
+        }
+    };
+    assert_eq!(emaint("A-1").await, Some(true));
+    assert_eq!(emaint("A-2").await, Some(false));
+    // Only operators write; deleting the line ends eMaintenance.
+    let one = json!({"account": "acme", "contract_number": "C-9", "item": "1", "serial": "A-2",
+                     "kind": "emaintenance", "starts_on": day(0)});
+    expect(
+        &mia.send("POST", "/api/v1/contract-lines", one.clone())
+            .await,
+        403,
+    );
+    let r = op.send("POST", "/api/v1/contract-lines", one).await;
+    expect(&r, 201);
+    let id = r.json()["id"].as_i64().unwrap();
+    assert_eq!(emaint("A-2").await, Some(true));
+    expect(
+        &op.request("DELETE", &format!("/api/v1/contract-lines/{id}"), None)
+            .await,
+        204,
+    );
+    assert_eq!(emaint("A-2").await, Some(false));
+    let wrong = json!({"account": "globex", "contract_number": "G-1", "item": "1", "serial": "A-1",
+                       "kind": "maintenance", "starts_on": day(0)});
+    let r = op.send("POST", "/api/v1/contract-lines", wrong).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (422, "product_of_another_account")
+    );
+}
+
+/// A new token of an existing user.
+async fn issue(op: &Api, id: &str) -> String {
+    let t = op
+        .send("POST", &format!("/api/v1/users/{id}/tokens"), json!({}))
+        .await;
+    expect(&t, 201);
+    t.json()["token"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn activity_panel_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let c = start_collector(dir.path(), "", "agent-r", &dir.path().join("certs")).await;
     activity(&c.operator(), &c.running.store).await;
+    contracts(&c.operator()).await;
     c.running.stop().await;
 }
 
@@ -370,5 +494,6 @@ async fn activity_panel_on_postgres() {
     let extra = format!("[store]\npostgres = \"{url}\"\n");
     let c = start_collector(dir.path(), &extra, "agent-r", &dir.path().join("certs")).await;
     activity(&c.operator(), &c.running.store).await;
+    contracts(&c.operator()).await;
     c.running.stop().await;
 }
