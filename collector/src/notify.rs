@@ -297,6 +297,8 @@ mod tests {
             destination_address: None,
             destination_location: None,
             status: "new".into(),
+            due_at_ms: None,
+            overdue: false,
             events: Vec::new(),
         }
     }

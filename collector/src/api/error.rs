@@ -172,6 +172,7 @@ fn refusal_status(code: Refusal) -> StatusCode {
         | InvalidUserId
         | ProductOfAnotherAccount
         | ReadingInFuture
+        | InvalidTerms
         | InvalidContractLine
         | InvalidRequest
         | OrganisationNotFound

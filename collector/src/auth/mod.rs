@@ -148,6 +148,7 @@ impl User {
             ("emaintenance", u.emaintenance.is_some()),
             ("billing_day", u.billing_day.is_some()),
             ("entitlements", u.entitlements.is_some()),
+            ("terms", u.terms.is_some()),
             ("administrators", u.administrators.is_some()),
             ("site_address", u.site_address.is_some()),
         ];

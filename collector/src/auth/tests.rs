@@ -122,6 +122,8 @@ fn request(account: Option<&str>, serial: Option<&str>) -> ServiceRequest {
         destination_address: None,
         destination_location: None,
         status: "new".into(),
+        due_at_ms: None,
+        overdue: false,
         events: Vec::new(),
     }
 }

@@ -5,6 +5,7 @@
 mod account;
 mod contract;
 mod enrollment;
+mod entitlement;
 mod ingest;
 mod kb;
 mod outbox;
@@ -20,6 +21,7 @@ pub use contract::{
 pub use enrollment::{
     valid_agent_id, AgentCredential, IssuedCert, IssuedJoinToken, JoinToken, NewJoinToken,
 };
+pub use entitlement::{Coverage, Entitlements};
 pub use ingest::{IngestOutcome, RequestTally};
 pub use kb::Article;
 pub use outbox::{EmailItem, OutboxCounts, OutboxItem, OutboxResult};

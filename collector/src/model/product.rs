@@ -25,6 +25,8 @@ pub struct Product {
     /// Day of the month the billing period ends on (1-31).
     pub billing_day: Option<u32>,
     pub entitlements: BTreeMap<String, String>,
+    /// The typed entitlements a request's due time is computed from.
+    pub terms: Option<super::Entitlements>,
     pub groups: Vec<String>,
     /// Agent that last reported the product.
     pub agent: Option<String>,
@@ -48,6 +50,8 @@ pub struct ProductUpdate {
     pub emaintenance: Option<bool>,
     pub billing_day: Option<u32>,
     pub entitlements: Option<BTreeMap<String, String>>,
+    /// The typed entitlements (operators).
+    pub terms: Option<super::Entitlements>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

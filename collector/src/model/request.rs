@@ -12,6 +12,9 @@ pub struct RequestQuery {
     pub accounts: Option<Vec<String>>,
     pub serial: Option<String>,
     pub kind: Option<String>,
+    /// Only open requests past their due time.
+    #[serde(default)]
+    pub overdue: bool,
     pub limit: Option<u32>,
     /// Only requests of products this user administers (set by the API).
     #[serde(skip)]
@@ -70,6 +73,10 @@ pub struct ServiceRequest {
     pub destination_location: Option<String>,
     /// The operator's status (`REQUEST_STATUSES`).
     pub status: String,
+    /// When it is due (the product's terms when it opened); None: no terms.
+    pub due_at_ms: Option<i64>,
+    /// Open past its due time.
+    pub overdue: bool,
     /// Only in single-request answers.
     pub events: Vec<RequestEvent>,
 }

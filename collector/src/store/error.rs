@@ -7,6 +7,7 @@ use crate::token::NoRandomness;
 /// `error.code`; the API chooses the HTTP status from the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    InvalidTerms,
     InvalidContractLine,
     InvalidRequest,
     OrganisationNotFound,
@@ -56,6 +57,7 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
+            Refusal::InvalidTerms => "invalid_terms",
             Refusal::InvalidContractLine => "invalid_contract_line",
             Refusal::InvalidRequest => "invalid_request_data",
             Refusal::OrganisationNotFound => "organisation_not_found",

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0009_portal_people.sql"),
     include_str!("migrations/postgres/0010_request_details.sql"),
     include_str!("migrations/postgres/0011_contract_lines.sql"),
+    include_str!("migrations/postgres/0012_entitlement_terms.sql"),
 ];
 
 pub struct PgStore {

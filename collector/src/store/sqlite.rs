@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0011_portal_people.sql"),
     include_str!("migrations/sqlite/0012_request_details.sql"),
     include_str!("migrations/sqlite/0013_contract_lines.sql"),
+    include_str!("migrations/sqlite/0014_entitlement_terms.sql"),
 ];
 
 pub struct SqliteStore {

@@ -278,6 +278,12 @@ impl Backend {
         if let Some(d) = u.billing_day {
             qb.push(", billing_day = ").push_bind(d as i64);
         }
+        if let Some(t) = &u.terms {
+            t.check()
+                .map_err(|m| StoreError::refused(Refusal::InvalidTerms, format!("terms: {m}")))?;
+            qb.push(", terms = ")
+                .push_bind(serde_json::to_string(t).unwrap_or_default());
+        }
         if let Some(e) = &u.entitlements {
             qb.push(", entitlements = ")
                 .push_bind(serde_json::to_string(e).unwrap_or_default());

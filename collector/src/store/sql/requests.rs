@@ -168,6 +168,9 @@ impl Backend {
                     .fetch_optional(&mut **tx)
                     .await
                     .map_err(|e| self.err(e))?;
+                    if let (Some(id), "incident") = (id, kind.as_str()) {
+                        self.set_due(tx, id, serial, now).await?;
+                    }
                     let id = id.map(|id| (id, kind.as_str().to_string()));
                     (id, "opened", title.clone())
                 }
@@ -317,6 +320,10 @@ impl Backend {
         }
         if let Some(k) = &q.kind {
             qb.push(" AND kind = ").push_bind(k.as_str());
+        }
+        if q.overdue {
+            qb.push(" AND state = 'open' AND due_at_ms < ")
+                .push_bind(crate::store::now_ms());
         }
         if let Some(u) = &q.administrator {
             qb.push(" AND serial IN ");
@@ -495,12 +502,44 @@ impl Backend {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
+        if let (Some(serial), "incident" | "move") = (&r.serial, r.kind.as_str()) {
+            self.set_due(&mut tx, id, serial, now).await?;
+        }
         self.request_event_by(&mut tx, id, "opened", r.title.trim(), Some(&r.user), now)
             .await?;
         tx.commit().await.map_err(|e| self.err(e))?;
         self.request(&request_number(id))
             .await?
             .ok_or_else(|| StoreError::NotFound(request_number(id)))
+    }
+
+    /// Sets a request's due time from its product's terms (none: none).
+    async fn set_due(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        serial: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let terms: Option<Option<String>> =
+            sqlx::query_scalar("SELECT terms FROM products WHERE serial = $1")
+                .bind(serial)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        let due = terms
+            .flatten()
+            .and_then(|t| serde_json::from_str::<crate::model::Entitlements>(&t).ok())
+            .and_then(|t| t.due_at_ms(now));
+        if let Some(due) = due {
+            sqlx::query("UPDATE service_requests SET due_at_ms = $1 WHERE request_id = $2")
+                .bind(due)
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 
     /// An operator's status update or anyone's comment on an open or

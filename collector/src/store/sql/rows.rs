@@ -16,13 +16,13 @@ pub(super) type DbRow = <Db as sqlx::Database>::Row;
 pub(super) const PRODUCT_COLS: &str =
     "p.serial, p.account_id, p.vendor, p.model, p.firmware, p.mac, p.address, \
      p.alt_name, p.site_address, p.location, p.emaintenance, p.billing_day, \
-     p.entitlements, p.agent_id, p.first_seen_ms, p.last_seen_ms";
+     p.entitlements, p.agent_id, p.first_seen_ms, p.last_seen_ms, p.terms";
 
 pub(super) const REQUEST_COLS: &str =
     "request_id, account_id, serial, kind, priority, state, opened_by, \
      fingerprint, title, code, kb_article, occurrences, first_seen_ms, last_seen_ms, \
      opened_at_ms, closed_at_ms, close_reason, description, contact_name, contact_phone, \
-     location, destination_address, destination_location, status";
+     location, destination_address, destination_location, status, due_at_ms";
 
 pub(super) const READING_COLS: &str =
     "counter_id, value, raw_value, taken_at_ms, filed_at_ms, agent_id, seq, state, anomaly";
@@ -48,6 +48,9 @@ pub(super) fn product_from(r: &DbRow) -> Product {
         agent: r.get(13),
         first_seen_ms: r.get(14),
         last_seen_ms: r.get(15),
+        terms: r
+            .get::<Option<&str>, _>(16)
+            .and_then(|t| serde_json::from_str(t).ok()),
         counters: BTreeMap::new(),
     }
 }
@@ -102,6 +105,12 @@ pub(super) fn request_from(r: &DbRow) -> ServiceRequest {
         destination_address: r.get(21),
         destination_location: r.get(22),
         status: r.get(23),
+        due_at_ms: r.get(24),
+        overdue: {
+            let due: Option<i64> = r.get(24);
+            let open = r.get::<&str, _>(5) == "open";
+            open && due.is_some_and(|d| d < crate::store::now_ms())
+        },
         events: Vec::new(),
     }
 }

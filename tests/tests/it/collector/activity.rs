@@ -355,6 +355,110 @@ async fn activity(op: &Api, store: &Store) {
     }
 }
 
+/// Due times from typed terms: inside and across coverage hours, overdue
+/// flagged and listed.
+async fn due_times(op: &Api, store: &Store) {
+    use chrono::TimeZone;
+    let terms = json!({"response_hours": 8, "service": "on_site",
+        "coverage": {"days": [1, 2, 3, 4, 5], "from": "08:00", "to": "18:00", "time_zone": "Europe/Rome"}});
+    let mia = Api::new(op.addr, &issue(op, "mia").await);
+    let r = mia
+        .send("PATCH", "/api/v1/products/A-2", json!({"terms": terms}))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "forbidden"),
+        "terms are the operator's"
+    );
+    let r = op
+        .send("PATCH", "/api/v1/products/A-2", json!({"terms": terms}))
+        .await;
+    expect(&r, 200);
+    assert_eq!(r.json()["terms"]["response_hours"], 8);
+    let bad = op
+        .send("PATCH", "/api/v1/products/A-2", json!({"terms": {"response_hours": 8, "service": "on_site",
+            "coverage": {"days": [1], "from": "18:00", "to": "08:00", "time_zone": "Europe/Rome"}}}))
+        .await;
+    assert_eq!((bad.status, bad.code().as_str()), (422, "invalid_terms"));
+    let rome = |d: u32, h: u32, m: u32| {
+        chrono_tz::Europe::Rome
+            .with_ymd_and_hms(2026, 11, d, h, m, 0)
+            .single()
+            .unwrap()
+            .timestamp_millis()
+    };
+    // Opened on Friday 2026-11-27 at 19:30, after office hours: due on
+    // Monday at 16:00 (8 hours of Monday), and that has passed.
+    let friday = store
+        .create_request(
+            &serde_json::from_value(
+                json!({"account": "acme", "serial": "A-2", "kind": "incident",
+                "title": "Toner smears", "user": "mia"}),
+            )
+            .unwrap(),
+            rome(27, 19, 30),
+        )
+        .await
+        .unwrap();
+    let got = mia
+        .get(&format!("/api/v1/service-requests/{}", friday.number))
+        .await
+        .json();
+    assert_eq!(got["due_at_ms"].as_i64(), Some(rome(30, 16, 0)));
+    assert_eq!(got["overdue"], true);
+    // Opened now: due as the terms say, not overdue yet.
+    let now = mia
+        .send(
+            "POST",
+            "/api/v1/service-requests",
+            json!({"account": "acme", "serial": "A-2", "kind": "incident", "title": "Noisy fuser"}),
+        )
+        .await;
+    expect(&now, 201);
+    let now = now.json();
+    let t: meterlink_collector::model::Entitlements =
+        serde_json::from_value(terms.clone()).unwrap();
+    assert_eq!(
+        now["due_at_ms"].as_i64(),
+        t.due_at_ms(now["opened_at_ms"].as_i64().unwrap())
+    );
+    assert_eq!(now["overdue"], false);
+    // Without terms: no due time.
+    let plain = mia
+        .send(
+            "POST",
+            "/api/v1/service-requests",
+            json!({"account": "acme", "serial": "A-1", "kind": "incident", "title": "Scanner"}),
+        )
+        .await;
+    assert!(plain.json()["due_at_ms"].is_null());
+    // The overdue list.
+    let late = op.get("/api/v1/service-requests?overdue=true").await.json();
+    let late: Vec<&str> = late["service_requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(late, vec![friday.number.as_str()]);
+    // Closed, it is no longer overdue.
+    expect(
+        &op.send(
+            "POST",
+            &format!("/api/v1/service-requests/{}/close", friday.number),
+            json!({"reason": "fixed"}),
+        )
+        .await,
+        200,
+    );
+    assert!(
+        op.get("/api/v1/service-requests?overdue=true").await.json()["service_requests"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn contracts(op: &Api) {
     let mia = Api::new(op.addr, &issue(op, "mia").await);
     let pat = Api::new(op.addr, &issue(op, "pat").await);
@@ -482,6 +586,7 @@ async fn activity_panel_on_sqlite() {
     let c = start_collector(dir.path(), "", "agent-r", &dir.path().join("certs")).await;
     activity(&c.operator(), &c.running.store).await;
     contracts(&c.operator()).await;
+    due_times(&c.operator(), &c.running.store).await;
     c.running.stop().await;
 }
 
@@ -495,5 +600,6 @@ async fn activity_panel_on_postgres() {
     let c = start_collector(dir.path(), &extra, "agent-r", &dir.path().join("certs")).await;
     activity(&c.operator(), &c.running.store).await;
     contracts(&c.operator()).await;
+    due_times(&c.operator(), &c.running.store).await;
     c.running.stop().await;
 }
