@@ -16,6 +16,8 @@ impl Backend {
     /// cutoff and their close once the billing read is filed. Returns how many
     /// request changes it wrote.
     pub async fn tick(&self, now: i64) -> Result<RequestTally, StoreError> {
+        // First: which products are eMaintenance products today.
+        self.emaintenance_on(now).await?;
         let rules = &self.settings.rules;
         let silent_before = now - (rules.silent_after_secs as i64).saturating_mul(1000);
         // Candidates are found outside the transaction (SQLite has one

@@ -28,8 +28,22 @@ fn line_from(r: &<Db as sqlx::Database>::Row) -> ContractLine {
 }
 
 fn today() -> String {
-    chrono::Utc::now().format("%Y-%m-%d").to_string()
+    day_of(chrono::Utc::now().timestamp_millis())
 }
+
+/// The UTC date of `ms` as contract lines write dates.
+fn day_of(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Whether an eMaintenance line of the product's company runs on day $1.
+const EMAINTENANCE_RUNS: &str = "CASE WHEN EXISTS (
+    SELECT 1 FROM contract_lines c WHERE c.serial = products.serial
+    AND c.account_id = products.account_id AND c.kind = 'emaintenance'
+    AND c.starts_on <= $1 AND (c.ends_on IS NULL OR c.ends_on >= $1)) THEN 1 ELSE 0 END";
 
 impl Backend {
     /// Lines of these companies (all when None), of the products `admin`
@@ -188,13 +202,9 @@ impl Backend {
     ) -> Result<(), StoreError> {
         let day = today();
         for s in serials {
-            sqlx::query(
-                "UPDATE products SET emaintenance = CASE WHEN EXISTS (
-                     SELECT 1 FROM contract_lines c WHERE c.serial = products.serial
-                     AND c.account_id = products.account_id AND c.kind = 'emaintenance'
-                     AND c.starts_on <= $1 AND (c.ends_on IS NULL OR c.ends_on >= $1)) THEN 1 ELSE 0 END
-                 WHERE serial = $2",
-            )
+            sqlx::query(&format!(
+                "UPDATE products SET emaintenance = {EMAINTENANCE_RUNS} WHERE serial = $2"
+            ))
             .bind(&day)
             .bind(s)
             .execute(&mut **tx)
@@ -202,5 +212,22 @@ impl Backend {
             .map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    /// On the clock: products with eMaintenance lines follow the lines that
+    /// run on `now`'s date (a line's start or end passed). Writes only the
+    /// products whose flag changes.
+    pub(super) async fn emaintenance_on(&self, now: i64) -> Result<u64, StoreError> {
+        let n = sqlx::query(&format!(
+            "UPDATE products SET emaintenance = {EMAINTENANCE_RUNS}
+             WHERE serial IN (SELECT serial FROM contract_lines WHERE kind = 'emaintenance' AND serial IS NOT NULL)
+             AND emaintenance <> {EMAINTENANCE_RUNS}"
+        ))
+        .bind(day_of(now))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        Ok(n)
     }
 }

@@ -77,3 +77,41 @@ async fn groups_and_accounts(s: Store) {
         .unwrap();
     assert_eq!(found.items.len(), 1);
 }
+
+/// A product is an eMaintenance product while an eMaintenance line of its
+/// company runs: set when lines change, and on the clock when a line's
+/// start or end date passes.
+async fn emaintenance_follows_contract_lines(s: Store) {
+    account(&s, "acme", true).await;
+    s.agent_hello("agent-c", "0.1.0", 1).await.unwrap();
+    s.set_agent_account("agent-c", Some("acme")).await.unwrap();
+    s.ingest("agent-c", &[meter(1, "E-1", T0, 100)])
+        .await
+        .unwrap();
+    let day = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let line = crate::model::NewContractLine {
+        account: "acme".into(),
+        contract_number: "C-1".into(),
+        item: "1".into(),
+        serial: Some("E-1".into()),
+        service: None,
+        kind: "emaintenance".into(),
+        starts_on: day(T0 + DAY),
+        ends_on: Some(day(T0 + 3 * DAY)),
+    };
+    s.put_contract_lines(&[line]).await.unwrap();
+    let emaint = || async { s.product("E-1").await.unwrap().unwrap().emaintenance };
+    // Before the line starts, during it, after it ends.
+    s.tick(T0).await.unwrap();
+    assert!(!emaint().await, "not started");
+    s.tick(T0 + 2 * DAY).await.unwrap();
+    assert!(emaint().await, "running");
+    s.tick(T0 + 5 * DAY).await.unwrap();
+    assert!(!emaint().await, "ended");
+}
+on_both!(emaintenance_follows_contract_lines);
