@@ -16,6 +16,30 @@ pub struct DeviceReading {
     pub derived: Vec<DerivedCounter>,
     pub supplies: Vec<Supply>,
     pub status: Status,
+    /// Paper trays, output bins, media paths and the devices Host
+    /// Resources lists, as read.
+    #[serde(default)]
+    pub configuration: Vec<Component>,
+}
+
+/// One part of a device's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Component {
+    /// input (a paper tray), output (a bin), media_path, device.
+    pub kind: String,
+    pub index: u32,
+    pub name: String,
+    pub description: String,
+    /// The MIB's name of its type.
+    #[serde(rename = "type")]
+    pub kind_type: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub capacity: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub level: Option<i64>,
+    /// The paper loaded (name, size, type), for a tray.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub media: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -113,6 +137,20 @@ pub fn to_observations(
         sys_descr: s(&id.sys_descr),
         mac: s(&id.mac),
         profile: r.profile.clone(),
+        components: r
+            .configuration
+            .iter()
+            .map(|c| p::Component {
+                kind: c.kind.clone(),
+                index: c.index,
+                name: c.name.clone(),
+                description: c.description.clone(),
+                r#type: c.kind_type.clone(),
+                capacity: c.capacity,
+                level: c.level,
+                media: c.media.clone(),
+            })
+            .collect(),
     }))];
     if with_meter {
         out.push(obs(Body::Meter(p::MeterReading {

@@ -34,6 +34,18 @@ pub struct Config {
     pub sessions: SessionsSection,
     #[serde(default)]
     pub email: EmailSection,
+    #[serde(default)]
+    pub knowledge: KnowledgeSection,
+}
+
+/// The knowledge centre.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeSection {
+    /// The vendor's download centre (software, drivers, manuals) for a
+    /// model: an http(s) address where `{model}` stands for the model.
+    #[serde(default)]
+    pub download_url: Option<String>,
 }
 
 /// E-mail notifications over SMTP; off without `smtp_url`.
@@ -367,6 +379,22 @@ impl Config {
             c.retry_max = std::time::Duration::from_millis(ms.max(1));
         }
         Ok(Some(c))
+    }
+
+    /// The download centre's address template, when one is configured.
+    pub fn download_url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(t) = &self.knowledge.download_url else {
+            return Ok(None);
+        };
+        if !(t.starts_with("http://") || t.starts_with("https://")) || !t.contains("{model}") {
+            return Err(ConfigError {
+                file: "collector.toml".into(),
+                what: "[knowledge] download_url: give an http:// or https:// address with \
+                       {model} where the model's name goes"
+                    .into(),
+            });
+        }
+        Ok(Some(t.clone()))
     }
 
     pub fn tick(&self) -> std::time::Duration {

@@ -163,6 +163,7 @@ fn tls_material(f: &TlsFiles) -> Result<TlsMaterial, StartError> {
 pub fn check_config(cfg: &Config) -> Result<String, StartError> {
     let rules = cfg.rules()?;
     cfg.outbox()?;
+    cfg.download_url()?;
     if let Some(m) = cfg.mail() {
         crate::mailer::transport(&m).map_err(StartError::Mail)?;
     }
@@ -298,6 +299,9 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             public_url: cfg.email.public_url.clone(),
             invitation_ttl_ms: cfg.email.link_ttls_ms().0,
             confirmation_ttl_ms: cfg.email.link_ttls_ms().1,
+        },
+        knowledge: crate::api::Knowledge {
+            download_url: cfg.download_url()?,
         },
     };
     let app = crate::api::router(store.clone(), metrics.clone(), settings)

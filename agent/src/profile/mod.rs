@@ -377,6 +377,23 @@ impl Profile {
         let alerts = printer_mib::ALERT_ENTRY.clone();
         v.extend(printer_mib::ALERT_COLUMNS.iter().map(|c| alerts.child(*c)));
         v.push(printer_mib::CONSOLE_TEXT.clone());
+        for (entry, cols) in [
+            (&*printer_mib::INPUT_ENTRY, &printer_mib::INPUT_COLUMNS[..]),
+            (
+                &*printer_mib::OUTPUT_ENTRY,
+                &printer_mib::OUTPUT_COLUMNS[..],
+            ),
+            (
+                &*printer_mib::MEDIA_PATH_ENTRY,
+                &printer_mib::MEDIA_PATH_COLUMNS[..],
+            ),
+            (
+                &*printer_mib::HR_DEVICE_ENTRY,
+                &printer_mib::HR_DEVICE_COLUMNS[..],
+            ),
+        ] {
+            v.extend(cols.iter().map(|c| entry.child(*c)));
+        }
         v.dedup();
         v
     }

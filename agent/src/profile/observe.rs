@@ -1,7 +1,9 @@
 //! Snapshot in, observation out.
 
 use super::{printer_mib as pm, Profile, Snapshot, TableShape};
-use crate::observation::{Alert, Counter, DerivedCounter, DeviceReading, Identity, Status, Supply};
+use crate::observation::{
+    Alert, Component, Counter, DerivedCounter, DeviceReading, Identity, Status, Supply,
+};
 use crate::snmp::{Oid, Value};
 use std::collections::BTreeMap;
 
@@ -18,6 +20,7 @@ pub fn observe(profile: &Profile, snap: &Snapshot, address: &str, version: &str)
         derived,
         supplies: supplies(snap),
         status: status(snap),
+        configuration: configuration(snap),
     }
 }
 
@@ -352,4 +355,110 @@ fn status(snap: &Snapshot) -> Status {
         alerts,
         console,
     }
+}
+
+/// Rows of a table's columns: index suffix -> column -> value.
+fn rows<'a>(
+    snap: &'a Snapshot,
+    entry: &Oid,
+    cols: &[u32],
+) -> BTreeMap<Vec<u32>, BTreeMap<u32, &'a Value>> {
+    let mut rows: BTreeMap<Vec<u32>, BTreeMap<u32, &Value>> = BTreeMap::new();
+    for c in cols {
+        for (idx, v) in column(snap, &entry.child(*c)) {
+            rows.entry(idx).or_default().insert(*c, v);
+        }
+    }
+    rows
+}
+
+/// A tray's paper size from its declared dimensions: cross-feed by feed,
+/// in millimetres or inches as the unit says; none when unknown.
+fn media_size(unit: Option<i64>, feed: Option<i64>, xfeed: Option<i64>) -> Option<String> {
+    let (f, x) = (feed.filter(|v| *v > 0)?, xfeed.filter(|v| *v > 0)?);
+    match unit {
+        // micrometers
+        Some(4) => Some(format!("{} x {} mm", (x + 500) / 1000, (f + 500) / 1000)),
+        // ten-thousandths of inches
+        Some(3) => Some(format!(
+            "{} x {} in",
+            (x as f64 / 10_000.0 * 100.0).round() / 100.0,
+            (f as f64 / 10_000.0 * 100.0).round() / 100.0
+        )),
+        _ => None,
+    }
+}
+
+/// Paper trays, output bins, media paths and Host Resources devices.
+fn configuration(snap: &Snapshot) -> Vec<Component> {
+    let text = |cols: &BTreeMap<u32, &Value>, c: u32| {
+        cols.get(&c).and_then(|v| printable(v)).unwrap_or_default()
+    };
+    let int = |cols: &BTreeMap<u32, &Value>, c: u32| cols.get(&c).and_then(|v| v.as_i64());
+    let index = |idx: &[u32]| idx.last().copied().unwrap_or(0);
+    let mut out = Vec::new();
+    for (idx, cols) in rows(snap, &pm::INPUT_ENTRY, &pm::INPUT_COLUMNS) {
+        let size = media_size(int(&cols, 3), int(&cols, 4), int(&cols, 5));
+        let media: Vec<String> = [Some(text(&cols, 12)), size, Some(text(&cols, 21))]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect();
+        out.push(Component {
+            kind: "input".into(),
+            index: index(&idx),
+            name: text(&cols, 13),
+            description: text(&cols, 18),
+            kind_type: int(&cols, 2).map(pm::input_type).unwrap_or_default(),
+            capacity: int(&cols, 9),
+            level: int(&cols, 10),
+            media: media.join(", "),
+        });
+    }
+    for (idx, cols) in rows(snap, &pm::OUTPUT_ENTRY, &pm::OUTPUT_COLUMNS) {
+        out.push(Component {
+            kind: "output".into(),
+            index: index(&idx),
+            name: text(&cols, 7),
+            description: text(&cols, 12),
+            kind_type: int(&cols, 2).map(pm::output_type).unwrap_or_default(),
+            capacity: int(&cols, 4),
+            level: int(&cols, 5),
+            media: String::new(),
+        });
+    }
+    for (idx, cols) in rows(snap, &pm::MEDIA_PATH_ENTRY, &pm::MEDIA_PATH_COLUMNS) {
+        out.push(Component {
+            kind: "media_path".into(),
+            index: index(&idx),
+            name: String::new(),
+            description: text(&cols, 10),
+            kind_type: int(&cols, 9).map(pm::media_path_type).unwrap_or_default(),
+            capacity: None,
+            level: None,
+            media: String::new(),
+        });
+    }
+    let types = pm::HR_DEVICE_TYPES.clone();
+    for (idx, cols) in rows(snap, &pm::HR_DEVICE_ENTRY, &pm::HR_DEVICE_COLUMNS) {
+        let kind_type = match cols.get(&2) {
+            Some(Value::ObjectId(o)) if o.starts_with(&types) => o
+                .arcs()
+                .get(types.arcs().len())
+                .map(|a| pm::hr_device_type(*a))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        out.push(Component {
+            kind: "device".into(),
+            index: index(&idx),
+            name: String::new(),
+            description: text(&cols, 3),
+            kind_type,
+            capacity: None,
+            level: None,
+            media: String::new(),
+        });
+    }
+    out
 }

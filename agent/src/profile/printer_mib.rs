@@ -19,6 +19,24 @@ pub const SUPPLY_COLUMNS: [u32; 6] = [4, 5, 6, 7, 8, 9];
 /// prtAlertTable columns (entry 1.3.6.1.2.1.43.18.1.1).
 pub static ALERT_ENTRY: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.43.18.1.1"));
 pub const ALERT_COLUMNS: [u32; 5] = [2, 3, 4, 7, 8];
+/// prtInputTable columns (entry 1.3.6.1.2.1.43.8.2.1): type, dimension
+/// unit, media feed and cross-feed dimensions, maximum capacity, current
+/// level, media name, name, description, media type.
+pub static INPUT_ENTRY: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.43.8.2.1"));
+pub const INPUT_COLUMNS: [u32; 10] = [2, 3, 4, 5, 9, 10, 12, 13, 18, 21];
+/// prtOutputTable columns (entry 1.3.6.1.2.1.43.9.2.1): type, maximum
+/// capacity, remaining capacity, name, description.
+pub static OUTPUT_ENTRY: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.43.9.2.1"));
+pub const OUTPUT_COLUMNS: [u32; 5] = [2, 4, 5, 7, 12];
+/// prtMediaPathTable columns (entry 1.3.6.1.2.1.43.13.4.1): type,
+/// description. A duplex path means a duplex unit.
+pub static MEDIA_PATH_ENTRY: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.43.13.4.1"));
+pub const MEDIA_PATH_COLUMNS: [u32; 2] = [9, 10];
+/// hrDeviceTable columns (entry 1.3.6.1.2.1.25.3.2.1): type, description.
+pub static HR_DEVICE_ENTRY: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.25.3.2.1"));
+pub const HR_DEVICE_COLUMNS: [u32; 2] = [2, 3];
+/// The arc under which hrDeviceType values sit (hrDeviceTypes).
+pub static HR_DEVICE_TYPES: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.25.3.1"));
 /// prtConsoleDisplayBufferText.
 pub static CONSOLE_TEXT: LazyLock<Oid> = LazyLock::new(|| oid("1.3.6.1.2.1.43.16.5.1.2"));
 
@@ -294,6 +312,75 @@ pub fn counter_unit(v: i64) -> String {
         16 => "feet",
         17 => "meters",
         _ => return format!("unit {v}"),
+    }
+    .into()
+}
+
+/// prtInputType.
+pub fn input_type(v: i64) -> String {
+    match v {
+        1 => "other",
+        2 => "unknown",
+        3 => "sheetFeedAutoRemovableTray",
+        4 => "sheetFeedAutoNonRemovableTray",
+        5 => "sheetFeedManual",
+        6 => "continuousRoll",
+        7 => "continuousFanFold",
+        _ => return format!("type {v}"),
+    }
+    .into()
+}
+
+/// prtOutputType.
+pub fn output_type(v: i64) -> String {
+    match v {
+        1 => "other",
+        2 => "unknown",
+        3 => "removableBin",
+        4 => "unRemovableBin",
+        5 => "continuousRollDevice",
+        6 => "mailBox",
+        7 => "continuousFanFold",
+        _ => return format!("type {v}"),
+    }
+    .into()
+}
+
+/// prtMediaPathType.
+pub fn media_path_type(v: i64) -> String {
+    match v {
+        1 => "other",
+        2 => "unknown",
+        3 => "longEdgeBindingDuplex",
+        4 => "shortEdgeBindingDuplex",
+        5 => "simplex",
+        _ => return format!("type {v}"),
+    }
+    .into()
+}
+
+/// hrDeviceType: the last arc under hrDeviceTypes.
+pub fn hr_device_type(arc: u32) -> String {
+    match arc {
+        1 => "hrDeviceOther",
+        2 => "hrDeviceUnknown",
+        3 => "hrDeviceProcessor",
+        4 => "hrDeviceNetwork",
+        5 => "hrDevicePrinter",
+        6 => "hrDeviceDiskStorage",
+        10 => "hrDeviceVideo",
+        11 => "hrDeviceAudio",
+        12 => "hrDeviceCoprocessor",
+        13 => "hrDeviceKeyboard",
+        14 => "hrDeviceModem",
+        15 => "hrDeviceParallelPort",
+        16 => "hrDevicePointing",
+        17 => "hrDeviceSerialPort",
+        18 => "hrDeviceTape",
+        19 => "hrDeviceClock",
+        20 => "hrDeviceVolatileMemory",
+        21 => "hrDeviceNonVolatileMemory",
+        _ => return format!("hrDeviceType {arc}"),
     }
     .into()
 }

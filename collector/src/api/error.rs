@@ -159,6 +159,7 @@ fn refusal_status(code: Refusal) -> StatusCode {
         | ImplausibleReading
         | InvalidAccountId
         | InvalidAdministrator
+        | InvalidArticle
         | InvalidArticleId
         | InvalidBillingDay
         | InvalidGroupName

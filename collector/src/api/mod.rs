@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 pub use crate::auth::password::Sessions;
 pub use enrollment::Joining;
+pub use kb::Knowledge;
 pub use sessions::Mail;
 
 /// What the API is configured with.
@@ -43,6 +44,7 @@ pub struct Settings {
     pub joining: Joining,
     pub sessions: Sessions,
     pub mail: Mail,
+    pub knowledge: Knowledge,
 }
 
 impl Default for Settings {
@@ -55,6 +57,7 @@ impl Default for Settings {
             },
             sessions: Sessions::default(),
             mail: Mail::default(),
+            knowledge: Knowledge::default(),
         }
     }
 }
@@ -209,6 +212,7 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> R
         .layer(Extension(settings.joining))
         .layer(Extension(settings.sessions))
         .layer(Extension(settings.mail))
+        .layer(Extension(settings.knowledge))
         .with_state(store)
 }
 

@@ -26,6 +26,10 @@ pub(super) fn routes() -> Routes {
             get(readings).post(manual_reading),
         )
         .route("/api/v1/products/{serial}/events", get(events))
+        .route(
+            "/api/v1/products/{serial}/configuration",
+            get(configuration),
+        )
 }
 
 async fn products(
@@ -102,4 +106,14 @@ async fn events(State(s): S, c: Caller, Path(serial): Path<String>) -> ApiResult
     c.product(&s, &serial).await?;
     let e = s.product_events(&serial).await?;
     Ok(Json(json!({"serial": serial, "events": e})))
+}
+
+/// Trays, bins, media paths and devices as the agent last read them.
+async fn configuration(
+    State(s): S,
+    c: Caller,
+    Path(serial): Path<String>,
+) -> ApiResult<Json<crate::model::ProductConfiguration>> {
+    c.product(&s, &serial).await?;
+    Ok(Json(s.product_configuration(&serial).await?))
 }

@@ -5,13 +5,13 @@ use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{Routes, S};
 use crate::auth::Action;
-use crate::model::{NewRequest, RequestNote, RequestQuery, Role, ServiceRequest};
+use crate::model::{ArticleHit, NewRequest, RequestNote, RequestQuery, Role, ServiceRequest};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub(super) fn routes() -> Routes {
@@ -57,12 +57,34 @@ async fn requests(
     Ok(Json(json!({"service_requests": r})))
 }
 
+/// A request with its events and the knowledge articles for its code.
+#[derive(Serialize)]
+struct RequestDetail {
+    #[serde(flatten)]
+    request: ServiceRequest,
+    articles: Vec<ArticleHit>,
+}
+
 async fn request(
     State(s): S,
     c: Caller,
     Path(number): Path<String>,
-) -> ApiResult<Json<ServiceRequest>> {
-    Ok(Json(c.request(&s, &number).await?))
+) -> ApiResult<Json<RequestDetail>> {
+    let r = c.request(&s, &number).await?;
+    let articles = match &r.code {
+        Some(code) => {
+            let model = match &r.serial {
+                Some(serial) => s.product(serial).await?.and_then(|p| p.model),
+                None => None,
+            };
+            super::kb::for_code(&s, &c, code, model).await?
+        }
+        None => Vec::new(),
+    };
+    Ok(Json(RequestDetail {
+        request: r,
+        articles,
+    }))
 }
 
 async fn create_request(

@@ -3,6 +3,7 @@
 //! depends on no other module of the crate (invariant C1).
 
 mod account;
+mod configuration;
 mod contract;
 mod enrollment;
 mod entitlement;
@@ -15,6 +16,7 @@ mod request;
 mod user;
 
 pub use account::{Account, AgentInfo, Group, Organisation};
+pub use configuration::{configuration_changes, Component, ProductConfiguration};
 pub use contract::{
     parse_csv as parse_contract_csv, ContractLine, NewContractLine, CONTRACT_KINDS,
 };
@@ -23,7 +25,10 @@ pub use enrollment::{
 };
 pub use entitlement::{Coverage, Entitlements};
 pub use ingest::{IngestOutcome, RequestTally};
-pub use kb::Article;
+pub use kb::{
+    download_url, normal_code, search_languages, search_words, text_search_config, Article,
+    ArticleHit, ArticleQuery, ArticleViewer, ARTICLE_KINDS, ARTICLE_LANGUAGES,
+};
 pub use outbox::{EmailItem, OutboxCounts, OutboxItem, OutboxResult};
 pub use people::{
     Actor, AuditEntry, AuditQuery, Confirmed, LinkMail, NewAudit, NewInvitation, NewRegistration,

@@ -27,11 +27,12 @@ pub use sqlite::SqliteStore;
 
 use crate::filing::FilingPolicy;
 use crate::model::{
-    Account, AgentCredential, AgentInfo, Article, EmailItem, Group, HistoryQuery, IngestOutcome,
-    IssuedCert, IssuedJoinToken, IssuedToken, JoinToken, ManualReading, NewJoinToken, NewRequest,
-    NotificationSetting, Organisation, OutboxCounts, OutboxItem, OutboxResult, Page, Product,
-    ProductEvent, ProductQuery, ProductUpdate, ProfileUpdate, Reading, RequestQuery, RequestTally,
-    ServiceRequest, SessionUser, TokenInfo, User, UserQuery, UserState,
+    Account, AgentCredential, AgentInfo, Article, ArticleHit, ArticleQuery, ArticleViewer,
+    EmailItem, Group, HistoryQuery, IngestOutcome, IssuedCert, IssuedJoinToken, IssuedToken,
+    JoinToken, ManualReading, NewJoinToken, NewRequest, NotificationSetting, Organisation,
+    OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductQuery,
+    ProductUpdate, ProfileUpdate, Reading, RequestQuery, RequestTally, ServiceRequest, SessionUser,
+    TokenInfo, User, UserQuery, UserState,
 };
 use crate::model::{
     AuditEntry, AuditQuery, Confirmed, ContractLine, LinkMail, NewAudit, NewContractLine,
@@ -218,8 +219,13 @@ dispatch! {
     pub async fn put_contract_lines(&self, lines: &[NewContractLine]) -> Result<Vec<ContractLine>, StoreError>;
     pub async fn delete_contract_line(&self, id: i64) -> Result<(), StoreError>;
     pub async fn note_request(&self, number: &str, note: &RequestNote, by: &str, operator: bool, now_ms: i64) -> Result<ServiceRequest, StoreError>;
-    pub async fn articles(&self) -> Result<Vec<Article>, StoreError>;
+    pub async fn search_articles(&self, q: &ArticleQuery, viewer: ArticleViewer<'_>) -> Result<Vec<ArticleHit>, StoreError>;
+    pub async fn article_counts(&self, model: Option<&str>, languages: &[String], viewer: ArticleViewer<'_>) -> Result<std::collections::BTreeMap<String, i64>, StoreError>;
+    pub async fn article(&self, id: &str, viewer: ArticleViewer<'_>) -> Result<Option<Article>, StoreError>;
+    pub async fn product_configuration(&self, serial: &str) -> Result<crate::model::ProductConfiguration, StoreError>;
     pub async fn put_article(&self, a: &Article) -> Result<Article, StoreError>;
+    pub async fn put_articles(&self, articles: &[Article]) -> Result<Vec<Article>, StoreError>;
+    pub async fn delete_article(&self, id: &str) -> Result<bool, StoreError>;
     pub async fn billing(&self, account: &str, year: i32, month: u32) -> Result<Vec<crate::filing::billing::BillingRow>, StoreError>;
     pub async fn outbox_due(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError>;
     pub async fn outbox_claim(&self, id: i64, now_ms: i64, until_ms: i64) -> Result<bool, StoreError>;

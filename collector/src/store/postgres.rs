@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0010_request_details.sql"),
     include_str!("migrations/postgres/0011_contract_lines.sql"),
     include_str!("migrations/postgres/0012_entitlement_terms.sql"),
+    include_str!("migrations/postgres/0013_knowledge_and_configuration.sql"),
 ];
 
 pub struct PgStore {

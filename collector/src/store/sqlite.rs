@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0012_request_details.sql"),
     include_str!("migrations/sqlite/0013_contract_lines.sql"),
     include_str!("migrations/sqlite/0014_entitlement_terms.sql"),
+    include_str!("migrations/sqlite/0015_knowledge_and_configuration.sql"),
 ];
 
 pub struct SqliteStore {

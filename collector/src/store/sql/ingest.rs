@@ -137,6 +137,8 @@ impl Backend {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.err(e))?;
+                self.file_configuration(&mut tx, &o.serial, o.taken_at_ms, &id.components)
+                    .await?;
             }
         }
         // 3. Meter readings through the filing rules.

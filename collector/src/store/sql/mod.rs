@@ -18,6 +18,7 @@ mod accounts;
 mod audit;
 mod billing;
 mod clock;
+mod configuration;
 mod contracts;
 mod email;
 mod enrollment;

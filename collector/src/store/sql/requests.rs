@@ -115,10 +115,14 @@ impl Backend {
     }
 
     pub(super) async fn article_codes(&self, tx: &mut Tx) -> Result<Articles, StoreError> {
-        let rows = sqlx::query("SELECT code, article_id FROM kb_articles WHERE code IS NOT NULL")
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(
+            // English last, so that it is the one kept for a code.
+            "SELECT code, article_id FROM kb_articles WHERE code IS NOT NULL \
+             ORDER BY CASE WHEN language = 'en' THEN 1 ELSE 0 END, article_id",
+        )
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(rows
             .into_iter()
             .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))

@@ -17,6 +17,8 @@ async fn service_requests_open_update_and_close(s: Store) {
         id: "kb-e602".into(),
         kind: "error_code".into(),
         code: Some("E602-0001".into()),
+        language: "en".into(),
+        models: Vec::new(),
         title: "E602: hard disk error".into(),
         body: "Switch off, wait 10 s, switch on.".into(),
     })

@@ -299,3 +299,99 @@ async fn identity_and_page_counters_agree_with_fusioninventory() {
         unexplained.join("\n")
     );
 }
+
+/// The rows of a table column in a recording's text: index -> value.
+fn recorded_column(text: &str, column: &str) -> BTreeMap<u32, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, '|');
+            let oid = parts.next()?;
+            let rest = oid.strip_prefix(column)?.strip_prefix('.')?;
+            let index: u32 = rest.rsplit('.').next()?.parse().ok()?;
+            parts.next()?;
+            Some((index, parts.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// 3. Configuration: the project's fixtures with paper trays, output bins
+///    and media paths, read through meterlink-sim and through Debian's
+///    snmpsim, give the same components, and those are the recording's rows
+///    (read here from the file's text, not through the agent's code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_through_meterlink_sim_and_snmpsim_is_the_recordings() {
+    let name = "configuration_through_meterlink_sim_and_snmpsim_is_the_recordings";
+    if !have_tool("snmpsimd", name) {
+        return;
+    }
+    let files: Vec<PathBuf> = ["canon_iradv_c5560", "canon_lbp_jam"]
+        .iter()
+        .map(|n| fixtures_dir().join(format!("{n}.snmprec")))
+        .collect();
+    let (fleets, _tasks) = serve_each(&files, 3).await;
+    let snmpsim = peers::start_snmpsim(&files).await.unwrap();
+    for (f, fleet) in files.iter().zip(&fleets) {
+        let text = std::fs::read_to_string(f).unwrap();
+        let ours = probe_json(&fleet.devices[0].addr.to_string(), "public").await;
+        let theirs = probe_json(&snmpsim.addr.to_string(), &stem(f)).await;
+        assert_eq!(ours.0, 0, "{}: {}", stem(f), ours.2);
+        assert_eq!(theirs.0, 0, "{}: {}", stem(f), theirs.2);
+        let ours = ours.1["configuration"].clone();
+        assert_eq!(ours, theirs.1["configuration"], "{}", stem(f));
+        let of_kind = |kind: &str| -> Vec<Value> {
+            ours.as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["kind"] == kind)
+                .cloned()
+                .collect()
+        };
+        // Paper trays: name, capacity, level and media name as recorded.
+        let names = recorded_column(&text, "1.3.6.1.2.1.43.8.2.1.13");
+        let caps = recorded_column(&text, "1.3.6.1.2.1.43.8.2.1.9");
+        let levels = recorded_column(&text, "1.3.6.1.2.1.43.8.2.1.10");
+        let media = recorded_column(&text, "1.3.6.1.2.1.43.8.2.1.12");
+        let trays = of_kind("input");
+        assert!(!names.is_empty());
+        assert_eq!(trays.len(), names.len(), "{}: {trays:?}", stem(f));
+        for t in &trays {
+            let i = t["index"].as_u64().unwrap() as u32;
+            assert_eq!(t["name"], names[&i].as_str());
+            assert_eq!(t["capacity"].to_string(), caps[&i]);
+            assert_eq!(t["level"].to_string(), levels[&i]);
+            assert!(
+                t["media"].as_str().unwrap().starts_with(media[&i].as_str()),
+                "{t}"
+            );
+        }
+        // Output bins by name; a duplex path where one is recorded.
+        let bins: Vec<String> = of_kind("output")
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_string())
+            .collect();
+        let recorded: Vec<String> = recorded_column(&text, "1.3.6.1.2.1.43.9.2.1.7")
+            .into_values()
+            .collect();
+        assert_eq!(bins, recorded);
+        let duplex_recorded = recorded_column(&text, "1.3.6.1.2.1.43.13.4.1.9")
+            .values()
+            .any(|t| t == "3" || t == "4");
+        let duplex_read = of_kind("media_path")
+            .iter()
+            .any(|p| p["type"].as_str().unwrap().ends_with("Duplex"));
+        assert!(duplex_recorded && duplex_read, "{}", stem(f));
+        let devices = recorded_column(&text, "1.3.6.1.2.1.25.3.2.1.3");
+        assert_eq!(of_kind("device").len(), devices.len());
+    }
+    // The iR-ADV's finisher trays and its paper deck, by name.
+    let c5560 = probe_json(&fleets[0].devices[0].addr.to_string(), "public").await;
+    let text = c5560.1["configuration"].to_string();
+    for part in [
+        "Finisher Tray A",
+        "Paper Deck",
+        "A3, 420 x 297 mm, Recycled",
+        "HDD 250 GB",
+    ] {
+        assert!(text.contains(part), "{part} missing in {text}");
+    }
+}

@@ -83,6 +83,8 @@ async fn exercise(op: &Api, store: &Store) {
             id: "kb-e602".into(),
             kind: "error_code".into(),
             code: Some("E602-0001".into()),
+            language: "en".into(),
+            models: Vec::new(),
             title: "E602".into(),
             body: String::new(),
         })

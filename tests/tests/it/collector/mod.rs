@@ -4,7 +4,9 @@
 
 mod activity;
 mod api;
+mod configuration;
 mod email;
+mod knowledge;
 mod outbox;
 mod people;
 mod replicas;

@@ -152,6 +152,32 @@ async fn fifty_devices_every_reading_filed_once_with_ground_truth_values() {
         .await
         .json();
     assert!(v["readings"].as_array().unwrap().len() >= 3 * 20);
+    // The configuration the agent read with the identity: the recording's
+    // four paper trays, three output bins (two on the finisher), duplex.
+    let cfg = api
+        .get(&format!("/api/v1/products/{serial}/configuration"))
+        .await
+        .json();
+    let names = |kind: &str| -> Vec<String> {
+        cfg["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == kind)
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names("input"),
+        ["Multi-Purpose Tray", "Drawer 1", "Drawer 2", "Paper Deck"],
+        "{cfg}"
+    );
+    assert_eq!(
+        names("output"),
+        ["Output Tray", "Finisher Tray A", "Finisher Tray B"]
+    );
+    assert_eq!(cfg["duplex"], true);
+    assert!(cfg["seen_at_ms"].as_i64().unwrap() > 0);
 
     // /metrics counts the same work: every observation filed, the counter
     // values, the batches; promtool accepts the exposition.
