@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod content;
 mod fullread;
 mod latency;
 mod login;
@@ -131,6 +132,21 @@ enum Mode {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// The portal's content: knowledge search over many articles and the
+    /// service-request list over many requests, over HTTP, against
+    /// /healthz; either store.
+    Content {
+        #[arg(long, default_value_t = 100_000)]
+        articles: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        requests: usize,
+        /// PostgreSQL database (a fresh schema is made in it); default SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// HTTP requests per measurement.
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
+    },
     /// Internal: read `devices` devices with the agent library and print figures.
     AgentChild {
         #[arg(long)]
@@ -176,6 +192,17 @@ fn main() {
             no_baseline,
         }) => {
             rt.block_on(store::run(observations, counters, cycles, !no_baseline));
+            return;
+        }
+        Some(Mode::Content {
+            articles,
+            requests,
+            postgres,
+            queries,
+        }) => {
+            rt.block_on(content::content_bench(
+                articles, requests, postgres, queries,
+            ));
             return;
         }
         Some(Mode::Login {

@@ -16,6 +16,8 @@ pub struct RequestQuery {
     #[serde(default)]
     pub overdue: bool,
     pub limit: Option<u32>,
+    /// The next page: requests older than this one (its number).
+    pub before: Option<String>,
     /// Only requests of products this user administers (set by the API).
     #[serde(skip)]
     pub administrator: Option<String>,

@@ -161,4 +161,17 @@ mod tests {
         let s = PgStore::open(&url, Settings::default()).await.unwrap();
         sql::migration_tests::check_users(&s).await;
     }
+
+    #[tokio::test]
+    async fn articles_survive_the_move_to_the_knowledge_centre() {
+        let name = "articles_survive_the_move_to_the_knowledge_centre";
+        let Some(url) = super::super::scratch_postgres(name).await else {
+            return;
+        };
+        let pool = PgPoolOptions::new().connect(&url).await.unwrap();
+        sql::migration_tests::old_articles(&pool).await;
+        pool.close().await;
+        let s = PgStore::open(&url, Settings::default()).await.unwrap();
+        sql::migration_tests::check_articles(&s).await;
+    }
 }

@@ -186,6 +186,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn articles_survive_the_move_to_the_knowledge_centre() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = migrated_from(dir.path(), |pool| async move {
+            sql::migration_tests::old_articles(&pool).await
+        })
+        .await;
+        sql::migration_tests::check_articles(&s).await;
+    }
+
+    #[tokio::test]
     async fn ready_while_the_schema_is_the_one_it_knows() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("s.db"), Settings::default())

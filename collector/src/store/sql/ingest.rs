@@ -160,8 +160,24 @@ impl Backend {
         if !events.is_empty() {
             let serials: Vec<&str> = events.keys().copied().collect();
             let mut tracks = self.load_tracks(&mut tx, &serials).await?;
-            let articles = self.article_codes(&mut tx).await?;
             let rules = &self.settings.rules;
+            // Only the articles for the codes this batch shows: the
+            // knowledge base may hold many thousands.
+            let mut codes: Vec<String> = Vec::new();
+            for evs in events.values() {
+                for (_, ev) in evs {
+                    if let TrackEvent::Status(s) = ev {
+                        codes.extend(
+                            crate::requests::conditions(rules, s)
+                                .into_iter()
+                                .filter_map(|c| c.code),
+                        );
+                    }
+                }
+            }
+            codes.sort();
+            codes.dedup();
+            let articles = self.article_codes(&mut tx, &codes).await?;
             let mut changes: Vec<(String, Change)> = Vec::new();
             for (serial, mut evs) in events {
                 let Some(t) = tracks.get_mut(serial) else {

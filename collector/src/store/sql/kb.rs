@@ -50,185 +50,331 @@ fn code_col() -> &'static str {
     }
 }
 
-/// `AND` the filters every read applies: languages, kind, model, viewer.
-fn push_filters<'a>(
-    qb: &mut QueryBuilder<'a, Db>,
+/// The models a viewer's articles may name: None for everyone (operators),
+/// else those of the products the viewer sees.
+type ViewerModels = Option<Vec<String>>;
+
+/// The filters every read applies: languages, kind, model, viewer.
+struct Filters<'a> {
     langs: &'a [String],
     kind: Option<&'a str>,
     model: Option<&'a str>,
-    viewer: ArticleViewer<'a>,
-) {
-    qb.push(" AND a.language IN ");
-    in_list(qb, langs.iter().map(String::as_str));
-    if let Some(k) = kind {
-        qb.push(" AND a.kind = ").push_bind(k);
-    }
-    const GENERAL: &str =
-        "NOT EXISTS (SELECT 1 FROM kb_article_models m WHERE m.article_id = a.article_id)";
-    if let Some(m) = model {
-        qb.push(format!(" AND ({GENERAL} OR EXISTS (SELECT 1 FROM kb_article_models m WHERE m.article_id = a.article_id AND m.model = "))
-            .push_bind(m)
-            .push("))");
-    }
-    if let Some(accounts) = viewer.accounts {
-        qb.push(format!(
-            " AND ({GENERAL} OR EXISTS (SELECT 1 FROM kb_article_models m JOIN products p \
-             ON p.model = m.model WHERE m.article_id = a.article_id AND p.account_id IN "
-        ));
-        if accounts.is_empty() {
-            qb.push("(NULL)");
-        } else {
-            in_list(qb, accounts.iter().map(String::as_str));
+    models: &'a ViewerModels,
+}
+
+impl<'a> Filters<'a> {
+    /// `AND` each filter on the articles aliased `a`.
+    fn push(&self, qb: &mut QueryBuilder<'a, Db>) {
+        qb.push(" AND a.language IN ");
+        in_list(qb, self.langs.iter().map(String::as_str));
+        if let Some(k) = self.kind {
+            qb.push(" AND a.kind = ").push_bind(k);
         }
-        if let Some(u) = viewer.admin {
-            qb.push(" AND p.serial IN ");
-            administered_by(qb, u);
+        const NAMED: &str = "EXISTS (SELECT 1 FROM kb_article_models m \
+                             WHERE m.article_id = a.article_id AND m.model";
+        if let Some(m) = self.model {
+            qb.push(format!(" AND (a.general = 1 OR {NAMED} = "))
+                .push_bind(m)
+                .push("))");
         }
-        qb.push("))");
+        if let Some(ms) = self.models {
+            if ms.is_empty() {
+                qb.push(" AND a.general = 1");
+            } else {
+                qb.push(format!(" AND (a.general = 1 OR {NAMED} IN "));
+                in_list(qb, ms.iter().map(String::as_str));
+                qb.push("))");
+            }
+        }
     }
 }
 
+/// How the words of a search combine.
+#[derive(Clone, Copy, PartialEq)]
+enum Words {
+    All,
+    Any,
+    /// All of them in the title (PostgreSQL's `title_search`).
+    InTitle,
+}
+
 impl Backend {
+    /// The models of the products a customer sees (None: an operator).
+    async fn viewer_models(&self, viewer: ArticleViewer<'_>) -> Result<ViewerModels, StoreError> {
+        let Some(accounts) = viewer.accounts else {
+            return Ok(None);
+        };
+        if accounts.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT DISTINCT p.model FROM products p WHERE p.model IS NOT NULL AND p.account_id IN ",
+        );
+        in_list(&mut qb, accounts.iter().map(String::as_str));
+        if let Some(u) = viewer.admin {
+            qb.push(" AND p.serial IN ");
+            administered_by(&mut qb, u);
+        }
+        qb.push(" ORDER BY p.model LIMIT 1000");
+        let rows = qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
+    }
+
     /// Articles found by `q`, best first: the exact code, then codes that
     /// start with it, then by text rank (titles weigh more than bodies);
-    /// without code or text, by title.
+    /// without code or text, by title. Articles with every word rank; when
+    /// none has them all, those with any.
     pub async fn search_articles(
         &self,
         q: &ArticleQuery,
         viewer: ArticleViewer<'_>,
+    ) -> Result<Vec<ArticleHit>, StoreError> {
+        let models = self.viewer_models(viewer).await?;
+        let hits = self.search_with(q, &models, Words::All).await?;
+        if !hits.is_empty() || q.text.len() < 2 {
+            return Ok(hits);
+        }
+        // Past the first page, "all words" may have run out rather than
+        // found nothing: only when none has them all do any words count.
+        if q.offset > 0 {
+            let first = ArticleQuery {
+                offset: 0,
+                limit: 1,
+                ..q.clone()
+            };
+            if !self
+                .search_with(&first, &models, Words::All)
+                .await?
+                .is_empty()
+            {
+                return Ok(hits);
+            }
+        }
+        self.search_with(q, &models, Words::Any).await
+    }
+
+    /// One search: the code's articles (exact, then by code), then the
+    /// text's (by rank), each its own indexed query, merged here; or, with
+    /// neither, every article by title.
+    async fn search_with(
+        &self,
+        q: &ArticleQuery,
+        models: &ViewerModels,
+        words: Words,
     ) -> Result<Vec<ArticleHit>, StoreError> {
         let langs = search_languages(&q.languages);
         let range = q.code.as_deref().and_then(code_range);
         if q.code.is_some() && range.is_none() && q.text.is_empty() {
             return Ok(Vec::new());
         }
-        let text = (!q.text.is_empty()).then(|| {
-            if sqlite() {
-                q.text
-                    .iter()
-                    .map(|w| format!("\"{w}\""))
-                    .collect::<Vec<_>>()
-                    .join(" OR ")
-            } else {
-                q.text.join(" | ")
-            }
-        });
-        let mut qb = QueryBuilder::<Db>::new("");
-        if sqlite() && text.is_some() {
-            qb.push(
-                "WITH t AS MATERIALIZED (SELECT rowid AS seq, bm25(kb_text, 10.0, 1.0) AS score \
-                 FROM kb_text WHERE kb_text MATCH ",
-            )
-            .push_bind(text.clone().unwrap_or_default())
-            .push(") ");
+        let need = i64::from(q.offset) + i64::from(q.limit.clamp(1, 200));
+        let filters = Filters {
+            langs: &langs,
+            kind: q.kind.as_deref(),
+            model: q.model.as_deref(),
+            models,
+        };
+        let mut hits: Vec<ArticleHit> = Vec::new();
+        if let Some((c, hi)) = &range {
+            hits = self.code_hits(c, hi, &filters, need).await?;
         }
-        qb.push(format!("SELECT {COLS}, "));
-        match &range {
-            Some((c, hi)) => {
-                qb.push("CASE WHEN a.code = ")
-                    .push_bind(c.clone())
-                    .push(format!(" THEN 0 WHEN {} >= ", code_col()))
-                    .push_bind(c.clone())
-                    .push(format!(" AND {} < ", code_col()))
-                    .push_bind(hi.clone())
-                    .push(" THEN 1 ELSE 2 END");
-            }
-            None => {
-                qb.push("2");
-            }
-        }
-        qb.push(" AS bucket, ");
-        // Lower scores rank first on both backends (BM25 is negative).
-        match (&text, sqlite()) {
-            (None, _) => {
-                qb.push("CAST(0.0 AS DOUBLE PRECISION) AS score FROM kb_articles a WHERE 1 = 1");
-            }
-            (Some(_), true) => {
-                qb.push("COALESCE(t.score, 0.0) AS score FROM kb_articles a LEFT JOIN t ON t.seq = a.seq WHERE 1 = 1");
-            }
-            (Some(words), false) => {
-                qb.push("CASE");
-                for l in &langs {
-                    let cfg = text_search_config(l);
-                    qb.push(" WHEN a.language = ")
-                        .push_bind(l.clone())
-                        .push(format!(
-                            " THEN CAST(-ts_rank(a.search, to_tsquery('{cfg}', "
-                        ))
-                        .push_bind(words.clone())
-                        .push(")) AS DOUBLE PRECISION)");
-                }
-                qb.push(" ELSE CAST(0.0 AS DOUBLE PRECISION) END AS score FROM kb_articles a WHERE 1 = 1");
-            }
-        }
-        // Which articles are candidates: the code's range, the text's matches.
-        if range.is_some() || text.is_some() {
-            qb.push(" AND (1 = 0");
-            if let Some((c, hi)) = &range {
-                qb.push(format!(" OR ({} >= ", code_col()))
-                    .push_bind(c.clone())
-                    .push(format!(" AND {} < ", code_col()))
-                    .push_bind(hi.clone())
-                    .push(")");
-            }
-            if let Some(words) = &text {
-                if sqlite() {
-                    qb.push(" OR a.seq IN (SELECT seq FROM t)");
-                } else {
-                    for l in &langs {
-                        let cfg = text_search_config(l);
-                        qb.push(" OR (a.language = ")
-                            .push_bind(l.clone())
-                            .push(format!(" AND a.search @@ to_tsquery('{cfg}', "))
-                            .push_bind(words.clone())
-                            .push("))");
-                    }
+        if !q.text.is_empty() {
+            let text = self
+                .text_hits(&q.text, words, &filters, need + hits.len() as i64)
+                .await?;
+            for h in text {
+                if !hits.iter().any(|x| x.article.id == h.article.id) {
+                    hits.push(h);
                 }
             }
-            qb.push(")");
         }
-        push_filters(
-            &mut qb,
-            &langs,
-            q.kind.as_deref(),
-            q.model.as_deref(),
-            viewer,
-        );
-        if range.is_none() && text.is_none() {
-            qb.push(" ORDER BY a.title, a.article_id");
-        } else {
-            qb.push(" ORDER BY bucket, score, a.article_id");
+        if range.is_none() && q.text.is_empty() {
+            hits = self.titled(&filters, need).await?;
         }
-        qb.push(" LIMIT ")
-            .push_bind(i64::from(q.limit.clamp(1, 200)))
-            .push(" OFFSET ")
-            .push_bind(i64::from(q.offset));
+        let mut page: Vec<ArticleHit> = hits
+            .into_iter()
+            .skip(q.offset as usize)
+            .take(q.limit.clamp(1, 200) as usize)
+            .collect();
+        self.attach_models(page.iter_mut().map(|h| &mut h.article))
+            .await?;
+        Ok(page)
+    }
+
+    async fn code_hits(
+        &self,
+        code: &str,
+        hi: &str,
+        f: &Filters<'_>,
+        need: i64,
+    ) -> Result<Vec<ArticleHit>, StoreError> {
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {COLS}, CASE WHEN a.code = "));
+        qb.push_bind(code.to_string())
+            .push(format!(
+                " THEN 0 ELSE 1 END AS bucket FROM kb_articles a WHERE {} >= ",
+                code_col()
+            ))
+            .push_bind(code.to_string())
+            .push(format!(" AND {} < ", code_col()))
+            .push_bind(hi.to_string());
+        f.push(&mut qb);
+        qb.push(" ORDER BY bucket, a.code, a.article_id LIMIT ")
+            .push_bind(need);
         let rows = qb
             .build()
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        let mut hits: Vec<ArticleHit> = rows
+        Ok(rows
             .iter()
-            .map(|r| {
-                let bucket: i32 = r.get(6);
-                let score: f64 = r.get(7);
-                ArticleHit {
-                    article: article_from(r),
-                    matched: match (bucket, &text) {
-                        (0, _) => "code",
-                        (1, _) => "code_prefix",
-                        (_, Some(_)) => "text",
-                        _ => "all",
-                    }
-                    .into(),
-                    score: -score,
+            .map(|r| ArticleHit {
+                article: article_from(r),
+                matched: if r.get::<i32, _>(6) == 0 {
+                    "code"
+                } else {
+                    "code_prefix"
                 }
+                .into(),
+                score: 0.0,
             })
-            .collect();
-        self.attach_models(hits.iter_mut().map(|h| &mut h.article))
-            .await?;
+            .collect())
+    }
+
+    /// Articles by text rank. The index ranks its best `cap` matches alone
+    /// first (a common word matches much of the corpus, and joining every
+    /// match to its article costs more than ranking it); only when the
+    /// filters leave too few of those does every match count.
+    async fn text_hits(
+        &self,
+        words: &[String],
+        how: Words,
+        f: &Filters<'_>,
+        need: i64,
+    ) -> Result<Vec<ArticleHit>, StoreError> {
+        if !sqlite() && words.len() == 1 {
+            // One word: the articles with it in their titles rank above all
+            // others (see the migration); enough of them make the page.
+            let titled = self.ranked(words, Words::InTitle, f, need, None).await?;
+            if titled.len() as i64 >= need {
+                return Ok(titled);
+            }
+        }
+        let cap = (need * 4 + 100).min(20_000);
+        let hits = self.ranked(words, how, f, need, Some(cap)).await?;
+        if (hits.len() as i64) < need {
+            return self.ranked(words, how, f, need, None).await;
+        }
         Ok(hits)
+    }
+
+    async fn ranked(
+        &self,
+        words: &[String],
+        how: Words,
+        f: &Filters<'_>,
+        need: i64,
+        cap: Option<i64>,
+    ) -> Result<Vec<ArticleHit>, StoreError> {
+        let (quote, sep) = match (sqlite(), how) {
+            (true, Words::All | Words::InTitle) => (true, " AND "),
+            (true, Words::Any) => (true, " OR "),
+            (false, Words::All | Words::InTitle) => (false, " & "),
+            (false, Words::Any) => (false, " | "),
+        };
+        let matched = if how == Words::InTitle {
+            "k.title_search"
+        } else {
+            "k.search"
+        };
+        let text = words
+            .iter()
+            .map(|w| if quote { format!("\"{w}\"") } else { w.clone() })
+            .collect::<Vec<_>>()
+            .join(sep);
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {COLS}, t.score FROM ("));
+        if sqlite() {
+            // BM25 is negative: lower ranks first.
+            qb.push(
+                "SELECT rowid AS seq, bm25(kb_text, 10.0, 1.0) AS score FROM kb_text \
+                 WHERE kb_text MATCH ",
+            )
+            .push_bind(text);
+            if let Some(c) = cap {
+                qb.push(" ORDER BY score LIMIT ").push_bind(c);
+            }
+            qb.push(") t JOIN kb_articles a ON a.seq = t.seq WHERE 1 = 1");
+        } else {
+            // Each language's articles against the words stemmed its way;
+            // the rank negated so that lower ranks first here too.
+            qb.push("SELECT k.article_id, CAST(CASE");
+            for l in f.langs {
+                qb.push(" WHEN k.language = ")
+                    .push_bind(l.clone())
+                    .push(format!(
+                        " THEN -ts_rank(k.search, to_tsquery('{}', ",
+                        text_search_config(l)
+                    ))
+                    .push_bind(text.clone())
+                    .push("))");
+            }
+            qb.push(" ELSE 0 END AS DOUBLE PRECISION) AS score FROM kb_articles k WHERE 1 = 0");
+            for l in f.langs {
+                qb.push(" OR (k.language = ")
+                    .push_bind(l.clone())
+                    .push(format!(
+                        " AND {matched} @@ to_tsquery('{}', ",
+                        text_search_config(l)
+                    ))
+                    .push_bind(text.clone())
+                    .push("))");
+            }
+            if let Some(c) = cap {
+                qb.push(" ORDER BY score LIMIT ").push_bind(c);
+            }
+            qb.push(") t JOIN kb_articles a ON a.article_id = t.article_id WHERE 1 = 1");
+        }
+        f.push(&mut qb);
+        qb.push(" ORDER BY t.score, a.article_id LIMIT ")
+            .push_bind(need);
+        let rows = qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| ArticleHit {
+                article: article_from(r),
+                matched: "text".into(),
+                score: -r.get::<f64, _>(6),
+            })
+            .collect())
+    }
+
+    /// Every article the filters pass, by title.
+    async fn titled(&self, f: &Filters<'_>, need: i64) -> Result<Vec<ArticleHit>, StoreError> {
+        let mut qb =
+            QueryBuilder::<Db>::new(format!("SELECT {COLS} FROM kb_articles a WHERE 1 = 1"));
+        f.push(&mut qb);
+        qb.push(" ORDER BY a.title, a.article_id LIMIT ")
+            .push_bind(need);
+        let rows = qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| ArticleHit {
+                article: article_from(r),
+                matched: "all".into(),
+                score: 0.0,
+            })
+            .collect())
     }
 
     /// How many articles of each kind the viewer finds for a model.
@@ -239,9 +385,16 @@ impl Backend {
         viewer: ArticleViewer<'_>,
     ) -> Result<BTreeMap<String, i64>, StoreError> {
         let langs = search_languages(languages);
+        let models = self.viewer_models(viewer).await?;
         let mut qb =
             QueryBuilder::<Db>::new("SELECT a.kind, COUNT(*) FROM kb_articles a WHERE 1 = 1");
-        push_filters(&mut qb, &langs, None, model, viewer);
+        Filters {
+            langs: &langs,
+            kind: None,
+            model,
+            models: &models,
+        }
+        .push(&mut qb);
         qb.push(" GROUP BY a.kind");
         let rows = qb
             .build()
@@ -267,7 +420,14 @@ impl Backend {
             "SELECT {COLS} FROM kb_articles a WHERE a.article_id = "
         ));
         qb.push_bind(id);
-        push_filters(&mut qb, &langs, None, None, viewer);
+        let models = self.viewer_models(viewer).await?;
+        Filters {
+            langs: &langs,
+            kind: None,
+            model: None,
+            models: &models,
+        }
+        .push(&mut qb);
         let row = qb
             .build()
             .fetch_optional(&self.pool)
@@ -324,11 +484,11 @@ impl Backend {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         for a in &checked {
             sqlx::query(
-                "INSERT INTO kb_articles (article_id, kind, code, language, title, body, updated_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                "INSERT INTO kb_articles (article_id, kind, code, language, title, body, general, updated_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (article_id) DO UPDATE SET kind = excluded.kind, code = excluded.code,
                  language = excluded.language, title = excluded.title, body = excluded.body,
-                 updated_at_ms = excluded.updated_at_ms",
+                 general = excluded.general, updated_at_ms = excluded.updated_at_ms",
             )
             .bind(&a.id)
             .bind(&a.kind)
@@ -336,6 +496,7 @@ impl Backend {
             .bind(&a.language)
             .bind(&a.title)
             .bind(&a.body)
+            .bind(i32::from(a.models.is_empty()))
             .bind(now)
             .execute(&mut *tx)
             .await

@@ -92,3 +92,54 @@ pub(crate) async fn check_current_values(s: &Backend) {
     assert_eq!(out.counter_values, 1);
     assert_eq!(s.current("OLD1").await.unwrap(), want(1_200, 50));
 }
+
+/// The schema before the knowledge centre, with one article as an older
+/// collector wrote it (code as typed, no language, no models).
+pub(crate) async fn old_articles(pool: &sqlx::Pool<Db>) {
+    apply_up_to(pool, MIGRATIONS.len() - 1).await;
+    sqlx::query(
+        "INSERT INTO kb_articles (article_id, kind, code, title, body) \
+         VALUES ('kb-old', 'error_code', ' e602-0001', 'Hard disk error', 'Turn the power off and on.')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// The article is found by its code (now upper case) and by its words, in
+/// English, for every model; the request rules find it by code.
+pub(crate) async fn check_articles(s: &Backend) {
+    use crate::model::{ArticleQuery, ArticleViewer};
+    let find = |code: Option<&str>, text: &[&str]| ArticleQuery {
+        code: code.map(str::to_string),
+        text: text.iter().map(|w| w.to_string()).collect(),
+        limit: 10,
+        ..ArticleQuery::default()
+    };
+    let everyone = ArticleViewer::default();
+    let hits = s
+        .search_articles(&find(Some("E602-0001"), &[]), everyone)
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].article.code.as_deref(), Some("E602-0001"));
+    assert_eq!(hits[0].article.language, "en");
+    assert!(hits[0].article.models.is_empty());
+    let hits = s
+        .search_articles(&find(None, &["power"]), everyone)
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1, "the text index holds the old article");
+    let customer = ArticleViewer {
+        accounts: Some(&[]),
+        admin: None,
+    };
+    assert_eq!(
+        s.search_articles(&find(None, &["disk"]), customer)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "an article for every model"
+    );
+}

@@ -114,18 +114,37 @@ impl Backend {
         Ok(())
     }
 
-    pub(super) async fn article_codes(&self, tx: &mut Tx) -> Result<Articles, StoreError> {
-        let rows = sqlx::query(
-            // English last, so that it is the one kept for a code.
-            "SELECT code, article_id FROM kb_articles WHERE code IS NOT NULL \
-             ORDER BY CASE WHEN language = 'en' THEN 1 ELSE 0 END, article_id",
-        )
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(rows
+    /// The article for each of these codes (English when there are
+    /// several languages).
+    pub(super) async fn article_codes(
+        &self,
+        tx: &mut Tx,
+        codes: &[String],
+    ) -> Result<Articles, StoreError> {
+        if codes.is_empty() {
+            return Ok(Articles::new());
+        }
+        // Articles keep codes upper case; the rules' codes are looked up as
+        // the rules wrote them.
+        let normal: Vec<String> = codes.iter().map(|c| crate::model::normal_code(c)).collect();
+        let mut qb =
+            QueryBuilder::<Db>::new("SELECT code, article_id FROM kb_articles WHERE code IN ");
+        in_list(&mut qb, normal.iter().map(String::as_str));
+        // English last, so that it is the one kept for a code.
+        qb.push(" ORDER BY CASE WHEN language = 'en' THEN 1 ELSE 0 END, article_id");
+        let rows = qb
+            .build()
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let by_code: BTreeMap<String, String> = rows
             .into_iter()
             .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .collect();
+        Ok(codes
+            .iter()
+            .zip(&normal)
+            .filter_map(|(c, n)| by_code.get(n).map(|a| (c.clone(), a.clone())))
             .collect())
     }
 
@@ -332,6 +351,11 @@ impl Backend {
         if let Some(u) = &q.administrator {
             qb.push(" AND serial IN ");
             administered_by(&mut qb, u);
+        }
+        if let Some(b) = &q.before {
+            // A number that is no request's: nothing is older than it.
+            qb.push(" AND request_id < ")
+                .push_bind(request_id(b).unwrap_or(i64::MIN));
         }
         qb.push(" ORDER BY request_id DESC LIMIT ")
             .push_bind(q.limit.unwrap_or(500).clamp(1, 10_000) as i64);

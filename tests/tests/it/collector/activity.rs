@@ -324,6 +324,20 @@ async fn activity(op: &Api, store: &Store) {
         404,
     );
     assert!(numbers(gus.get("/api/v1/service-requests").await).is_empty());
+    // Newest first, a page at a time.
+    let all = numbers(mia.get("/api/v1/service-requests?account=acme").await);
+    assert!(all.len() >= 3, "{all:?}");
+    let mut paged: Vec<String> = Vec::new();
+    let mut path = "/api/v1/service-requests?account=acme&limit=2".to_string();
+    loop {
+        let page = numbers(mia.get(&path).await);
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        paged.extend(page);
+        path = format!("/api/v1/service-requests?account=acme&limit=2&before={last}");
+    }
+    assert_eq!(paged, all);
     // Every update and comment is in the audit log under its author.
     let log = op
         .get(&format!(

@@ -2,7 +2,8 @@
 -- articles get a language and the models they apply to, and a full-text
 -- index (FTS5, Porter stemming over Unicode words, diacritics folded)
 -- ranked with BM25. The table gets an integer key: an external-content
--- FTS5 index needs a rowid that VACUUM cannot renumber.
+-- FTS5 index needs a rowid that VACUUM cannot renumber. `general`: the
+-- article applies to every model (it names none).
 CREATE TABLE kb_articles_keyed (
     seq INTEGER PRIMARY KEY,
     article_id TEXT NOT NULL UNIQUE,
@@ -11,6 +12,7 @@ CREATE TABLE kb_articles_keyed (
     language TEXT NOT NULL DEFAULT 'en',
     title TEXT NOT NULL,
     body TEXT NOT NULL DEFAULT '',
+    general INTEGER NOT NULL DEFAULT 1,
     updated_at_ms INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO kb_articles_keyed (article_id, kind, code, title, body)
@@ -18,7 +20,8 @@ INSERT INTO kb_articles_keyed (article_id, kind, code, title, body)
 DROP TABLE kb_articles;
 ALTER TABLE kb_articles_keyed RENAME TO kb_articles;
 CREATE INDEX kb_articles_code ON kb_articles (code);
-CREATE INDEX kb_articles_kind ON kb_articles (kind, language);
+CREATE INDEX kb_articles_kind ON kb_articles (kind, language, title);
+CREATE INDEX kb_articles_general ON kb_articles (general, kind, language);
 CREATE VIRTUAL TABLE kb_text USING fts5(
     title, body, content = 'kb_articles', content_rowid = 'seq',
     tokenize = 'porter unicode61 remove_diacritics 2'
@@ -50,3 +53,10 @@ CREATE TABLE product_configuration (
     seen_at_ms INTEGER NOT NULL,
     changed_at_ms INTEGER NOT NULL
 );
+
+-- Request lists are read newest first, a page at a time, per company and
+-- state: the indexes hold that order, so a page is a walk, not a sort.
+DROP INDEX service_requests_account;
+CREATE INDEX service_requests_account ON service_requests (account_id, state, request_id);
+CREATE INDEX service_requests_account_all ON service_requests (account_id, request_id);
+CREATE INDEX service_requests_state ON service_requests (state, request_id);
