@@ -160,3 +160,30 @@ impl Api {
         self.request(method, path, Some(&body.to_string())).await
     }
 }
+
+/// Fails the test, showing the body, unless the reply has this status.
+pub fn expect(r: &Reply, status: u16) {
+    assert_eq!(r.status, status, "{}", r.body);
+}
+
+/// Makes (or replaces) user `id` of `account` with `role` through the
+/// operator's API, and returns an API client holding a new token of theirs.
+pub async fn user(op: &Api, id: &str, role: &str, account: &str) -> Api {
+    let r = op
+        .send(
+            "PUT",
+            &format!("/api/v1/users/{id}"),
+            serde_json::json!({"id": id, "name": id, "role": role, "account": account}),
+        )
+        .await;
+    expect(&r, 200);
+    let t = op
+        .send(
+            "POST",
+            &format!("/api/v1/users/{id}/tokens"),
+            serde_json::json!({}),
+        )
+        .await;
+    expect(&t, 201);
+    Api::new(op.addr, t.json()["token"].as_str().unwrap_or_default())
+}

@@ -224,6 +224,20 @@ impl Backend {
         f.push(&mut qb);
         qb.push(" ORDER BY bucket, a.code, a.article_id LIMIT ")
             .push_bind(need);
+        self.fetch_hits(qb, |r| {
+            let exact = r.get::<i32, _>(6) == 0;
+            (if exact { "code" } else { "code_prefix" }, 0.0)
+        })
+        .await
+    }
+
+    /// Runs a query of `COLS` and one more column, `why` telling each
+    /// row's match and score.
+    async fn fetch_hits(
+        &self,
+        mut qb: QueryBuilder<'_, Db>,
+        why: impl Fn(&<Db as sqlx::Database>::Row) -> (&'static str, f64),
+    ) -> Result<Vec<ArticleHit>, StoreError> {
         let rows = qb
             .build()
             .fetch_all(&self.pool)
@@ -231,15 +245,13 @@ impl Backend {
             .map_err(|e| self.err(e))?;
         Ok(rows
             .iter()
-            .map(|r| ArticleHit {
-                article: article_from(r),
-                matched: if r.get::<i32, _>(6) == 0 {
-                    "code"
-                } else {
-                    "code_prefix"
+            .map(|r| {
+                let (matched, score) = why(r);
+                ArticleHit {
+                    article: article_from(r),
+                    matched: matched.into(),
+                    score,
                 }
-                .into(),
-                score: 0.0,
             })
             .collect())
     }
@@ -340,41 +352,17 @@ impl Backend {
         f.push(&mut qb);
         qb.push(" ORDER BY t.score, a.article_id LIMIT ")
             .push_bind(need);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| ArticleHit {
-                article: article_from(r),
-                matched: "text".into(),
-                score: -r.get::<f64, _>(6),
-            })
-            .collect())
+        self.fetch_hits(qb, |r| ("text", -r.get::<f64, _>(6))).await
     }
 
     /// Every article the filters pass, by title.
     async fn titled(&self, f: &Filters<'_>, need: i64) -> Result<Vec<ArticleHit>, StoreError> {
         let mut qb =
-            QueryBuilder::<Db>::new(format!("SELECT {COLS} FROM kb_articles a WHERE 1 = 1"));
+            QueryBuilder::<Db>::new(format!("SELECT {COLS}, 0 FROM kb_articles a WHERE 1 = 1"));
         f.push(&mut qb);
         qb.push(" ORDER BY a.title, a.article_id LIMIT ")
             .push_bind(need);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| ArticleHit {
-                article: article_from(r),
-                matched: "all".into(),
-                score: 0.0,
-            })
-            .collect())
+        self.fetch_hits(qb, |_| ("all", 0.0)).await
     }
 
     /// How many articles of each kind the viewer finds for a model.

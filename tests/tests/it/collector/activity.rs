@@ -10,29 +10,9 @@
 use meterlink_collector::store::{scratch_postgres, Store};
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
-use meterlink_tests::http::{Api, Reply};
+use meterlink_tests::http::{expect, user, Api, Reply};
 use meterlink_tests::stack::start_collector;
 use serde_json::{json, Value};
-
-fn expect(r: &Reply, status: u16) {
-    assert_eq!(r.status, status, "{}", r.body);
-}
-
-async fn user(op: &Api, id: &str, role: &str, account: &str) -> Api {
-    let r = op
-        .send(
-            "PUT",
-            &format!("/api/v1/users/{id}"),
-            json!({"id": id, "name": id, "role": role, "account": account}),
-        )
-        .await;
-    expect(&r, 200);
-    let t = op
-        .send("POST", &format!("/api/v1/users/{id}/tokens"), json!({}))
-        .await;
-    expect(&t, 201);
-    Api::new(op.addr, t.json()["token"].as_str().unwrap())
-}
 
 fn events(r: &Value) -> Vec<(String, String, String)> {
     r["events"]

@@ -7,13 +7,9 @@
 use meterlink_collector::store::{scratch_postgres, Store};
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{Component, Identity, Observation};
-use meterlink_tests::http::{Api, Reply};
+use meterlink_tests::http::{expect, user, Api};
 use meterlink_tests::stack::start_collector;
 use serde_json::json;
-
-fn expect(r: &Reply, status: u16) {
-    assert_eq!(r.status, status, "{}", r.body);
-}
 
 fn tray(index: u32, name: &str, level: i64, media: &str) -> Component {
     Component {
@@ -176,61 +172,21 @@ async fn configuration(op: &Api, store: &Store) {
 
     // Who reads it: the company's account manager; not another company's,
     // not a product administrator of other products.
-    for (id, account) in [("mia", "acme"), ("pat", "acme"), ("gus", "globex")] {
-        if account == "globex" {
-            expect(
-                &op.send(
-                    "PUT",
-                    "/api/v1/accounts/globex",
-                    json!({"id": "globex", "name": "Globex", "billing_code": "B", "service_code": "S"}),
-                )
-                .await,
-                200,
-            );
-        }
-        let role = if id == "pat" {
-            "product_administrator"
-        } else {
-            "account_manager"
-        };
-        expect(
-            &op.send(
-                "PUT",
-                &format!("/api/v1/users/{id}"),
-                json!({"id": id, "name": id, "role": role, "account": account}),
-            )
-            .await,
-            200,
-        );
-    }
-    let token = |id: &'static str| async move {
-        let t = op
-            .send("POST", &format!("/api/v1/users/{id}/tokens"), json!({}))
-            .await;
-        expect(&t, 201);
-        Api::new(op.addr, t.json()["token"].as_str().unwrap())
-    };
     expect(
-        &token("mia")
-            .await
-            .get("/api/v1/products/C-1/configuration")
-            .await,
+        &op.send(
+            "PUT",
+            "/api/v1/accounts/globex",
+            json!({"id": "globex", "name": "Globex", "billing_code": "B", "service_code": "S"}),
+        )
+        .await,
         200,
     );
-    expect(
-        &token("pat")
-            .await
-            .get("/api/v1/products/C-1/configuration")
-            .await,
-        404,
-    );
-    expect(
-        &token("gus")
-            .await
-            .get("/api/v1/products/C-1/configuration")
-            .await,
-        404,
-    );
+    let mia = user(op, "mia", "account_manager", "acme").await;
+    let pat = user(op, "pat", "product_administrator", "acme").await;
+    let gus = user(op, "gus", "account_manager", "globex").await;
+    expect(&mia.get("/api/v1/products/C-1/configuration").await, 200);
+    expect(&pat.get("/api/v1/products/C-1/configuration").await, 404);
+    expect(&gus.get("/api/v1/products/C-1/configuration").await, 404);
     expect(&op.get("/api/v1/products/NOPE/configuration").await, 404);
 }
 
