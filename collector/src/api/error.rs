@@ -178,6 +178,7 @@ fn refusal_status(code: Refusal) -> StatusCode {
         | InvalidRequest
         | OrganisationNotFound
         | InvalidOrganisationId
+        | InvalidOrganisationName
         | InvalidCompanies
         | InvalidRegistration
         | InvalidNotification => StatusCode::UNPROCESSABLE_ENTITY,

@@ -100,16 +100,7 @@ impl Backend {
         if u.companies.as_ref().is_some_and(|c| !c.contains(&account)) {
             return Ok(false);
         }
-        let same: Option<String> = sqlx::query_scalar(
-            "SELECT a.account_id FROM accounts a JOIN accounts h ON h.organisation_id = a.organisation_id
-             WHERE a.account_id = $1 AND h.account_id = $2",
-        )
-        .bind(&account)
-        .bind(home)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(same.is_some())
+        self.same_organisation(tx, &account, home).await
     }
 
     /// A new invitation link for `u` (the earlier ones stop working) and

@@ -50,7 +50,7 @@ impl Backend {
         }
         if o.name.trim().is_empty() {
             return Err(StoreError::refused(
-                Refusal::InvalidOrganisationId,
+                Refusal::InvalidOrganisationName,
                 "give the organisation a name",
             ));
         }
@@ -68,6 +68,25 @@ impl Backend {
             .ok_or_else(|| StoreError::NotFound(format!("organisation {:?}", o.id)))
     }
 
+    /// Whether company `a` is in company `b`'s organisation.
+    pub(super) async fn same_organisation(
+        &self,
+        tx: &mut Tx,
+        a: &str,
+        b: &str,
+    ) -> Result<bool, StoreError> {
+        let same: Option<String> = sqlx::query_scalar(
+            "SELECT a.account_id FROM accounts a JOIN accounts h ON h.organisation_id = a.organisation_id
+             WHERE a.account_id = $1 AND h.account_id = $2",
+        )
+        .bind(a)
+        .bind(b)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(same.is_some())
+    }
+
     /// Writes the companies `u` is given, each one of the organisation of
     /// `u`'s company (checked), inside the user's write.
     pub(super) async fn write_companies(&self, tx: &mut Tx, u: &User) -> Result<(), StoreError> {
@@ -80,16 +99,7 @@ impl Backend {
             return Ok(());
         };
         for c in companies {
-            let same: Option<String> = sqlx::query_scalar(
-                "SELECT a.account_id FROM accounts a JOIN accounts h ON h.organisation_id = a.organisation_id
-                 WHERE a.account_id = $1 AND h.account_id = $2",
-            )
-            .bind(c)
-            .bind(home)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
-            if same.is_none() {
+            if !self.same_organisation(tx, c, home).await? {
                 return Err(StoreError::refused(
                     Refusal::InvalidCompanies,
                     format!("company {c:?} is not one of the organisation of {home:?}"),

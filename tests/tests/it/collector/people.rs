@@ -137,6 +137,16 @@ fn serials(page: &Reply) -> Vec<String> {
 
 async fn flows(op: &Api, store: &Store, maildir: &Path) {
     let addr = op.addr;
+    // An organisation needs a name.
+    let r = op
+        .send(
+            "PUT",
+            "/api/v1/organisations/acme-group",
+            json!({"id": "acme-group", "name": " "}),
+        )
+        .await;
+    expect(&r, 422);
+    assert_eq!(r.code(), "invalid_organisation_name");
     // An organisation with two companies, and another customer.
     expect(
         &op.send(
