@@ -51,10 +51,7 @@ async fn put_line(
 ) -> ApiResult<(StatusCode, Json<ContractLine>)> {
     c.need(Action::ManageAccounts, "maintaining contract lines")?;
     let l = body?.0;
-    let mut written = s.put_contract_lines(std::slice::from_ref(&l)).await?;
-    let line = written
-        .pop()
-        .ok_or_else(|| ApiError::not_found("the contract line just written"))?;
+    let line = s.put_contract_line(&l).await?;
     let id = line.id.to_string();
     let what = Change::new("contract_line", &id, "put", Some(&line.line.account));
     record::<(), _>(&s, &c, what, None, Some(&line)).await?;

@@ -216,6 +216,7 @@ dispatch! {
     pub async fn close_request(&self, number: &str, reason: &str, by: &str, now_ms: i64) -> Result<ServiceRequest, StoreError>;
     pub async fn contract_lines(&self, accounts: Option<&[String]>, admin: Option<&str>, serial: Option<&str>) -> Result<Vec<ContractLine>, StoreError>;
     pub async fn contract_line(&self, id: i64) -> Result<Option<ContractLine>, StoreError>;
+    pub async fn put_contract_line(&self, l: &NewContractLine) -> Result<ContractLine, StoreError>;
     pub async fn put_contract_lines(&self, lines: &[NewContractLine]) -> Result<Vec<ContractLine>, StoreError>;
     pub async fn delete_contract_line(&self, id: i64) -> Result<(), StoreError>;
     pub async fn note_request(&self, number: &str, note: &RequestNote, by: &str, operator: bool, now_ms: i64) -> Result<ServiceRequest, StoreError>;

@@ -84,6 +84,15 @@ impl Backend {
         Ok(row.as_ref().map(line_from))
     }
 
+    /// Writes one line (see `put_contract_lines`).
+    pub async fn put_contract_line(&self, l: &NewContractLine) -> Result<ContractLine, StoreError> {
+        let mut written = self.put_contract_lines(std::slice::from_ref(l)).await?;
+        // One line in, one line written (or an error above).
+        written.pop().ok_or_else(|| {
+            StoreError::refused(Refusal::InvalidContractLine, "no contract line was given")
+        })
+    }
+
     /// Writes lines (new, or replacing the one with the same company,
     /// contract and item) in one transaction: all or none.
     pub async fn put_contract_lines(
