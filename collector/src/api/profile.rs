@@ -163,10 +163,7 @@ async fn totp_off(
 ) -> ApiResult<StatusCode> {
     let b = body?.0;
     let phc = s.password_hash(&c.id).await?.unwrap_or_default();
-    let ok = tokio::task::spawn_blocking(move || crate::auth::password::verify(&b.password, &phc))
-        .await
-        .unwrap_or(false);
-    if !ok {
+    if !super::sessions::verify(b.password, phc).await {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "wrong_password",

@@ -250,7 +250,7 @@ struct Login {
 }
 
 /// Runs argon2 off the async runtime (invariant 6).
-async fn verify(password: String, phc: String) -> bool {
+pub(super) async fn verify(password: String, phc: String) -> bool {
     tokio::task::spawn_blocking(move || password::verify(&password, &phc))
         .await
         .unwrap_or(false)
