@@ -14,7 +14,8 @@ fn ids(users: Vec<crate::model::User>) -> Vec<String> {
     users.into_iter().map(|u| u.id).collect()
 }
 
-const ACME: &[String] = &[];
+/// A caller who sees no company at all.
+const NO_COMPANY: &[String] = &[];
 
 fn acme() -> Vec<String> {
     vec!["acme".to_string()]
@@ -53,7 +54,7 @@ async fn users_and_tokens(s: Store) {
         ids(s.users(Some(&acme()), &all).await.unwrap()),
         vec!["pat"]
     );
-    assert!(s.users(Some(ACME), &all).await.unwrap().is_empty());
+    assert!(s.users(Some(NO_COMPANY), &all).await.unwrap().is_empty());
     assert_eq!(s.users(None, &all).await.unwrap().len(), 2);
 
     // A token authenticates its user; its secret is not stored.
