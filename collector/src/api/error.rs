@@ -37,6 +37,11 @@ impl ApiError {
         self.code
     }
 
+    /// Seconds until trying again makes sense (429).
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     /// Too many requests (429), with when to try again.
     pub(crate) fn too_many(
         code: &'static str,

@@ -21,6 +21,7 @@ mod profile;
 mod requests;
 mod sessions;
 mod users;
+mod web;
 
 use crate::metrics::{ApiLabels, Metrics, RouteLabel};
 use crate::store::Store;
@@ -182,7 +183,8 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> R
             caller::authenticate,
         ))
         .merge(sessions::public_routes())
-        .merge(people::public_routes());
+        .merge(people::public_routes())
+        .merge(web::routes());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -216,7 +216,7 @@ pub(crate) fn cookie_session(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.trim().to_string())
 }
 
-fn secure(cfg: &Sessions, headers: &HeaderMap) -> bool {
+pub(super) fn secure(cfg: &Sessions, headers: &HeaderMap) -> bool {
     cfg.secure
         || headers
             .get("x-forwarded-proto")
@@ -224,7 +224,7 @@ fn secure(cfg: &Sessions, headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
-fn set_cookie(secure: bool, value: &str, clear: bool) -> HeaderValue {
+pub(super) fn set_cookie(secure: bool, value: &str, clear: bool) -> HeaderValue {
     let name = if secure { SECURE_COOKIE } else { COOKIE };
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if secure {
@@ -238,15 +238,15 @@ fn set_cookie(secure: bool, value: &str, clear: bool) -> HeaderValue {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Login {
-    email: String,
-    password: String,
+pub(super) struct Login {
+    pub(super) email: String,
+    pub(super) password: String,
     /// The current TOTP code, when the user has the second factor on.
     #[serde(default)]
-    totp: Option<String>,
+    pub(super) totp: Option<String>,
     /// Or one of their recovery codes (each works once).
     #[serde(default)]
-    recovery_code: Option<String>,
+    pub(super) recovery_code: Option<String>,
 }
 
 /// Runs argon2 off the async runtime (invariant 6).
@@ -264,8 +264,34 @@ async fn login(
     body: Result<Json<Login>, JsonRejection>,
 ) -> ApiResult<Response> {
     let b = body?.0;
+    let client = client_of(connect);
+    let (user, cookie, csrf) = log_in(&s, &cfg, &client, &headers, b).await?;
+    let mut r = (
+        StatusCode::CREATED,
+        Json(json!({
+            "user": user,
+            "csrf_token": csrf,
+            "idle_timeout_secs": cfg.idle_ms / 1000,
+            "absolute_timeout_secs": cfg.absolute_ms / 1000,
+        })),
+    )
+        .into_response();
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// Logs a person in, for the API and the web pages alike: the throttle,
+/// the password (the same work for an unknown address), the user's state,
+/// the second factor; then a new session. Answers the user, the
+/// Set-Cookie value and the session's CSRF token.
+pub(super) async fn log_in(
+    s: &crate::store::Store,
+    cfg: &Sessions,
+    client: &str,
+    headers: &HeaderMap,
+    b: Login,
+) -> ApiResult<(User, HeaderValue, String)> {
     let email = b.email.trim().to_lowercase();
-    let client = connect.map(|c| c.0 .0.ip().to_string()).unwrap_or_default();
     let now = crate::store::now_ms();
     let since = now - cfg.throttle.window_ms;
     let (email_key, client_key) = (format!("email:{email}"), format!("client:{client}"));
@@ -299,7 +325,7 @@ async fn login(
         return Err(not_active(&user));
     }
     if user.totp {
-        if let Err(e) = second_factor(&s, &user, b.totp, b.recovery_code, now).await {
+        if let Err(e) = second_factor(s, &user, b.totp, b.recovery_code, now).await {
             if e.code() == "second_factor_wrong" {
                 s.add_login_failure(&[&email_key, &client_key], now, since)
                     .await?;
@@ -309,29 +335,15 @@ async fn login(
     }
     s.clear_login_failures(&email_key).await?;
     // Never adopt a session id the client brought (fixation): a new one.
-    if let Some(old) = cookie_session(&headers) {
+    if let Some(old) = cookie_session(headers) {
         s.delete_session(&crate::token::hash_secret(&old)).await?;
     }
     let (id, sha, csrf) =
         crate::token::generate_session().map_err(crate::store::StoreError::from)?;
-    s.create_session(&user.id, &sha, &csrf, &client, now)
-        .await?;
+    s.create_session(&user.id, &sha, &csrf, client, now).await?;
     tracing::info!(user = %user.id, %client, "logged in");
-    let mut r = (
-        StatusCode::CREATED,
-        Json(json!({
-            "user": user,
-            "csrf_token": csrf,
-            "idle_timeout_secs": cfg.idle_ms / 1000,
-            "absolute_timeout_secs": cfg.absolute_ms / 1000,
-        })),
-    )
-        .into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        set_cookie(secure(&cfg, &headers), &id.0, false),
-    );
-    Ok(r)
+    let cookie = set_cookie(secure(cfg, headers), &id.0, false);
+    Ok((user, cookie, csrf))
 }
 
 /// Checks the second factor after a right password: a TOTP code of the

@@ -12,3 +12,4 @@ mod people;
 mod replicas;
 mod sessions;
 mod smtp_tls;
+mod web;

@@ -1,0 +1,50 @@
+# meterlink web portal, English.
+brand = meterlink
+skip-to-content = Skip to content
+nav-home = Home
+nav-log-out = Log out
+nav-signed-in-as = Signed in as { $name }
+language = Language
+language-en = English
+language-it = Italiano
+
+login-title = Log in
+login-intro = Log in to see your products, meter readings and service requests.
+login-email = E-mail address
+login-password = Password
+login-totp = Code from your authenticator app (if you turned it on)
+login-submit = Log in
+login-failed = The e-mail address or the password is wrong. Check both and try again.
+login-throttled = Too many failed attempts. Wait { $secs } seconds, or reset your password.
+login-not-active = This user cannot log in now (suspended, or the invitation was not accepted). Ask your account manager.
+login-second-factor = Enter the code from your authenticator app, or one of your recovery codes.
+login-error = Logging in did not work: { $reason }
+logged-out = You have logged out.
+
+home-title = Home
+home-welcome = Welcome, { $name }
+home-open-requests = Open requests
+home-no-open-requests = No open requests. Everything is working.
+home-attention = Products needing attention
+home-no-attention = No product needs attention.
+col-number = Number
+col-product = Product
+col-title = Request
+col-status = Status
+col-opened = Opened
+col-due = Due
+col-open-count = Open requests
+overdue = overdue
+status-new = New
+status-assigned = Assigned
+status-technician_scheduled = Technician scheduled
+status-waiting_for_parts = Waiting for parts
+status-waiting_for_customer = Waiting for you
+status-solved = Solved
+
+error-title = Something went wrong
+error-back = Back to the home page
+not-found-title = Page not found
+not-found-text = There is no page at this address. Check the address, or go back to the home page.
+session-ended = Your session has ended. Log in again.
+csrf-failed = The form had expired. Please try again.

@@ -1,0 +1,50 @@
+# meterlink portale web, italiano.
+brand = meterlink
+skip-to-content = Vai al contenuto
+nav-home = Home
+nav-log-out = Esci
+nav-signed-in-as = Accesso come { $name }
+language = Lingua
+language-en = English
+language-it = Italiano
+
+login-title = Accedi
+login-intro = Accedi per vedere i tuoi prodotti, le letture dei contatori e le richieste di assistenza.
+login-email = Indirizzo e-mail
+login-password = Password
+login-totp = Codice dell'app di autenticazione (se l'hai attivata)
+login-submit = Accedi
+login-failed = L'indirizzo e-mail o la password non sono corretti. Controllali e riprova.
+login-throttled = Troppi tentativi non riusciti. Attendi { $secs } secondi, oppure reimposta la password.
+login-not-active = Questo utente ora non può accedere (sospeso, o l'invito non è stato accettato). Rivolgiti al tuo account manager.
+login-second-factor = Inserisci il codice dell'app di autenticazione, o uno dei codici di recupero.
+login-error = Accesso non riuscito: { $reason }
+logged-out = Sei uscito.
+
+home-title = Home
+home-welcome = Benvenuto, { $name }
+home-open-requests = Richieste aperte
+home-no-open-requests = Nessuna richiesta aperta. Tutto funziona.
+home-attention = Prodotti che richiedono attenzione
+home-no-attention = Nessun prodotto richiede attenzione.
+col-number = Numero
+col-product = Prodotto
+col-title = Richiesta
+col-status = Stato
+col-opened = Aperta il
+col-due = Scadenza
+col-open-count = Richieste aperte
+overdue = in ritardo
+status-new = Nuova
+status-assigned = Assegnata
+status-technician_scheduled = Tecnico programmato
+status-waiting_for_parts = In attesa di ricambi
+status-waiting_for_customer = In attesa di una tua risposta
+status-solved = Risolta
+
+error-title = Si è verificato un problema
+error-back = Torna alla home
+not-found-title = Pagina non trovata
+not-found-text = Non esiste una pagina a questo indirizzo. Controlla l'indirizzo o torna alla home.
+session-ended = La sessione è terminata. Accedi di nuovo.
+csrf-failed = Il modulo era scaduto. Riprova.

@@ -1,0 +1,160 @@
+//! The web portal in a real browser (Debian's Chromium driven by
+//! Playwright, tests/browser/portal.mjs) on both stores: a person logs in
+//! (a wrong password first), sees their open request on the home page,
+//! switches to Italian and logs out, at desktop and phone width; axe-core
+//! finds no serious or critical violation and the console no CSP violation
+//! or script error. Screenshots are left in target/screenshots/.
+
+use meterlink_collector::auth::password;
+use meterlink_collector::store::{scratch_postgres, Store};
+use meterlink_proto::v1::observation::Body;
+use meterlink_proto::v1::{Identity, Observation};
+use meterlink_tests::http::{expect, get, Api};
+use meterlink_tests::peers::{have_tool, skip};
+use meterlink_tests::stack::start_collector;
+use serde_json::json;
+use std::path::PathBuf;
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+/// Whether Chromium, node and the npm packages are here (skipped, or a
+/// failure under CI, when not).
+fn browser_ready(test: &str) -> bool {
+    if !have_tool("chromium", test) || !have_tool("node", test) {
+        return false;
+    }
+    if !browser_dir().join("node_modules/playwright-core").is_dir() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{test}: run `npm ci` in tests/browser (.ci/run does)");
+        }
+        skip(test, "npm ci in tests/browser first (.ci/run does)");
+        return false;
+    }
+    true
+}
+
+async fn setup(op: &Api, store: &Store) {
+    expect(
+        &op.send(
+            "PUT",
+            "/api/v1/accounts/acme",
+            json!({"id": "acme", "name": "Acme Ltd", "billing_code": "B-1", "service_code": "S-1",
+                   "auto_create_products": true}),
+        )
+        .await,
+        200,
+    );
+    store.agent_hello("agent-w", "0.1.0", 10).await.unwrap();
+    expect(
+        &op.send(
+            "PATCH",
+            "/api/v1/agents/agent-w",
+            json!({"account": "acme"}),
+        )
+        .await,
+        200,
+    );
+    let o = Observation {
+        seq: 1,
+        taken_at_ms: meterlink_collector::store::now_ms(),
+        device_address: "10.0.0.9:161".into(),
+        serial: "A-1".into(),
+        body: Some(Body::Identity(Identity {
+            vendor: "Canon".into(),
+            model: "iR-ADV C5560".into(),
+            serial: "A-1".into(),
+            ..Default::default()
+        })),
+    };
+    store.ingest("agent-w", &[o]).await.unwrap();
+    expect(
+        &op.send(
+            "PUT",
+            "/api/v1/users/mia",
+            json!({"id": "mia", "name": "mia", "first_name": "Mia", "last_name": "Rossi",
+                   "role": "account_manager", "account": "acme", "email": "mia@example.com"}),
+        )
+        .await,
+        200,
+    );
+    let phc = password::hash("correct horse battery", &[7u8; 16]).unwrap();
+    store.set_password("mia", &phc).await.unwrap();
+    expect(
+        &op.send(
+            "POST",
+            "/api/v1/service-requests",
+            json!({"account": "acme", "serial": "A-1", "kind": "incident", "title": "Paper jam in tray 2",
+                   "description": "Jams on every A3 sheet"}),
+        )
+        .await,
+        201,
+    );
+}
+
+async fn portal(op: &Api, store: &Store, name: &str) {
+    setup(op, store).await;
+    // The pages' headers, as a browser gets them.
+    let login = get(op.addr, "/login").await;
+    expect(&login, 200);
+    let csp = login.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(login.header("cache-control").as_deref(), Some("no-store"));
+    let home = get(op.addr, "/").await;
+    assert_eq!(home.status, 303, "{}", home.body);
+    assert_eq!(home.header("location").as_deref(), Some("/login"));
+
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/screenshots")
+        .join(name);
+    let out = tokio::process::Command::new("node")
+        .arg(browser_dir().join("portal.mjs"))
+        .env("BASE_URL", format!("http://{}", op.addr))
+        .env("EMAIL", "mia@example.com")
+        .env("PASSWORD", "correct horse battery")
+        .env("SCREENSHOTS", &shots)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in ["login", "login-error", "home", "login-it"] {
+        for width in ["desktop", "phone"] {
+            assert!(shots.join(format!("{width}-{page}.png")).is_file());
+        }
+    }
+}
+
+#[tokio::test]
+async fn portal_in_a_browser_on_sqlite() {
+    if !browser_ready("portal_in_a_browser_on_sqlite") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let c = start_collector(dir.path(), "", "agent-w", &dir.path().join("certs")).await;
+    portal(&c.operator(), &c.running.store, "sqlite").await;
+    c.running.stop().await;
+}
+
+#[tokio::test]
+async fn portal_in_a_browser_on_postgres() {
+    if !browser_ready("portal_in_a_browser_on_postgres") {
+        return;
+    }
+    let Some(url) = scratch_postgres("portal_in_a_browser_on_postgres").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("[store]\npostgres = \"{url}\"\n");
+    let c = start_collector(dir.path(), &extra, "agent-w", &dir.path().join("certs")).await;
+    portal(&c.operator(), &c.running.store, "postgres").await;
+    c.running.stop().await;
+}
