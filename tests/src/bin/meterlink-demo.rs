@@ -1,7 +1,11 @@
 //! meterlink-demo: the whole system on one machine with embedded defaults.
 //! A simulated fleet of Canon devices on loopback (real SNMP), the collector
 //! (real gRPC with mutual TLS, real SQLite, a development CA made on first
-//! start) and the agent daemon polling the fleet every 10 seconds.
+//! start) and the agent daemon polling the fleet every 10 seconds. On its
+//! first start it makes a customer company that takes the agent's devices
+//! as products, with four months of daily readings behind them, an account
+//! manager and an operator who log in to the web portal with the passwords
+//! it prints (kept in data_dir/demo-passwords, 0600).
 
 use clap::Parser;
 use meterlink_collector::config::Config;
@@ -90,6 +94,7 @@ async fn run(a: Args) -> Result<(), String> {
     let collector = meterlink_collector::server::start(&cfg)
         .await
         .map_err(|e| e.to_string())?;
+    let people = demo_customer(&collector.store, &fleet, &data).await?;
     let pki = Pki::ensure(&data.join("collector/pki"), "meterlink development CA")
         .map_err(|e| e.to_string())?;
     let certs = data.join("agent-certs");
@@ -150,6 +155,10 @@ async fn run(a: Args) -> Result<(), String> {
         conf.display()
     );
     println!("  store           {}", cfg.sqlite_path().display());
+    println!("  web portal      http://{}/", collector.http_addr);
+    for (who, email, password) in &people {
+        println!("    {who:<18}{email}  password {password}");
+    }
     println!("Readings arriving (Ctrl-C to stop):");
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut last_count = 0;
@@ -172,4 +181,146 @@ async fn run(a: Args) -> Result<(), String> {
     let _ = agent.await;
     collector.stop().await;
     Ok(())
+}
+
+/// The demo's people: (who, e-mail, password).
+type People = Vec<(&'static str, &'static str, String)>;
+
+/// The demo customer, its people and the fleet's reading history, made on
+/// the first start; later starts read the passwords back.
+async fn demo_customer(
+    store: &meterlink_collector::store::Store,
+    fleet: &Fleet,
+    data: &std::path::Path,
+) -> Result<People, String> {
+    use meterlink_collector::model::{Account, Organisation, Role, User};
+    let kept = data.join("demo-passwords");
+    if let Ok(text) = std::fs::read_to_string(&kept) {
+        let mut people = People::new();
+        for (line, (who, email)) in text.lines().zip(PEOPLE) {
+            people.push((who, email, line.trim().to_string()));
+        }
+        return Ok(people);
+    }
+    let e = |e: meterlink_collector::store::StoreError| e.to_string();
+    store
+        .put_organisation(&Organisation {
+            id: "demo".into(),
+            name: "Demo Srl".into(),
+            companies: Vec::new(),
+        })
+        .await
+        .map_err(e)?;
+    store
+        .put_account(&Account {
+            id: "demo-milano".into(),
+            name: "Demo Srl, Milano".into(),
+            billing_code: "100200".into(),
+            service_code: "S-4711".into(),
+            auto_create_products: true,
+            time_zone: "Europe/Rome".into(),
+            organisation: Some("demo".into()),
+        })
+        .await
+        .map_err(e)?;
+    for agent in ["demo-agent", "demo-history"] {
+        store.agent_hello(agent, "demo", 0).await.map_err(e)?;
+        store
+            .set_agent_account(agent, Some("demo-milano"))
+            .await
+            .map_err(e)?;
+    }
+    // Four months of daily readings of the total counter, ending where the
+    // simulated devices stand now.
+    let total: meterlink_agent::snmp::Oid = "1.3.6.1.4.1.1602.1.11.1.3.1.4.101"
+        .parse()
+        .map_err(|_| "the total counter's OID".to_string())?;
+    let now = meterlink_collector::store::now_ms();
+    let mut seq = 0u64;
+    for (i, d) in fleet.devices.iter().enumerate() {
+        let (Some(serial), Some(value)) = (d.serial(), d.counter_value(fleet, &total)) else {
+            continue;
+        };
+        let per_day = 150 + (i as u64 % 7) * 60;
+        let batch: Vec<meterlink_proto::v1::Observation> = (1..=120u64)
+            .rev()
+            .map(|days| {
+                seq += 1;
+                meterlink_proto::v1::Observation {
+                    seq,
+                    taken_at_ms: now - days as i64 * 86_400_000,
+                    device_address: d.addr.to_string(),
+                    serial: serial.clone(),
+                    body: Some(meterlink_proto::v1::observation::Body::Meter(
+                        meterlink_proto::v1::MeterReading {
+                            counters: vec![meterlink_proto::v1::CounterValue {
+                                id: "canon.101".into(),
+                                name: "Total 1".into(),
+                                value: value.saturating_sub(days * per_day),
+                                wraps_at_bits: 32,
+                                ..Default::default()
+                            }],
+                        },
+                    )),
+                }
+            })
+            .collect();
+        store.ingest("demo-history", &batch).await.map_err(e)?;
+    }
+    let mut people = People::new();
+    let mut lines = String::new();
+    for ((who, email), (id, first, last, role, account)) in PEOPLE.iter().zip([
+        (
+            "mia",
+            "Mia",
+            "Rossi",
+            Role::AccountManager,
+            Some("demo-milano"),
+        ),
+        ("luca", "Luca", "Bianchi", Role::Operator, None),
+    ]) {
+        let mut u = User::new(id, &format!("{first} {last}"), role, account);
+        u.email = Some(email.to_string());
+        u.first_name = first.into();
+        u.last_name = last.into();
+        store.put_user(&u).await.map_err(e)?;
+        let password = new_password()?;
+        let salt = meterlink_collector::token::random_bytes::<16>().map_err(|e| e.to_string())?;
+        let phc = meterlink_collector::auth::password::hash(&password, &salt)
+            .map_err(|e| e.to_string())?;
+        store.set_password(id, &phc).await.map_err(e)?;
+        lines.push_str(&password);
+        lines.push('\n');
+        people.push((who, email, password));
+    }
+    write_private(&kept, &lines)?;
+    Ok(people)
+}
+
+const PEOPLE: [(&str, &str); 2] = [
+    ("account manager", "mia@demo.example"),
+    ("operator", "luca@demo.example"),
+];
+
+/// A password of 16 random letters and digits.
+fn new_password() -> Result<String, String> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let bytes = meterlink_collector::token::random_bytes::<16>().map_err(|e| e.to_string())?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

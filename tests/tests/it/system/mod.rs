@@ -3,6 +3,7 @@
 
 mod backpressure;
 mod crash;
+mod demo;
 mod discovery;
 mod e2e;
 mod enrollment;
