@@ -75,6 +75,23 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
   }
   await checkPage(page, `${label}-home`, problems);
 
+  // Products: the list, a search, the product's page.
+  await page.getByRole("link", { name: "Products" }).click();
+  await page.waitForURL(`${base}/products`);
+  await page.getByLabel("Serial number, alternative name or model").fill("A-1");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.waitForURL(/\/products\?q=A-1/);
+  await checkPage(page, `${label}-products`, problems);
+  await page.getByRole("link", { name: "A-1", exact: true }).click();
+  await page.waitForURL(`${base}/products/A-1`);
+  const product = await page.locator("main").textContent();
+  for (const want of ["iR-ADV C5560", "184527", "Drawer 2", "A3, 420 x 297 mm", "Some left", "Finisher Tray A",
+                      "Paper jam in tray 2", "Knowledge centre"]) {
+    if (!product.includes(want)) fail(`${label}: the product page lacks ${JSON.stringify(want)}`);
+  }
+  await checkPage(page, `${label}-product`, problems);
+  await page.getByRole("link", { name: "Home" }).click();
+
   // Log out: back at the login page, told so; the home page is closed.
   await page.getByRole("button", { name: "Log out" }).click();
   await page.waitForURL(/\/login\?why=out$/);

@@ -6,6 +6,7 @@
 //! access policy; a person who is not logged in is sent to the login page.
 
 mod i18n;
+mod products;
 
 use super::sessions::{self, Login};
 use super::{Routes, S};
@@ -31,6 +32,8 @@ pub(super) fn routes() -> Routes {
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/products", get(products::list))
+        .route("/products/{serial}", get(products::page))
         .route("/static/app.css", get(stylesheet))
         .route("/static/icon.svg", get(icon))
         .layer(axum::middleware::map_response(security_headers))
@@ -83,13 +86,13 @@ async fn icon() -> impl IntoResponse {
 
 /// The person a page is for: who they are and their session's CSRF token.
 pub struct Who {
-    user: User,
+    pub(super) user: User,
     /// "Signed in as ..." in their language.
     pub label: String,
     pub csrf: String,
 }
 
-fn display_name(u: &User) -> String {
+pub(super) fn display_name(u: &User) -> String {
     let full = format!("{} {}", u.first_name, u.last_name);
     match full.trim() {
         "" => u.name.clone(),
@@ -99,7 +102,11 @@ fn display_name(u: &User) -> String {
 
 /// The logged-in person of this request, if the session cookie names a
 /// live session of an active user.
-async fn who(s: &crate::store::Store, cfg: &Sessions, headers: &HeaderMap) -> Option<Who> {
+pub(super) async fn who(
+    s: &crate::store::Store,
+    cfg: &Sessions,
+    headers: &HeaderMap,
+) -> Option<Who> {
     let id = sessions::cookie_session(headers)?;
     let sha = crate::token::hash_secret(&id);
     let now = crate::store::now_ms();
@@ -125,7 +132,7 @@ fn accept_language(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-fn html(t: impl Template) -> Response {
+pub(super) fn html(t: impl Template) -> Response {
     match t.render() {
         Ok(body) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response(),
         Err(e) => {
@@ -292,7 +299,7 @@ struct ErrorPage<'a> {
     text: String,
 }
 
-fn error_page(
+pub(super) fn error_page(
     t: &'static Texts,
     who: Option<Who>,
     status: StatusCode,
@@ -333,7 +340,7 @@ struct HomePage<'a> {
 }
 
 /// A time as people read it: the date and the minute, in UTC.
-fn when(ms: i64) -> String {
+pub(super) fn when(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()

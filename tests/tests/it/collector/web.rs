@@ -1,14 +1,16 @@
 //! The web portal in a real browser (Debian's Chromium driven by
 //! Playwright, tests/browser/portal.mjs) on both stores: a person logs in
 //! (a wrong password first), sees their open request on the home page,
-//! switches to Italian and logs out, at desktop and phone width; axe-core
+//! finds the product in the product list and opens its page (details,
+//! counters, configuration, knowledge centre), switches to Italian and logs
+//! out, at desktop and phone width; axe-core
 //! finds no serious or critical violation and the console no CSP violation
 //! or script error. Screenshots are left in target/screenshots/.
 
 use meterlink_collector::auth::password;
 use meterlink_collector::store::{scratch_postgres, Store};
 use meterlink_proto::v1::observation::Body;
-use meterlink_proto::v1::{Identity, Observation};
+use meterlink_proto::v1::{Component, CounterValue, Identity, MeterReading, Observation};
 use meterlink_tests::http::{expect, get, Api};
 use meterlink_tests::peers::{have_tool, skip};
 use meterlink_tests::stack::start_collector;
@@ -56,19 +58,64 @@ async fn setup(op: &Api, store: &Store) {
         .await,
         200,
     );
-    let o = Observation {
-        seq: 1,
-        taken_at_ms: meterlink_collector::store::now_ms(),
+    let now = meterlink_collector::store::now_ms();
+    let tray = |index: u32, name: &str, level: i64, media: &str| Component {
+        kind: "input".into(),
+        index,
+        name: name.into(),
+        r#type: "sheetFeedAutoRemovableTray".into(),
+        capacity: Some(550),
+        level: Some(level),
+        media: media.into(),
+        ..Default::default()
+    };
+    let obs = |seq: u64, body: Body| Observation {
+        seq,
+        taken_at_ms: now - 60_000,
         device_address: "10.0.0.9:161".into(),
         serial: "A-1".into(),
-        body: Some(Body::Identity(Identity {
-            vendor: "Canon".into(),
-            model: "iR-ADV C5560".into(),
-            serial: "A-1".into(),
-            ..Default::default()
-        })),
+        body: Some(body),
     };
-    store.ingest("agent-w", &[o]).await.unwrap();
+    let batch = [
+        obs(
+            1,
+            Body::Identity(Identity {
+                vendor: "Canon".into(),
+                model: "iR-ADV C5560".into(),
+                serial: "A-1".into(),
+                components: vec![
+                    tray(1, "Drawer 1", 400, "A4, 297 x 210 mm, Plain"),
+                    tray(2, "Drawer 2", -3, "A3, 420 x 297 mm"),
+                    Component {
+                        kind: "output".into(),
+                        index: 1,
+                        name: "Finisher Tray A".into(),
+                        capacity: Some(3000),
+                        level: Some(2400),
+                        ..Default::default()
+                    },
+                    Component {
+                        kind: "media_path".into(),
+                        index: 1,
+                        r#type: "longEdgeBindingDuplex".into(),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }),
+        ),
+        obs(
+            2,
+            Body::Meter(MeterReading {
+                counters: vec![CounterValue {
+                    id: "canon.101".into(),
+                    value: 184_527,
+                    ..Default::default()
+                }],
+            }),
+        ),
+    ];
+    store.ingest("agent-w", &batch).await.unwrap();
     expect(
         &op.send(
             "PUT",
@@ -126,7 +173,14 @@ async fn portal(op: &Api, store: &Store, name: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for page in ["login", "login-error", "home", "login-it"] {
+    for page in [
+        "login",
+        "login-error",
+        "home",
+        "products",
+        "product",
+        "login-it",
+    ] {
         for width in ["desktop", "phone"] {
             assert!(shots.join(format!("{width}-{page}.png")).is_file());
         }

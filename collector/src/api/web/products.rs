@@ -1,0 +1,321 @@
+//! The products pages: the list (search by serial, alternative name or
+//! model; a company; paged) and a product's page (its details, current
+//! counters, configuration, open requests, knowledge centre).
+
+use super::i18n::{self, Texts};
+use super::{error_page, html, when, who, Who};
+use crate::api::S;
+use crate::auth::password::Sessions;
+use crate::model::{ArticleQuery, ArticleViewer, Product, ProductQuery, RequestQuery, Role};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use serde::Deserialize;
+
+const PAGE: u32 = 25;
+
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    company: String,
+    after: Option<String>,
+}
+
+struct Row {
+    serial: String,
+    alt_name: String,
+    model: String,
+    location: String,
+    company: String,
+}
+
+#[derive(Template)]
+#[template(path = "products.html")]
+struct ListPage<'a> {
+    t: &'static Texts,
+    who: Option<Who>,
+    page: &'a str,
+    q: String,
+    company: String,
+    companies: Vec<String>,
+    rows: Vec<Row>,
+    next: Option<String>,
+}
+
+fn location(p: &Product) -> String {
+    [p.site_address.as_deref(), p.location.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn next_link(q: &str, company: &str, after: &str) -> String {
+    let enc = |v: &str| {
+        v.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    format!(
+        "/products?q={}&company={}&after={}",
+        enc(q),
+        enc(company),
+        enc(after)
+    )
+}
+
+pub(super) async fn list(
+    State(s): S,
+    Extension(cfg): Extension<Sessions>,
+    headers: HeaderMap,
+    Query(lq): Query<ListQuery>,
+) -> Response {
+    let Some(w) = who(&s, &cfg, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let t = i18n::texts(&w.user.language);
+    let companies: Vec<String> = match w.user.confined_to() {
+        Some(c) => c.to_vec(),
+        None => Vec::new(),
+    };
+    let company = lq.company.trim().to_string();
+    let accounts = match (w.user.confined_to(), company.is_empty()) {
+        (_, false) if w.user.role == Role::Operator || companies.contains(&company) => {
+            Some(vec![company.clone()])
+        }
+        (Some(own), _) => Some(own.to_vec()),
+        (None, _) => None,
+    };
+    let q = ProductQuery {
+        q: Some(lq.q.trim().to_string()).filter(|q| !q.is_empty()),
+        accounts,
+        administrator: (w.user.role == Role::ProductAdministrator).then(|| w.user.id.clone()),
+        after: lq.after.clone(),
+        limit: Some(PAGE),
+        ..ProductQuery::default()
+    };
+    let found = match s.product_page(&q).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "the product list could not be read");
+            return error_page(
+                t,
+                Some(w),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error-title",
+                "error-try-later",
+            );
+        }
+    };
+    let rows = found
+        .items
+        .iter()
+        .map(|p| Row {
+            serial: p.serial.clone(),
+            alt_name: p.alt_name.clone().unwrap_or_default(),
+            model: p.model.clone().unwrap_or_default(),
+            location: location(p),
+            company: p.account.clone().unwrap_or_default(),
+        })
+        .collect();
+    let next = found
+        .next
+        .as_deref()
+        .map(|after| next_link(&lq.q, &company, after));
+    html(ListPage {
+        t,
+        who: Some(w),
+        page: "products",
+        q: lq.q,
+        company,
+        companies,
+        rows,
+        next,
+    })
+}
+
+struct RequestRow {
+    number: String,
+    title: String,
+    status: String,
+    opened: String,
+}
+
+struct PartRow {
+    name: String,
+    detail: String,
+    level: String,
+}
+
+struct Category {
+    title: String,
+    total: i64,
+    articles: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "product.html")]
+struct ProductPage<'a> {
+    t: &'static Texts,
+    who: Option<Who>,
+    page: &'a str,
+    p: Product,
+    location: String,
+    administrators: String,
+    counters: Vec<(String, u64)>,
+    requests: Vec<RequestRow>,
+    trays: Vec<PartRow>,
+    bins: Vec<PartRow>,
+    duplex: bool,
+    seen: String,
+    categories: Vec<Category>,
+}
+
+/// A level as people read it: sheets of capacity, or what the device says.
+fn level(t: &Texts, level: Option<i64>, capacity: Option<i64>) -> String {
+    match (level, capacity) {
+        (Some(-3), _) => t.get("level-some"),
+        (Some(l), Some(c)) if l >= 0 && c > 0 => format!("{l} / {c}"),
+        (Some(l), None) if l >= 0 => l.to_string(),
+        _ => t.get("level-unknown"),
+    }
+}
+
+pub(super) async fn page(
+    State(s): S,
+    Extension(cfg): Extension<Sessions>,
+    headers: HeaderMap,
+    Path(serial): Path<String>,
+) -> Response {
+    let Some(w) = who(&s, &cfg, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let t = i18n::texts(&w.user.language);
+    let p = match s.product(&serial).await {
+        Ok(Some(p)) if w.user.sees_product(&p) => p,
+        Ok(_) => {
+            return error_page(
+                t,
+                Some(w),
+                StatusCode::NOT_FOUND,
+                "not-found-title",
+                "product-not-found",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a product page could not be read");
+            return error_page(
+                t,
+                Some(w),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error-title",
+                "error-try-later",
+            );
+        }
+    };
+    let requests = s
+        .requests(&RequestQuery {
+            serial: Some(p.serial.clone()),
+            state: Some("open".into()),
+            limit: Some(20),
+            ..RequestQuery::default()
+        })
+        .await;
+    let configuration = s.product_configuration(&p.serial).await;
+    let viewer = ArticleViewer {
+        accounts: w.user.confined_to(),
+        admin: (w.user.role == Role::ProductAdministrator).then_some(w.user.id.as_str()),
+    };
+    let langs = vec![w.user.language.clone(), "en".to_string()];
+    let counts = s
+        .article_counts(p.model.as_deref(), &langs, ArticleViewer::default())
+        .await;
+    let (Ok(requests), Ok(configuration), Ok(counts)) = (requests, configuration, counts) else {
+        return error_page(
+            t,
+            Some(w),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error-title",
+            "error-try-later",
+        );
+    };
+    let mut categories = Vec::new();
+    for kind in crate::model::ARTICLE_KINDS {
+        let first = s
+            .search_articles(
+                &ArticleQuery {
+                    languages: langs.clone(),
+                    kind: Some(kind.into()),
+                    model: p.model.clone(),
+                    limit: 3,
+                    ..ArticleQuery::default()
+                },
+                viewer,
+            )
+            .await
+            .unwrap_or_default();
+        categories.push(Category {
+            title: t.get(&format!("kb-{kind}")),
+            total: counts.get(kind).copied().unwrap_or(0),
+            articles: first.into_iter().map(|h| h.article.title).collect(),
+        });
+    }
+    let part = |c: &crate::model::Component| PartRow {
+        name: c.label().to_string(),
+        detail: c.media.clone(),
+        level: level(t, c.level, c.capacity),
+    };
+    let trays = configuration
+        .components
+        .iter()
+        .filter(|c| c.kind == "input")
+        .map(part)
+        .collect();
+    let bins = configuration
+        .components
+        .iter()
+        .filter(|c| c.kind == "output")
+        .map(part)
+        .collect();
+    let administrators = p.administrators.join(", ");
+    html(ProductPage {
+        t,
+        page: "products",
+        location: location(&p),
+        administrators,
+        counters: p.counters.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        requests: requests
+            .iter()
+            .map(|r| RequestRow {
+                number: r.number.clone(),
+                title: r.title.clone(),
+                status: t.get(&format!("status-{}", r.status)),
+                opened: when(r.opened_at_ms),
+            })
+            .collect(),
+        trays,
+        bins,
+        duplex: configuration.duplex,
+        seen: t.with(
+            "product-config-seen",
+            &[(
+                "when",
+                &configuration.seen_at_ms.map(when).unwrap_or_default(),
+            )],
+        ),
+        categories,
+        who: Some(w),
+        p,
+    })
+}
