@@ -90,6 +90,25 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
     if (!product.includes(want)) fail(`${label}: the product page lacks ${JSON.stringify(want)}`);
   }
   await checkPage(page, `${label}-product`, problems);
+
+  // B-2 has no eMaintenance: a reading entered by hand, a wrong one first.
+  await page.goto(`${base}/products/B-2`);
+  await page.getByLabel("Reading of canon.101").fill("4000");
+  await page.getByRole("button", { name: "Save the reading" }).click();
+  const readingError = await page.getByRole("alert").textContent();
+  if (!readingError.includes("lower than the last reading")) fail(`${label}: a lower reading said ${JSON.stringify(readingError)}`);
+  if ((await page.getByLabel("Reading of canon.101").inputValue()) !== "4000") fail(`${label}: the value typed was lost`);
+  await checkPage(page, `${label}-reading-error`, problems);
+  const value = label === "desktop" ? "5300" : "5600";
+  await page.getByLabel("Reading of canon.101").fill(value);
+  await page.getByRole("button", { name: "Save the reading" }).click();
+  await page.waitForURL(/\/products\/B-2\?counter=canon\.101#readings$/);
+  const chart = page.getByRole("img", { name: /canon\.101/ });
+  if (!(await chart.getAttribute("alt")).includes(value)) fail(`${label}: the chart's text does not end at ${value}`);
+  if (!(await chart.evaluate((img) => img.complete && img.naturalWidth > 0))) fail(`${label}: the chart image did not load`);
+  const svg = await (await page.request.get(await chart.evaluate((img) => img.src))).text();
+  if (!svg.includes("<circle")) fail(`${label}: the reading entered by hand is not marked in the chart`);
+  await checkPage(page, `${label}-reading-entered`, problems);
   await page.getByRole("link", { name: "Home" }).click();
 
   // Log out: back at the login page, told so; the home page is closed.

@@ -60,6 +60,11 @@ impl Texts {
             .into_owned()
     }
 
+    /// A message whose one argument is a counter's id.
+    pub fn with_counter(&self, id: &str, counter: &str) -> String {
+        self.with(id, &[("counter", counter)])
+    }
+
     #[cfg(test)]
     pub fn has(&self, id: &str) -> bool {
         self.bundle.has_message(id)

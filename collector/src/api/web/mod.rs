@@ -5,8 +5,10 @@
 //! hidden field of every form that changes anything) and ask the same
 //! access policy; a person who is not logged in is sent to the login page.
 
+mod chart;
 mod i18n;
 mod products;
+mod readings;
 
 use super::sessions::{self, Login};
 use super::{Routes, S};
@@ -34,6 +36,8 @@ pub(super) fn routes() -> Routes {
         .route("/logout", post(logout))
         .route("/products", get(products::list))
         .route("/products/{serial}", get(products::page))
+        .route("/products/{serial}/chart.svg", get(readings::chart_svg))
+        .route("/products/{serial}/readings", post(readings::enter))
         .route("/static/app.css", get(stylesheet))
         .route("/static/icon.svg", get(icon))
         .layer(axum::middleware::map_response(security_headers))

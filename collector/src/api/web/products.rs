@@ -3,6 +3,7 @@
 //! counters, configuration, open requests, knowledge centre).
 
 use super::i18n::{self, Texts};
+use super::readings;
 use super::{error_page, html, when, who, Who};
 use crate::api::S;
 use crate::auth::password::Sessions;
@@ -180,6 +181,7 @@ struct ProductPage<'a> {
     duplex: bool,
     seen: String,
     categories: Vec<Category>,
+    history: readings::Section,
 }
 
 /// A level as people read it: sheets of capacity, or what the device says.
@@ -192,29 +194,71 @@ fn level(t: &Texts, level: Option<i64>, capacity: Option<i64>) -> String {
     }
 }
 
+#[derive(Deserialize)]
+pub(super) struct PageQuery {
+    counter: Option<String>,
+}
+
 pub(super) async fn page(
     State(s): S,
     Extension(cfg): Extension<Sessions>,
     headers: HeaderMap,
     Path(serial): Path<String>,
+    Query(pq): Query<PageQuery>,
 ) -> Response {
     let Some(w) = who(&s, &cfg, &headers).await else {
         return Redirect::to("/login").into_response();
     };
+    render(&s, w, &serial, pq.counter, None).await
+}
+
+/// The product `serial` for `w`, or the error page that says why not.
+pub(super) async fn visible(
+    s: &crate::store::Store,
+    w: Who,
+    serial: &str,
+) -> Result<(Who, Product), Response> {
     let t = i18n::texts(&w.user.language);
-    let p = match s.product(&serial).await {
-        Ok(Some(p)) if w.user.sees_product(&p) => p,
-        Ok(_) => {
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::NOT_FOUND,
-                "not-found-title",
-                "product-not-found",
-            )
-        }
+    match s.product(serial).await {
+        Ok(Some(p)) if w.user.sees_product(&p) => Ok((w, p)),
+        Ok(_) => Err(error_page(
+            t,
+            Some(w),
+            StatusCode::NOT_FOUND,
+            "not-found-title",
+            "product-not-found",
+        )),
         Err(e) => {
             tracing::error!(error = %e, "a product page could not be read");
+            Err(error_page(
+                t,
+                Some(w),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error-title",
+                "error-try-later",
+            ))
+        }
+    }
+}
+
+/// A product's page; `entry` is a readings form sent back with what went
+/// wrong and what was typed.
+pub(super) async fn render(
+    s: &crate::store::Store,
+    w: Who,
+    serial: &str,
+    counter: Option<String>,
+    entry: Option<readings::Entry>,
+) -> Response {
+    let t = i18n::texts(&w.user.language);
+    let (w, p) = match visible(s, w, serial).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let history = match readings::section(s, &p, counter, entry).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "a product's readings could not be read");
             return error_page(
                 t,
                 Some(w),
@@ -315,6 +359,7 @@ pub(super) async fn page(
             )],
         ),
         categories,
+        history,
         who: Some(w),
         p,
     })

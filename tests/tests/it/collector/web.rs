@@ -3,7 +3,8 @@
 //! (a wrong password first), sees their open request on the home page,
 //! finds the product in the product list and opens its page (details,
 //! counters, configuration, knowledge centre), switches to Italian and logs
-//! out, at desktop and phone width; axe-core
+//! out, enters a meter reading for a product without eMaintenance (a wrong
+//! one first) and sees it in the chart, at desktop and phone width; axe-core
 //! finds no serious or critical violation and the console no CSP violation
 //! or script error. Screenshots are left in target/screenshots/.
 
@@ -116,6 +117,50 @@ async fn setup(op: &Api, store: &Store) {
         ),
     ];
     store.ingest("agent-w", &batch).await.unwrap();
+    // B-2: read by hand (no eMaintenance), with one reading two days ago.
+    let b2 = |seq: u64, body: Body| Observation {
+        seq,
+        taken_at_ms: now - 2 * 86_400_000,
+        device_address: "10.0.0.10:161".into(),
+        serial: "B-2".into(),
+        body: Some(body),
+    };
+    store
+        .ingest(
+            "agent-w",
+            &[
+                b2(
+                    3,
+                    Body::Identity(Identity {
+                        vendor: "Canon".into(),
+                        model: "iR-ADV C3530".into(),
+                        serial: "B-2".into(),
+                        ..Default::default()
+                    }),
+                ),
+                b2(
+                    4,
+                    Body::Meter(MeterReading {
+                        counters: vec![CounterValue {
+                            id: "canon.101".into(),
+                            value: 5_000,
+                            ..Default::default()
+                        }],
+                    }),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    expect(
+        &op.send(
+            "PATCH",
+            "/api/v1/products/B-2",
+            json!({"emaintenance": false}),
+        )
+        .await,
+        200,
+    );
     expect(
         &op.send(
             "PUT",
