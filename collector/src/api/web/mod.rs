@@ -130,6 +130,31 @@ pub(super) async fn who(
     })
 }
 
+/// Whether a form post comes from this site's own pages: a browser names
+/// the page's origin in `Origin` (or at least `Referer`); one that names
+/// another site is refused (cross-site request forgery, also of the login
+/// form, which has no session to carry a token yet). Clients that send
+/// neither are not browsers following another site's form.
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let from = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    match from {
+        None => true,
+        Some(o) => {
+            let rest = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"))
+                .unwrap_or("");
+            rest.split('/').next() == Some(host)
+        }
+    }
+}
+
 fn accept_language(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::ACCEPT_LANGUAGE)
@@ -210,6 +235,10 @@ async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
+    if !same_origin(&headers) {
+        let t = i18n::texts(i18n::choose(Some(&f.lang), accept_language(&headers)));
+        return error_page(t, None, StatusCode::FORBIDDEN, "error-title", "csrf-failed");
+    }
     let client = sessions::client_of(connect);
     let code = f.totp.trim().to_string();
     // A code of digits is a TOTP code; anything else a recovery code.
@@ -271,7 +300,7 @@ async fn logout(
     let Some(w) = who(&s, &cfg, &headers).await else {
         return Redirect::to("/login?why=expired").into_response();
     };
-    if !crate::token::same_hash(&f.csrf, &w.csrf) {
+    if !same_origin(&headers) || !crate::token::same_hash(&f.csrf, &w.csrf) {
         return error_page(
             i18n::texts(&w.user.language),
             Some(w),
@@ -291,6 +320,47 @@ async fn logout(
         sessions::set_cookie(sessions::secure(&cfg, &headers), "", true),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn a_form_from_another_site_is_refused() {
+        let here = ("host", "portal.example:8080");
+        assert!(same_origin(&headers(&[
+            here,
+            ("origin", "http://portal.example:8080")
+        ])));
+        assert!(same_origin(&headers(&[
+            here,
+            ("referer", "https://portal.example:8080/login?x=1")
+        ])));
+        assert!(same_origin(&headers(&[here])));
+        assert!(!same_origin(&headers(&[
+            here,
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            here,
+            ("origin", "http://portal.example:8080.evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[here, ("origin", "null")])));
+        assert!(!same_origin(&headers(&[(
+            "origin",
+            "http://portal.example:8080"
+        )])));
+    }
 }
 
 #[derive(Template)]

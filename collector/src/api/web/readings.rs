@@ -195,7 +195,7 @@ pub(super) async fn enter(
         let value = f.value.clone();
         async move { render(s, w, serial, Some(counter), Some(Entry { error, value })).await }
     };
-    if !crate::token::same_hash(&f.csrf, &w.csrf) {
+    if !super::same_origin(&headers) || !crate::token::same_hash(&f.csrf, &w.csrf) {
         return back(w, t.get("csrf-failed")).await;
     }
     let Ok(value) = f

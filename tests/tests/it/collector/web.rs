@@ -200,6 +200,21 @@ async fn portal(op: &Api, store: &Store, name: &str) {
     assert_eq!(home.status, 303, "{}", home.body);
     assert_eq!(home.header("location").as_deref(), Some("/login"));
 
+    // Another site's form cannot log anyone in (login CSRF).
+    let forged = meterlink_tests::http::request_with(
+        op.addr,
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", "https://evil.example"),
+        ],
+        Some("email=mia%40example.com&password=correct+horse+battery"),
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.header("set-cookie").is_none());
+
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/screenshots")
         .join(name);
