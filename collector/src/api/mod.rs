@@ -194,13 +194,21 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> R
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
         .merge(v1)
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such endpoint; see /api/openapi.json",
-            )
-        })
+        .fallback(
+            |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+                // People's browsers get a page; programs the API's JSON.
+                if uri.path().starts_with("/api/") || uri.path() == "/metrics" {
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        "no such endpoint; see /api/openapi.json",
+                    )
+                    .into_response()
+                } else {
+                    web::not_found(&headers)
+                }
+            },
+        )
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -195,15 +195,21 @@ pub fn text_search_config(language: &str) -> &'static str {
 /// A model's download-centre address from the configured template, where
 /// `{model}` stands for the model name (percent-encoded).
 pub fn download_url(template: &str, model: &str) -> String {
+    template.replace("{model}", &url_part(model))
+}
+
+/// Text as one part of a URL (a path segment or a query value): every byte
+/// but letters, digits and `-_.~` percent-encoded (RFC 3986 unreserved).
+pub fn url_part(text: &str) -> String {
     let mut enc = String::new();
-    for b in model.bytes() {
+    for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
             enc.push(b as char);
         } else {
             enc.push_str(&format!("%{b:02X}"));
         }
     }
-    template.replace("{model}", &enc)
+    enc
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ pub use enrollment::{
 pub use entitlement::{Coverage, Entitlements};
 pub use ingest::{IngestOutcome, RequestTally};
 pub use kb::{
-    download_url, normal_code, search_languages, search_words, text_search_config, Article,
-    ArticleHit, ArticleQuery, ArticleViewer, ARTICLE_KINDS, ARTICLE_LANGUAGES,
+    download_url, normal_code, search_languages, search_words, text_search_config, url_part,
+    Article, ArticleHit, ArticleQuery, ArticleViewer, ARTICLE_KINDS, ARTICLE_LANGUAGES,
 };
 pub use outbox::{EmailItem, OutboxCounts, OutboxItem, OutboxResult};
 pub use people::{

@@ -43,7 +43,11 @@ pub(super) fn routes() -> Routes {
         .layer(axum::middleware::map_response(security_headers))
 }
 
-async fn security_headers(mut r: Response) -> Response {
+async fn security_headers(r: Response) -> Response {
+    secured(r)
+}
+
+fn secured(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -320,6 +324,18 @@ async fn logout(
         sessions::set_cookie(sessions::secure(&cfg, &headers), "", true),
     );
     r
+}
+
+/// The page for an address that is no page, in the browser's language.
+pub(super) fn not_found(headers: &HeaderMap) -> Response {
+    let t = i18n::texts(i18n::choose(None, accept_language(headers)));
+    secured(error_page(
+        t,
+        None,
+        StatusCode::NOT_FOUND,
+        "not-found-title",
+        "not-found-text",
+    ))
 }
 
 #[cfg(test)]

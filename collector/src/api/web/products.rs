@@ -7,7 +7,9 @@ use super::readings;
 use super::{error_page, html, when, who, Who};
 use crate::api::S;
 use crate::auth::password::Sessions;
-use crate::model::{ArticleQuery, ArticleViewer, Product, ProductQuery, RequestQuery, Role};
+use crate::model::{
+    url_part, ArticleQuery, ArticleViewer, Product, ProductQuery, RequestQuery, Role,
+};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -57,22 +59,11 @@ fn location(p: &Product) -> String {
 }
 
 fn next_link(q: &str, company: &str, after: &str) -> String {
-    let enc = |v: &str| {
-        v.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
     format!(
         "/products?q={}&company={}&after={}",
-        enc(q),
-        enc(company),
-        enc(after)
+        url_part(q),
+        url_part(company),
+        url_part(after)
     )
 }
 

@@ -10,7 +10,7 @@ use crate::api::audit::{record, Change};
 use crate::api::caller::Caller;
 use crate::api::S;
 use crate::auth::password::Sessions;
-use crate::model::{HistoryQuery, ManualReading, Product};
+use crate::model::{url_part, HistoryQuery, ManualReading, Product};
 use crate::store::{Store, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -34,18 +34,6 @@ pub(super) struct Section {
     pub months: Vec<(String, u64)>,
     pub entry_error: Option<String>,
     pub entry_value: String,
-}
-
-fn enc(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The counter to show: the one asked if the product has it, else the
@@ -103,8 +91,8 @@ pub(super) async fn section(
     Ok(Section {
         chart_url: format!(
             "/products/{}/chart.svg?counter={}",
-            enc(&p.serial),
-            enc(&counter)
+            url_part(&p.serial),
+            url_part(&counter)
         ),
         chart_alt: match (pts.first(), pts.last()) {
             (Some(a), Some(b)) => format!(
@@ -240,8 +228,8 @@ pub(super) async fn enter(
     }
     Redirect::to(&format!(
         "/products/{}?counter={}#readings",
-        enc(&serial),
-        enc(&m.counter)
+        url_part(&serial),
+        url_part(&m.counter)
     ))
     .into_response()
 }

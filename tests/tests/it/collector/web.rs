@@ -200,6 +200,17 @@ async fn portal(op: &Api, store: &Store, name: &str) {
     assert_eq!(home.status, 303, "{}", home.body);
     assert_eq!(home.header("location").as_deref(), Some("/login"));
 
+    // An address that is no page: a page saying so; the API's stay JSON.
+    let lost = get(op.addr, "/no-such-page").await;
+    assert_eq!(lost.status, 404);
+    assert!(lost
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/html"));
+    assert!(lost.body.contains("Page not found"), "{}", lost.body);
+    assert!(lost.header("content-security-policy").is_some());
+    let api = op.get("/api/v1/no-such-endpoint").await;
+    assert_eq!((api.status, api.code().as_str()), (404, "not_found"));
     // Another site's form cannot log anyone in (login CSRF).
     let forged = meterlink_tests::http::request_with(
         op.addr,
