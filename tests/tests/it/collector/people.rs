@@ -551,6 +551,7 @@ async fn flows(op: &Api, store: &Store, maildir: &Path) {
             ),
         )
         .await;
+    expect(&r, 201);
     let zoe_id = r.json()["id"].as_str().unwrap().to_string();
     expect(
         &mia.send(
