@@ -5,50 +5,14 @@
 // script error. Screenshots go to $SCREENSHOTS.
 //
 // node portal.mjs  (env: BASE_URL, EMAIL, PASSWORD, SCREENSHOTS, CHROMIUM)
-import { chromium } from "playwright-core";
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { base, checkPage, fail, finish, launch, open } from "./lib.mjs";
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const base = process.env.BASE_URL;
 const email = process.env.EMAIL;
 const password = process.env.PASSWORD;
-const shots = process.env.SCREENSHOTS || "screenshots";
-mkdirSync(shots, { recursive: true });
-
-const failures = [];
-const fail = (what) => failures.push(what);
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
-
-async function checkPage(page, name, problems) {
-  // axe-core through the DevTools protocol: the page's CSP allows no
-  // script of its own, and none is added to it.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] }));
-  for (const v of result.violations) {
-    if (v.impact === "serious" || v.impact === "critical") {
-      fail(`${name}: axe ${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
-    }
-  }
-  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
-  for (const p of problems.splice(0)) fail(`${name}: ${p}`);
-}
+const browser = await launch();
 
 for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"]]) {
-  const context = await browser.newContext({ viewport: { width, height }, locale: "en-GB" });
-  const page = await context.newPage();
-  const problems = [];
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error: ${m.text()}`); });
-  page.on("pageerror", (e) => problems.push(`script error: ${e.message}`));
+  const { context, page, problems } = await open(browser, width, height);
 
   // Not logged in: the home page sends to the login page.
   await page.goto(`${base}/`);
@@ -76,7 +40,7 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
   await checkPage(page, `${label}-home`, problems);
 
   // Products: the list, a search, the product's page.
-  await page.getByRole("link", { name: "Products" }).click();
+  await page.getByRole("link", { name: "Products", exact: true }).click();
   await page.waitForURL(`${base}/products`);
   await page.getByLabel("Serial number, alternative name or model").fill("A-1");
   await page.getByRole("button", { name: "Search" }).click();
@@ -109,7 +73,7 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
   const svg = await (await page.request.get(await chart.evaluate((img) => img.src))).text();
   if (!svg.includes("<circle")) fail(`${label}: the reading entered by hand is not marked in the chart`);
   await checkPage(page, `${label}-reading-entered`, problems);
-  await page.getByRole("link", { name: "Home" }).click();
+  await page.getByRole("link", { name: "Home", exact: true }).click();
 
   // Log out: back at the login page, told so; the home page is closed.
   await page.getByRole("button", { name: "Log out" }).click();
@@ -128,8 +92,4 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
 }
 
 await browser.close();
-if (failures.length) {
-  console.error(failures.join("\n"));
-  process.exit(1);
-}
-console.log("portal: every page checked, no failures");
+finish("portal");

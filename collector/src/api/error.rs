@@ -37,6 +37,15 @@ impl ApiError {
         self.code
     }
 
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What went wrong and what to do, in English.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Seconds until trying again makes sense (429).
     pub(crate) fn retry_after(&self) -> Option<u64> {
         self.retry_after

@@ -36,21 +36,31 @@ async fn groups(
     c: Caller,
     q: Result<Query<AccountFilter>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
+    let g = list(&s, &c, q?.0.account).await?;
+    Ok(Json(json!({"groups": g})))
+}
+
+/// The groups the caller sees (of one company, when asked).
+pub(super) async fn list(
+    s: &crate::store::Store,
+    c: &Caller,
+    account: Option<String>,
+) -> ApiResult<Vec<Group>> {
     c.need(Action::ManageGroups, "groups")?;
-    let accounts = c.scoped_accounts(q?.0.account)?;
+    let accounts = c.scoped_accounts(account)?;
     let mut g = s.groups(accounts.as_deref()).await?;
     g.retain(|g| c.sees_group(g));
-    Ok(Json(json!({"groups": g})))
+    Ok(g)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewGroup {
-    account: String,
-    name: String,
+pub(super) struct NewGroup {
+    pub(super) account: String,
+    pub(super) name: String,
 }
 
-async fn create_group(
+pub(super) async fn create_group(
     State(s): S,
     c: Caller,
     body: Result<Json<NewGroup>, JsonRejection>,
@@ -69,11 +79,11 @@ async fn create_group(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Rename {
-    name: String,
+pub(super) struct Rename {
+    pub(super) name: String,
 }
 
-async fn rename_group(
+pub(super) async fn rename_group(
     State(s): S,
     c: Caller,
     Path(id): Path<i64>,
@@ -86,7 +96,11 @@ async fn rename_group(
     Ok(Json(after))
 }
 
-async fn delete_group(State(s): S, c: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub(super) async fn delete_group(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     let before = c.group(&s, id).await?;
     s.delete_group(id).await?;
     changed(&s, &c, "deleted", &before, None).await?;
@@ -105,7 +119,7 @@ async fn changed(
     record(s, c, what, Some(before), after).await
 }
 
-async fn add_to_group(
+pub(super) async fn add_to_group(
     State(s): S,
     c: Caller,
     Path((id, serial)): Path<(i64, String)>,
@@ -118,7 +132,7 @@ async fn add_to_group(
     Ok(Json(after))
 }
 
-async fn remove_from_group(
+pub(super) async fn remove_from_group(
     State(s): S,
     c: Caller,
     Path((id, serial)): Path<(i64, String)>,
@@ -131,7 +145,7 @@ async fn remove_from_group(
 
 /// Names a product administrator of every product in the group (account
 /// managers and operators), or no longer.
-async fn add_administrator(
+pub(super) async fn add_administrator(
     State(s): S,
     c: Caller,
     Path((id, user)): Path<(i64, String)>,
@@ -139,7 +153,7 @@ async fn add_administrator(
     set_administrator(&s, &c, id, &user, true).await
 }
 
-async fn remove_administrator(
+pub(super) async fn remove_administrator(
     State(s): S,
     c: Caller,
     Path((id, user)): Path<(i64, String)>,

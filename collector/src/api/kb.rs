@@ -42,17 +42,17 @@ pub(super) fn routes() -> Routes {
         .route("/api/v1/products/{serial}/knowledge", get(for_product))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct SearchQuery {
-    q: Option<String>,
-    code: Option<String>,
+pub(super) struct SearchQuery {
+    pub(super) q: Option<String>,
+    pub(super) code: Option<String>,
     /// Languages to search, comma-separated; English when absent.
-    lang: Option<String>,
-    kind: Option<String>,
-    model: Option<String>,
-    limit: Option<u32>,
-    offset: Option<u32>,
+    pub(super) lang: Option<String>,
+    pub(super) kind: Option<String>,
+    pub(super) model: Option<String>,
+    pub(super) limit: Option<u32>,
+    pub(super) offset: Option<u32>,
 }
 
 fn languages(lang: Option<&str>) -> Vec<String> {
@@ -88,7 +88,21 @@ async fn search(
     c: Caller,
     q: Result<Query<SearchQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let q = q?.0;
+    let (hits, languages, next_offset) = find(&s, &c, q?.0).await?;
+    Ok(Json(json!({
+        "articles": hits,
+        "languages": languages,
+        "next_offset": next_offset,
+    })))
+}
+
+/// The articles the caller may read that `q` finds, the languages
+/// searched and the next page's offset.
+pub(super) async fn find(
+    s: &Store,
+    c: &Caller,
+    q: SearchQuery,
+) -> ApiResult<(Vec<ArticleHit>, Vec<String>, Option<u32>)> {
     check_kind(q.kind.as_deref())?;
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
     let offset = q.offset.unwrap_or(0).min(10_000);
@@ -102,17 +116,17 @@ async fn search(
         limit: limit + 1,
         offset,
     };
-    let mut hits = s.search_articles(&query, viewer(&c)).await?;
+    let mut hits = s.search_articles(&query, viewer(c)).await?;
     let more = hits.len() > limit as usize;
     hits.truncate(limit as usize);
-    Ok(Json(json!({
-        "articles": hits,
-        "languages": query.languages,
-        "next_offset": more.then_some(offset + limit),
-    })))
+    Ok((hits, query.languages, more.then_some(offset + limit)))
 }
 
-async fn article(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<Json<Article>> {
+pub(super) async fn article(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Article>> {
     s.article(&id, viewer(&c))
         .await?
         .map(Json)

@@ -79,7 +79,7 @@ fn new_id(prefix: &str) -> ApiResult<String> {
     ))
 }
 
-async fn invite(
+pub(super) async fn invite(
     State(s): S,
     c: Caller,
     Extension(mail): Extension<Mail>,
@@ -155,7 +155,7 @@ async fn pending(s: &crate::store::Store, c: &Caller, id: &str) -> ApiResult<Use
     Ok(u)
 }
 
-async fn resend(
+pub(super) async fn resend(
     State(s): S,
     c: Caller,
     Extension(mail): Extension<Mail>,
@@ -170,7 +170,11 @@ async fn resend(
     Ok(Json(u))
 }
 
-async fn withdraw(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn withdraw(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let u = pending(&s, &c, &id).await?;
     s.delete_user(&u.id).await?;
     let what = Change::new("user", &u.id, "invitation_withdrawn", u.account.as_deref());
@@ -180,12 +184,15 @@ async fn withdraw(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<S
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Accept {
-    token: String,
-    password: String,
+pub(super) struct Accept {
+    pub(super) token: String,
+    pub(super) password: String,
 }
 
-async fn accept(State(s): S, body: Result<Json<Accept>, JsonRejection>) -> ApiResult<Json<User>> {
+pub(super) async fn accept(
+    State(s): S,
+    body: Result<Json<Accept>, JsonRejection>,
+) -> ApiResult<Json<User>> {
     let b = body?.0;
     // A weak password does not spend the link.
     let phc = new_password_hash(b.password).await?;
@@ -209,11 +216,11 @@ async fn accept(State(s): S, body: Result<Json<Accept>, JsonRejection>) -> ApiRe
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Decline {
-    token: String,
+pub(super) struct Decline {
+    pub(super) token: String,
 }
 
-async fn decline(
+pub(super) async fn decline(
     State(s): S,
     body: Result<Json<Decline>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -233,7 +240,7 @@ fn person(u: &User) -> Actor {
     }
 }
 
-async fn register(
+pub(super) async fn register(
     State(s): S,
     Extension(mail): Extension<Mail>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -279,12 +286,12 @@ async fn register(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Confirm {
-    token: String,
-    password: String,
+pub(super) struct Confirm {
+    pub(super) token: String,
+    pub(super) password: String,
 }
 
-async fn confirm(
+pub(super) async fn confirm(
     State(s): S,
     body: Result<Json<Confirm>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {

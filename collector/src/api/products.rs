@@ -49,7 +49,7 @@ async fn product(State(s): S, c: Caller, Path(serial): Path<String>) -> ApiResul
     Ok(Json(c.product(&s, &serial).await?))
 }
 
-async fn update_product(
+pub(super) async fn update_product(
     State(s): S,
     c: Caller,
     Path(serial): Path<String>,

@@ -31,7 +31,7 @@ pub(super) fn routes() -> Routes {
         .route("/api/v1/me/totp/confirm", post(totp_confirm))
 }
 
-async fn update_profile(
+pub(super) async fn update_profile(
     State(s): S,
     c: Caller,
     body: Result<Json<ProfileUpdate>, JsonRejection>,
@@ -53,11 +53,11 @@ async fn notifications(State(s): S, c: Caller) -> ApiResult<Json<Value>> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Settings {
-    settings: Vec<NotificationSetting>,
+pub(super) struct Settings {
+    pub(super) settings: Vec<NotificationSetting>,
 }
 
-async fn set_notifications(
+pub(super) async fn set_notifications(
     State(s): S,
     c: Caller,
     body: Result<Json<Settings>, JsonRejection>,
@@ -79,7 +79,7 @@ async fn set_notifications(
 
 /// A new secret for the authenticator app; the second factor is on once a
 /// code from it is confirmed.
-async fn totp_begin(State(s): S, c: Caller) -> ApiResult<(StatusCode, Json<Value>)> {
+pub(super) async fn totp_begin(State(s): S, c: Caller) -> ApiResult<(StatusCode, Json<Value>)> {
     let secret = crate::token::random_bytes::<20>().map_err(crate::store::StoreError::from)?;
     let b32 = totp::encode_secret(&secret);
     s.totp_begin(&c.id, &b32).await?;
@@ -97,13 +97,13 @@ async fn totp_begin(State(s): S, c: Caller) -> ApiResult<(StatusCode, Json<Value
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Code {
-    code: String,
+pub(super) struct Code {
+    pub(super) code: String,
 }
 
 /// Turns the second factor on with a right code; answers the recovery
 /// codes (shown this once; only their hashes are kept).
-async fn totp_confirm(
+pub(super) async fn totp_confirm(
     State(s): S,
     c: Caller,
     body: Result<Json<Code>, JsonRejection>,
@@ -151,12 +151,12 @@ async fn totp_confirm(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Off {
+pub(super) struct Off {
     /// The user's password: a left-open session alone cannot turn it off.
-    password: String,
+    pub(super) password: String,
 }
 
-async fn totp_off(
+pub(super) async fn totp_off(
     State(s): S,
     c: Caller,
     body: Result<Json<Off>, JsonRejection>,

@@ -40,7 +40,16 @@ async fn requests(
     c: Caller,
     q: Result<Query<RequestQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let mut q = q?.0;
+    let r = list(&s, &c, q?.0).await?;
+    Ok(Json(json!({"service_requests": r})))
+}
+
+/// The requests the caller sees that `q` asks for.
+pub(super) async fn list(
+    s: &crate::store::Store,
+    c: &Caller,
+    mut q: RequestQuery,
+) -> ApiResult<Vec<ServiceRequest>> {
     if let Some(st) = &q.state {
         if st != "open" && st != "closed" {
             return Err(ApiError::bad_request(
@@ -53,19 +62,18 @@ async fn requests(
     if c.role == Role::ProductAdministrator {
         q.administrator = Some(c.id.clone());
     }
-    let r = s.requests(&q).await?;
-    Ok(Json(json!({"service_requests": r})))
+    Ok(s.requests(&q).await?)
 }
 
 /// A request with its events and the knowledge articles for its code.
 #[derive(Serialize)]
-struct RequestDetail {
+pub(super) struct RequestDetail {
     #[serde(flatten)]
-    request: ServiceRequest,
-    articles: Vec<ArticleHit>,
+    pub(super) request: ServiceRequest,
+    pub(super) articles: Vec<ArticleHit>,
 }
 
-async fn request(
+pub(super) async fn request(
     State(s): S,
     c: Caller,
     Path(number): Path<String>,
@@ -87,7 +95,7 @@ async fn request(
     }))
 }
 
-async fn create_request(
+pub(super) async fn create_request(
     State(s): S,
     c: Caller,
     body: Result<Json<NewRequest>, JsonRejection>,
@@ -116,11 +124,11 @@ async fn create_request(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Close {
-    reason: String,
+pub(super) struct Close {
+    pub(super) reason: String,
 }
 
-async fn close_request(
+pub(super) async fn close_request(
     State(s): S,
     c: Caller,
     Path(number): Path<String>,
@@ -153,7 +161,7 @@ async fn update_request(
 }
 
 /// A comment on a request, by anyone who sees it.
-async fn comment_request(
+pub(super) async fn comment_request(
     State(s): S,
     c: Caller,
     Path(number): Path<String>,

@@ -114,14 +114,14 @@ pub(super) async fn new_password_hash(password: String) -> ApiResult<String> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ResetRequest {
-    email: String,
+pub(super) struct ResetRequest {
+    pub(super) email: String,
 }
 
 /// Sends a single-use reset link to the address when it is an active
 /// user's; the answer is the same either way (no one learns who has an
 /// account).
-async fn request_reset(
+pub(super) async fn request_reset(
     State(s): S,
     Extension(mail): Extension<Mail>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -169,13 +169,13 @@ async fn request_reset(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ResetConfirm {
-    token: String,
-    new_password: String,
+pub(super) struct ResetConfirm {
+    pub(super) token: String,
+    pub(super) new_password: String,
 }
 
 /// Spends the link and sets the new password; every session of the user ends.
-async fn confirm_reset(
+pub(super) async fn confirm_reset(
     State(s): S,
     body: Result<Json<ResetConfirm>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
@@ -435,15 +435,15 @@ async fn logout_everywhere(State(s): S, c: Caller) -> ApiResult<Json<serde_json:
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PasswordChange {
+pub(super) struct PasswordChange {
     /// Not needed to set the first password.
     #[serde(default)]
-    current_password: Option<String>,
-    new_password: String,
+    pub(super) current_password: Option<String>,
+    pub(super) new_password: String,
 }
 
 /// A new password; every other session of the user ends.
-async fn change_password(
+pub(super) async fn change_password(
     State(s): S,
     c: Caller,
     session: Option<Extension<SessionId>>,

@@ -30,11 +30,19 @@ pub(super) fn routes() -> Routes {
 
 /// No access for now: the user's sessions and tokens are refused until
 /// reinstated (they are kept, so they work again then).
-async fn suspend(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<Json<User>> {
+pub(super) async fn suspend(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<User>> {
     set_state(&s, &c, &id, crate::model::UserState::Suspended).await
 }
 
-async fn reinstate(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<Json<User>> {
+pub(super) async fn reinstate(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<User>> {
     set_state(&s, &c, &id, crate::model::UserState::Active).await
 }
 
@@ -73,12 +81,21 @@ async fn users(
     c: Caller,
     q: Result<Query<UserQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
+    let u = list(&s, &c, q?.0).await?;
+    Ok(Json(json!({"users": u})))
+}
+
+/// The users the caller manages that `q` asks for.
+pub(super) async fn list(
+    s: &crate::store::Store,
+    c: &Caller,
+    mut q: UserQuery,
+) -> ApiResult<Vec<User>> {
     c.need(Action::ManageUsers, "listing users")?;
-    let mut q = q?.0;
     let accounts = c.scoped_accounts(q.account.take())?;
     let mut u = s.users(accounts.as_deref(), &q).await?;
     u.retain(|u| c.sees_user(u));
-    Ok(Json(json!({"users": u})))
+    Ok(u)
 }
 
 async fn user(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<Json<User>> {
@@ -123,7 +140,11 @@ async fn put_user(
     Ok(Json(after))
 }
 
-async fn delete_user(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn delete_user(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     c.need(Action::ManageUsers, "removing users")?;
     let u = c.user(&s, &id).await?;
     if !c.may_write_user(&u) {

@@ -5,10 +5,19 @@
 //! hidden field of every form that changes anything) and ask the same
 //! access policy; a person who is not logged in is sent to the login page.
 
+mod account;
 mod chart;
+mod customers;
+mod form;
+mod groups;
 mod i18n;
+mod knowledge;
+mod product_edit;
 mod products;
+mod profile;
 mod readings;
+mod requests;
+mod users;
 
 use super::sessions::{self, Login};
 use super::{Routes, S};
@@ -34,8 +43,50 @@ pub(super) fn routes() -> Routes {
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route(
+            "/register",
+            get(account::register_page).post(account::register),
+        )
+        .route(
+            "/register/confirm",
+            get(account::confirm_page).post(account::confirm),
+        )
+        .route(
+            "/invitation/accept",
+            get(account::accept_page).post(account::accept),
+        )
+        .route(
+            "/invitation/decline",
+            get(account::decline_page).post(account::decline),
+        )
+        .route(
+            "/reset-password",
+            get(account::reset_page).post(account::reset),
+        )
+        .route("/users", get(users::list))
+        .route("/users/invite", get(users::invite_page).post(users::invite))
+        .route("/users/{id}/{action}", post(users::act))
+        .route("/groups", get(groups::list))
+        .route("/groups/new", get(groups::new_page).post(groups::create))
+        .route("/groups/{id}", get(groups::page).post(groups::change))
+        .route("/requests", get(requests::list))
+        .route(
+            "/requests/new",
+            get(requests::new_page).post(requests::create),
+        )
+        .route("/requests/{number}", get(requests::page))
+        .route("/requests/{number}/comments", post(requests::comment))
+        .route("/profile", get(profile::page).post(profile::change))
+        .route("/customers", get(customers::list))
+        .route("/customers/{id}", get(customers::page))
+        .route("/knowledge", get(knowledge::search))
+        .route("/knowledge/{id}", get(knowledge::article))
         .route("/products", get(products::list))
         .route("/products/{serial}", get(products::page))
+        .route(
+            "/products/{serial}/edit",
+            get(product_edit::page).post(product_edit::save),
+        )
         .route("/products/{serial}/chart.svg", get(readings::chart_svg))
         .route("/products/{serial}/readings", post(readings::enter))
         .route("/static/app.css", get(stylesheet))
@@ -100,6 +151,18 @@ pub struct Who {
     pub csrf: String,
 }
 
+impl Who {
+    /// Account managers and operators manage colleagues.
+    pub fn manages_users(&self) -> bool {
+        self.user.role != Role::ProductAdministrator
+    }
+
+    /// The Customers page: the companies a person's organisation has.
+    pub fn shows_customers(&self) -> bool {
+        self.user.role != Role::ProductAdministrator
+    }
+}
+
 pub(super) fn display_name(u: &User) -> String {
     let full = format!("{} {}", u.first_name, u.last_name);
     match full.trim() {
@@ -159,7 +222,7 @@ pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-fn accept_language(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn accept_language(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())

@@ -5,7 +5,7 @@
 use super::i18n::{self, Texts};
 use super::readings;
 use super::{error_page, html, when, who, Who};
-use crate::api::S;
+use crate::api::{Knowledge, S};
 use crate::auth::password::Sessions;
 use crate::model::{
     url_part, ArticleQuery, ArticleViewer, Product, ProductQuery, RequestQuery, Role,
@@ -153,7 +153,10 @@ struct PartRow {
 struct Category {
     title: String,
     total: i64,
-    articles: Vec<String>,
+    articles: Vec<(String, String)>,
+    /// The knowledge centre's search for the rest ("view more").
+    more: String,
+    has_more: bool,
 }
 
 #[derive(Template)]
@@ -172,6 +175,9 @@ struct ProductPage<'a> {
     duplex: bool,
     seen: String,
     categories: Vec<Category>,
+    download: Option<String>,
+    may_invite: bool,
+    notice: Option<String>,
     history: readings::Section,
 }
 
@@ -188,11 +194,13 @@ fn level(t: &Texts, level: Option<i64>, capacity: Option<i64>) -> String {
 #[derive(Deserialize)]
 pub(super) struct PageQuery {
     counter: Option<String>,
+    done: Option<String>,
 }
 
 pub(super) async fn page(
     State(s): S,
     Extension(cfg): Extension<Sessions>,
+    Extension(k): Extension<Knowledge>,
     headers: HeaderMap,
     Path(serial): Path<String>,
     Query(pq): Query<PageQuery>,
@@ -200,7 +208,20 @@ pub(super) async fn page(
     let Some(w) = who(&s, &cfg, &headers).await else {
         return Redirect::to("/login").into_response();
     };
-    render(&s, w, &serial, pq.counter, None).await
+    let n = super::form::notice(i18n::texts(&w.user.language), pq.done.as_deref());
+    let more = More {
+        download_url: k.download_url.as_deref(),
+        notice: n,
+    };
+    render(&s, w, &serial, pq.counter, None, more).await
+}
+
+/// What a product's page shows besides the product: the download centre's
+/// address template and a notice after a change.
+#[derive(Default)]
+pub(super) struct More<'a> {
+    pub download_url: Option<&'a str>,
+    pub notice: Option<String>,
 }
 
 /// The product `serial` for `w`, or the error page that says why not.
@@ -240,7 +261,9 @@ pub(super) async fn render(
     serial: &str,
     counter: Option<String>,
     entry: Option<readings::Entry>,
+    more: More<'_>,
 ) -> Response {
+    let notice = more.notice;
     let t = i18n::texts(&w.user.language);
     let (w, p) = match visible(s, w, serial).await {
         Ok(v) => v,
@@ -300,10 +323,23 @@ pub(super) async fn render(
             )
             .await
             .unwrap_or_default();
+        let mut more = format!("/knowledge?kind={kind}");
+        if let Some(m) = &p.model {
+            more.push_str(&format!("&model={}", url_part(m)));
+        }
+        if t.lang != "en" {
+            more.push_str(&format!("&lang={}", t.lang));
+        }
+        let total = counts.get(kind).copied().unwrap_or(0);
         categories.push(Category {
             title: t.get(&format!("kb-{kind}")),
-            total: counts.get(kind).copied().unwrap_or(0),
-            articles: first.into_iter().map(|h| h.article.title).collect(),
+            total,
+            has_more: total > first.len() as i64,
+            articles: first
+                .into_iter()
+                .map(|h| (h.article.id, h.article.title))
+                .collect(),
+            more,
         });
     }
     let part = |c: &crate::model::Component| PartRow {
@@ -324,9 +360,16 @@ pub(super) async fn render(
         .map(part)
         .collect();
     let administrators = p.administrators.join(", ");
+    let download = match (more.download_url, &p.model) {
+        (Some(template), Some(model)) => Some(crate::model::download_url(template, model)),
+        _ => None,
+    };
     html(ProductPage {
         t,
         page: "products",
+        download,
+        may_invite: w.manages_users(),
+        notice,
         location: location(&p),
         administrators,
         counters: p.counters.iter().map(|(k, v)| (k.clone(), *v)).collect(),

@@ -30,6 +30,8 @@ pub(super) struct Section {
     pub counters: Vec<String>,
     pub counter: String,
     pub chart_url: String,
+    /// Whether billing reads are marked (the caption says how).
+    pub billing: bool,
     pub chart_alt: String,
     pub months: Vec<(String, u64)>,
     pub entry_error: Option<String>,
@@ -50,7 +52,8 @@ fn chosen(p: &Product, asked: Option<String>) -> String {
         .unwrap_or_else(|| "canon.101".into())
 }
 
-async fn points(s: &Store, serial: &str, counter: &str) -> Result<Vec<Point>, StoreError> {
+async fn points(s: &Store, p: &Product, counter: &str) -> Result<Vec<Point>, StoreError> {
+    let serial = p.serial.as_str();
     let h = s
         .history(
             serial,
@@ -68,9 +71,17 @@ async fn points(s: &Store, serial: &str, counter: &str) -> Result<Vec<Point>, St
             at_ms: r.taken_at_ms,
             value: r.value,
             manual: r.source == "manual",
+            billing: false,
         })
         .collect();
     pts.sort_by_key(|p| p.at_ms);
+    if let (Some(day), Some(account)) = (p.billing_day, &p.account) {
+        let tz = match s.account(account).await? {
+            Some(a) => a.time_zone.parse().unwrap_or(chrono_tz::UTC),
+            None => chrono_tz::UTC,
+        };
+        chart::mark_billing(&mut pts, day, tz);
+    }
     Ok(pts)
 }
 
@@ -81,7 +92,7 @@ pub(super) async fn section(
     entry: Option<Entry>,
 ) -> Result<Section, StoreError> {
     let counter = chosen(p, asked);
-    let pts = points(s, &p.serial, &counter).await?;
+    let pts = points(s, p, &counter).await?;
     let mut counters: Vec<String> = p.counters.keys().cloned().collect();
     counters.sort_by_key(|c| c != &counter);
     let (entry_error, entry_value) = match entry {
@@ -89,6 +100,7 @@ pub(super) async fn section(
         None => (None, String::new()),
     };
     Ok(Section {
+        billing: pts.iter().any(|p| p.billing),
         chart_url: format!(
             "/products/{}/chart.svg?counter={}",
             url_part(&p.serial),
@@ -115,6 +127,8 @@ pub(super) async fn section(
 #[derive(Deserialize)]
 pub(super) struct ChartQuery {
     counter: Option<String>,
+    /// The image's width in pixels (a phone's page asks for a narrow one).
+    w: Option<u32>,
 }
 
 /// The chart image of a counter of a product the person sees.
@@ -133,14 +147,14 @@ pub(super) async fn chart_svg(
         Err(_) => return StatusCode::NOT_FOUND.into_response(),
     };
     let counter = chosen(&p, q.counter);
-    let pts = match points(&s, &p.serial, &counter).await {
+    let pts = match points(&s, &p, &counter).await {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "a chart's readings could not be read");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    match chart::svg(&pts, &counter) {
+    match chart::svg(&pts, &counter, q.w.unwrap_or(chart::WIDTH)) {
         Some(svg) => (
             [
                 (header::CONTENT_TYPE, "image/svg+xml"),
@@ -168,6 +182,7 @@ pub(super) struct EntryForm {
 pub(super) async fn enter(
     State(s): S,
     Extension(cfg): Extension<Sessions>,
+    Extension(k): Extension<crate::api::Knowledge>,
     headers: HeaderMap,
     Path(serial): Path<String>,
     Form(f): Form<EntryForm>,
@@ -181,7 +196,21 @@ pub(super) async fn enter(
         let serial = &serial;
         let counter = f.counter.clone();
         let value = f.value.clone();
-        async move { render(s, w, serial, Some(counter), Some(Entry { error, value })).await }
+        let more = super::products::More {
+            download_url: k.download_url.as_deref(),
+            notice: None,
+        };
+        async move {
+            render(
+                s,
+                w,
+                serial,
+                Some(counter),
+                Some(Entry { error, value }),
+                more,
+            )
+            .await
+        }
     };
     if !super::same_origin(&headers) || !crate::token::same_hash(&f.csrf, &w.csrf) {
         return back(w, t.get("csrf-failed")).await;

@@ -1,5 +1,10 @@
 //! The web portal in a real browser (Debian's Chromium driven by
-//! Playwright, tests/browser/portal.mjs) on both stores: a person logs in
+//! Playwright) on both stores. tests/browser/journey.mjs: a company
+//! registers and confirms from the captured e-mail (aiosmtpd), invites a
+//! Product Administrator who accepts, makes a group with the wizard, opens
+//! a service request and finds it among the open ones, enters a reading,
+//! switches to Italian; the administrator sees only their products; then
+//! every page at desktop and phone width. tests/browser/portal.mjs: a person logs in
 //! (a wrong password first), sees their open request on the home page,
 //! finds the product in the product list and opens its page (details,
 //! counters, configuration, knowledge centre), switches to Italian and logs
@@ -13,7 +18,7 @@ use meterlink_collector::store::{scratch_postgres, Store};
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{Component, CounterValue, Identity, MeterReading, Observation};
 use meterlink_tests::http::{expect, get, Api};
-use meterlink_tests::peers::{have_tool, skip};
+use meterlink_tests::peers::{have_python_module, have_tool, skip};
 use meterlink_tests::stack::start_collector;
 use serde_json::json;
 use std::path::PathBuf;
@@ -185,8 +190,113 @@ async fn setup(op: &Api, store: &Store) {
     );
 }
 
-async fn portal(op: &Api, store: &Store, name: &str) {
+/// Beta Srl: a company without users whose serials C-1, C-2 (read by
+/// hand) and C-3 a registration names; the knowledge centre's articles;
+/// a group of Acme's for the tour.
+async fn setup_beta(op: &Api, store: &Store) {
+    expect(
+        &op.send(
+            "PUT",
+            "/api/v1/accounts/beta",
+            json!({"id": "beta", "name": "Beta Srl", "billing_code": "B-2000", "service_code": "S-2000",
+                   "auto_create_products": true}),
+        )
+        .await,
+        200,
+    );
+    store.agent_hello("agent-b", "0.1.0", 10).await.unwrap();
+    expect(
+        &op.send(
+            "PATCH",
+            "/api/v1/agents/agent-b",
+            json!({"account": "beta"}),
+        )
+        .await,
+        200,
+    );
+    let now = meterlink_collector::store::now_ms();
+    let mut batch = Vec::new();
+    for (i, (serial, model)) in [
+        ("C-1", "iR-ADV C5560"),
+        ("C-2", "iR-ADV C3530"),
+        ("C-3", "LBP 325x"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let obs = |seq: u64, body: Body| Observation {
+            seq,
+            taken_at_ms: now - 3 * 86_400_000,
+            device_address: format!("10.0.1.{i}:161"),
+            serial: serial.into(),
+            body: Some(body),
+        };
+        batch.push(obs(
+            10 + 2 * i as u64,
+            Body::Identity(Identity {
+                vendor: "Canon".into(),
+                model: model.into(),
+                serial: serial.into(),
+                ..Default::default()
+            }),
+        ));
+        batch.push(obs(
+            11 + 2 * i as u64,
+            Body::Meter(MeterReading {
+                counters: vec![CounterValue {
+                    id: "canon.101".into(),
+                    value: 10_000,
+                    ..Default::default()
+                }],
+            }),
+        ));
+    }
+    store.ingest("agent-b", &batch).await.unwrap();
+    expect(
+        &op.send(
+            "PATCH",
+            "/api/v1/products/C-2",
+            json!({"emaintenance": false}),
+        )
+        .await,
+        200,
+    );
+    for (id, title, body) in [
+        (
+            "kb-jam-duplex",
+            "Paper jam in the duplex unit",
+            "Open the duplex cover on the right side.\n\nPull the jammed sheet out slowly,              without tearing it, and close the cover.",
+        ),
+        (
+            "kb-jam-tray",
+            "Paper jam in a drawer",
+            "Pull the drawer out, remove the jammed paper and fan the stack before putting it back.",
+        ),
+    ] {
+        expect(
+            &op.send(
+                "PUT",
+                &format!("/api/v1/kb-articles/{id}"),
+                json!({"id": id, "kind": "troubleshooter", "title": title, "body": body}),
+            )
+            .await,
+            200,
+        );
+    }
+    expect(
+        &op.send(
+            "POST",
+            "/api/v1/groups",
+            json!({"account": "acme", "name": "Print room"}),
+        )
+        .await,
+        201,
+    );
+}
+
+async fn portal(op: &Api, store: &Store, name: &str, maildir: &std::path::Path) {
     setup(op, store).await;
+    setup_beta(op, store).await;
     // The pages' headers, as a browser gets them.
     let login = get(op.addr, "/login").await;
     expect(&login, 200);
@@ -256,30 +366,116 @@ async fn portal(op: &Api, store: &Store, name: &str) {
             assert!(shots.join(format!("{width}-{page}.png")).is_file());
         }
     }
+
+    let out = tokio::process::Command::new("node")
+        .arg(browser_dir().join("journey.mjs"))
+        .env("BASE_URL", format!("http://{}", op.addr))
+        .env("MAILDIR", maildir)
+        .env("TOUR_EMAIL", "mia@example.com")
+        .env("TOUR_PASSWORD", "correct horse battery")
+        .env("SCREENSHOTS", &shots)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser journey failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the journey did, as the API sees it.
+    let users = op.get("/api/v1/users?account=beta").await;
+    expect(&users, 200);
+    let state = |email: &str| {
+        users.json()["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .map(|u| {
+                (
+                    u["role"].as_str().unwrap_or("").to_string(),
+                    u["state"].as_str().unwrap_or("").to_string(),
+                )
+            })
+    };
+    assert_eq!(
+        state("bea@beta.example"),
+        Some(("account_manager".into(), "active".into()))
+    );
+    assert_eq!(
+        state("paolo@beta.example"),
+        Some(("product_administrator".into(), "active".into()))
+    );
+    assert_eq!(
+        state("dora@beta.example"),
+        Some(("product_administrator".into(), "refused".into()))
+    );
+    let open = op
+        .get("/api/v1/service-requests?account=beta&state=open")
+        .await
+        .json();
+    assert_eq!(
+        open["service_requests"][0]["title"],
+        "Toner smears on every page"
+    );
+    let c1 = op.get("/api/v1/products/C-1").await.json();
+    assert_eq!(c1["alt_name"], "Reception");
+    for page in [
+        "journey-register",
+        "journey-confirmed",
+        "journey-group-wizard-products",
+        "journey-request",
+        "journey-profile-it",
+        "journey-pa-products",
+        "desktop-customers",
+        "phone-request",
+        "phone-group",
+        "phone-profile",
+    ] {
+        assert!(shots.join(format!("{page}.png")).is_file(), "{page}");
+    }
 }
 
-#[tokio::test]
-async fn portal_in_a_browser_on_sqlite() {
-    if !browser_ready("portal_in_a_browser_on_sqlite") {
+/// A collector on `store_toml` that sends e-mail to aiosmtpd on `smtp`.
+async fn run(test: &str, store_toml: &str, smtp: &str, name: &str) {
+    if !browser_ready(test) || !have_python_module("aiosmtpd", test) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let c = start_collector(dir.path(), "", "agent-w", &dir.path().join("certs")).await;
-    portal(&c.operator(), &c.running.store, "sqlite").await;
+    let maildir = dir.path().join("maildir");
+    let _server = super::email::smtp_server(smtp, &maildir);
+    let extra = format!(
+        "{store_toml}[email]\nsmtp_url = \"smtp://{smtp}\"\nfrom = \"meterlink <meterlink@example.com>\"\n\
+         public_url = \"https://portal.example.com\"\nretry_base_ms = 100\nretry_max_ms = 500\n"
+    );
+    let c = start_collector(dir.path(), &extra, "agent-w", &dir.path().join("certs")).await;
+    portal(&c.operator(), &c.running.store, name, &maildir).await;
     c.running.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_in_a_browser_on_sqlite() {
+    run(
+        "portal_in_a_browser_on_sqlite",
+        "",
+        "127.60.0.6:2530",
+        "sqlite",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portal_in_a_browser_on_postgres() {
-    if !browser_ready("portal_in_a_browser_on_postgres") {
-        return;
-    }
     let Some(url) = scratch_postgres("portal_in_a_browser_on_postgres").await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let extra = format!("[store]\npostgres = \"{url}\"\n");
-    let c = start_collector(dir.path(), &extra, "agent-w", &dir.path().join("certs")).await;
-    portal(&c.operator(), &c.running.store, "postgres").await;
-    c.running.stop().await;
+    let store = format!("[store]\npostgres = \"{url}\"\n");
+    run(
+        "portal_in_a_browser_on_postgres",
+        &store,
+        "127.60.0.7:2531",
+        "postgres",
+    )
+    .await;
 }
