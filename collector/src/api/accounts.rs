@@ -35,7 +35,7 @@ async fn account(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<Js
     }
 }
 
-async fn put_account(
+pub(super) async fn put_account(
     State(s): S,
     c: Caller,
     Path(id): Path<String>,

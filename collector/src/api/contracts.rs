@@ -58,7 +58,11 @@ async fn put_line(
     Ok((StatusCode::CREATED, Json(line)))
 }
 
-async fn delete_line(State(s): S, c: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub(super) async fn delete_line(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     c.need(Action::ManageAccounts, "maintaining contract lines")?;
     let before = s
         .contract_line(id)
@@ -75,7 +79,7 @@ async fn delete_line(State(s): S, c: Caller, Path(id): Path<i64>) -> ApiResult<S
 /// `contract_number,item,serial,service,kind,starts_on,ends_on`): every
 /// row is checked first, the first bad one is named by its line, and
 /// nothing is written unless all are good.
-async fn import_csv(
+pub(super) async fn import_csv(
     State(s): S,
     c: Caller,
     Path(account): Path<String>,

@@ -33,16 +33,16 @@ pub(super) fn routes() -> Routes {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Create {
-    account: String,
+pub(super) struct Create {
+    pub(super) account: String,
     #[serde(default)]
-    agent_id: Option<String>,
+    pub(super) agent_id: Option<String>,
     /// Seconds the token is good for.
     #[serde(default)]
-    ttl_secs: Option<u64>,
+    pub(super) ttl_secs: Option<u64>,
 }
 
-async fn create(
+pub(super) async fn create(
     State(s): S,
     c: Caller,
     Extension(j): Extension<Joining>,
@@ -101,7 +101,11 @@ async fn list(
     Ok(Json(json!({"join_tokens": t})))
 }
 
-async fn withdraw(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn withdraw(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     c.need(Action::EnrollAgents, "join tokens")?;
     let t = s
         .join_token(&id)

@@ -2,12 +2,13 @@
 
 use super::audit::{record, Change};
 use super::caller::Caller;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::{Routes, S};
 use crate::auth::Action;
-use crate::model::{AgentInfo, OutboxCounts};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use crate::model::{AgentInfo, OutboxCounts, QueueEntry};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::Json;
 use serde::Deserialize;
@@ -21,6 +22,8 @@ pub(super) fn routes() -> Routes {
         .route("/api/v1/agents/{id}/enable", post(enable_agent))
         .route("/api/v1/unassigned-devices", get(unassigned))
         .route("/api/v1/outbox", get(outbox))
+        .route("/api/v1/queues/{queue}", get(queue_entries))
+        .route("/api/v1/queues/{queue}/{id}/retry", post(retry))
 }
 
 async fn agents(State(s): S, c: Caller) -> ApiResult<Json<Value>> {
@@ -34,11 +37,11 @@ async fn agents(State(s): S, c: Caller) -> ApiResult<Json<Value>> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AgentUpdate {
-    account: Option<String>,
+pub(super) struct AgentUpdate {
+    pub(super) account: Option<String>,
 }
 
-async fn update_agent(
+pub(super) async fn update_agent(
     State(s): S,
     c: Caller,
     Path(id): Path<String>,
@@ -55,7 +58,7 @@ async fn update_agent(
 
 /// Its live stream ends within a second; it may not connect, renew or
 /// enroll until enabled again.
-async fn disable_agent(
+pub(super) async fn disable_agent(
     State(s): S,
     c: Caller,
     Path(id): Path<String>,
@@ -68,7 +71,7 @@ async fn disable_agent(
     Ok(Json(a))
 }
 
-async fn enable_agent(
+pub(super) async fn enable_agent(
     State(s): S,
     c: Caller,
     Path(id): Path<String>,
@@ -90,4 +93,80 @@ async fn unassigned(State(s): S, c: Caller) -> ApiResult<Json<Value>> {
 async fn outbox(State(s): S, c: Caller) -> ApiResult<Json<OutboxCounts>> {
     c.need(Action::ManageFleet, "the outbox")?;
     Ok(Json(s.outbox_counts().await?))
+}
+
+/// The two delivery queues an operator looks into.
+#[derive(Clone, Copy, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum QueueName {
+    /// Request changes for the external portal.
+    Portal,
+    /// E-mail notifications.
+    Email,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EntriesQuery {
+    /// "pending" (default) or "dead".
+    pub(super) state: Option<String>,
+    pub(super) limit: Option<u32>,
+}
+
+/// A queue's pending deliveries or dead letters, newest first.
+pub(super) async fn entries(
+    s: &crate::store::Store,
+    c: &Caller,
+    queue: QueueName,
+    q: EntriesQuery,
+) -> ApiResult<Vec<QueueEntry>> {
+    c.need(Action::ManageFleet, "the delivery queues")?;
+    let state = q.state.unwrap_or_else(|| "pending".into());
+    if state != "pending" && state != "dead" {
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            "state is pending or dead",
+        ));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000) as i64;
+    Ok(match queue {
+        QueueName::Portal => s.outbox_entries(&state, limit).await?,
+        QueueName::Email => s.email_entries(&state, limit).await?,
+    })
+}
+
+async fn queue_entries(
+    State(s): S,
+    c: Caller,
+    Path(queue): Path<QueueName>,
+    q: Result<Query<EntriesQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let e = entries(&s, &c, queue, q?.0).await?;
+    Ok(Json(json!({"entries": e})))
+}
+
+/// A dead letter tried again, with a full round of attempts (after the
+/// portal or the mail server is mended).
+pub(super) async fn retry(
+    State(s): S,
+    c: Caller,
+    Path((queue, id)): Path<(QueueName, i64)>,
+) -> ApiResult<StatusCode> {
+    c.need(Action::ManageFleet, "the delivery queues")?;
+    let now = crate::store::now_ms();
+    let done = match queue {
+        QueueName::Portal => s.outbox_retry(id, now).await?,
+        QueueName::Email => s.email_retry(id, now).await?,
+    };
+    if !done {
+        return Err(ApiError::not_found(format!("dead letter {id}")));
+    }
+    let kind = match queue {
+        QueueName::Portal => "outbox",
+        QueueName::Email => "email",
+    };
+    let key = id.to_string();
+    let what = Change::new(kind, &key, "retried", None);
+    record::<(), ()>(&s, &c, what, None, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -133,7 +133,7 @@ pub(super) async fn article(
         .ok_or_else(|| ApiError::not_found(format!("article {id:?}")))
 }
 
-async fn put_article(
+pub(super) async fn put_article(
     State(s): S,
     c: Caller,
     Path(id): Path<String>,
@@ -154,7 +154,11 @@ async fn put_article(
     Ok(Json(after))
 }
 
-async fn delete_article(State(s): S, c: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn delete_article(
+    State(s): S,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     c.need(
         Action::ManageKnowledgeBase,
         "writing knowledge-base articles",

@@ -350,12 +350,12 @@ async fn registrations(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Approve {
+pub(super) struct Approve {
     /// The company the registrant becomes account manager of.
-    account: String,
+    pub(super) account: String,
 }
 
-async fn approve(
+pub(super) async fn approve(
     State(s): S,
     c: Caller,
     Extension(mail): Extension<Mail>,
@@ -367,7 +367,7 @@ async fn approve(
     decide(&s, &c, &mail, &id, Some(&b.account)).await
 }
 
-async fn reject(
+pub(super) async fn reject(
     State(s): S,
     c: Caller,
     Extension(mail): Extension<Mail>,

@@ -29,7 +29,7 @@ pub use kb::{
     download_url, normal_code, search_languages, search_words, text_search_config, url_part,
     Article, ArticleHit, ArticleQuery, ArticleViewer, ARTICLE_KINDS, ARTICLE_LANGUAGES,
 };
-pub use outbox::{EmailItem, OutboxCounts, OutboxItem, OutboxResult};
+pub use outbox::{EmailItem, OutboxCounts, OutboxItem, OutboxResult, QueueEntry};
 pub use people::{
     Actor, AuditEntry, AuditQuery, Confirmed, LinkMail, NewAudit, NewInvitation, NewRegistration,
     Registration, RegistrationState,

@@ -42,3 +42,19 @@ pub struct EmailItem {
     pub body: String,
     pub attempts: u32,
 }
+
+/// One delivery of a queue as an operator sees it: for the portal's
+/// outbox `target` is the request and `subject` the change; for e-mail the
+/// address and the subject.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QueueEntry {
+    pub id: i64,
+    pub target: String,
+    pub subject: String,
+    /// "pending", "sent" or "dead".
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at_ms: i64,
+    pub next_attempt_ms: i64,
+}

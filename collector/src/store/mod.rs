@@ -36,7 +36,8 @@ use crate::model::{
 };
 use crate::model::{
     AuditEntry, AuditQuery, Confirmed, ContractLine, LinkMail, NewAudit, NewContractLine,
-    NewInvitation, NewRegistration, Registration, RegistrationState, RequestNote, TotpState,
+    NewInvitation, NewRegistration, QueueEntry, Registration, RegistrationState, RequestNote,
+    TotpState,
 };
 use crate::requests::Rules;
 
@@ -236,6 +237,10 @@ dispatch! {
     pub async fn email_claim(&self, id: i64, now_ms: i64, until_ms: i64) -> Result<bool, StoreError>;
     pub async fn email_result(&self, id: i64, result: OutboxResult) -> Result<(), StoreError>;
     pub async fn email_counts(&self) -> Result<OutboxCounts, StoreError>;
+    pub async fn outbox_entries(&self, state: &str, limit: i64) -> Result<Vec<QueueEntry>, StoreError>;
+    pub async fn outbox_retry(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
+    pub async fn email_entries(&self, state: &str, limit: i64) -> Result<Vec<QueueEntry>, StoreError>;
+    pub async fn email_retry(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
 }
 
 pub fn now_ms() -> i64 {

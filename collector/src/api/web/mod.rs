@@ -7,6 +7,7 @@
 
 mod account;
 mod chart;
+mod console;
 mod customers;
 mod form;
 mod groups;
@@ -89,6 +90,7 @@ pub(super) fn routes() -> Routes {
         )
         .route("/products/{serial}/chart.svg", get(readings::chart_svg))
         .route("/products/{serial}/readings", post(readings::enter))
+        .merge(console::routes())
         .route("/static/app.css", get(stylesheet))
         .route("/static/icon.svg", get(icon))
         .layer(axum::middleware::map_response(security_headers))
@@ -155,6 +157,11 @@ impl Who {
     /// Account managers and operators manage colleagues.
     pub fn manages_users(&self) -> bool {
         self.user.role != Role::ProductAdministrator
+    }
+
+    /// The service provider's console.
+    pub fn is_operator(&self) -> bool {
+        self.user.role == Role::Operator
     }
 
     /// The Customers page: the companies a person's organisation has.

@@ -1,7 +1,7 @@
 //! The outboxes: request changes on their way to an external portal, and
 //! (the same claims, results and counts) e-mail notifications (`Queue`).
 
-use crate::model::{OutboxCounts, OutboxItem, OutboxResult};
+use crate::model::{OutboxCounts, OutboxItem, OutboxResult, QueueEntry};
 use crate::store::encoding::request_number;
 use crate::store::StoreError;
 use sqlx::Row;
@@ -100,6 +100,86 @@ impl Backend {
         };
         q.execute(&self.pool).await.map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// The newest `limit` rows of `q` in `state` ("pending" or "dead").
+    pub(super) async fn entries_in(
+        &self,
+        q: Queue,
+        state: &str,
+        limit: i64,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        let (table, key) = q.table();
+        let (target, subject, created) = match q {
+            Queue::Portal => ("request_id", "idempotency_key", "created_ms"),
+            Queue::Email => ("to_address", "subject", "created_at_ms"),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {key}, {target}, {subject}, state, attempts, last_error, {created}, next_attempt_ms
+             FROM {table} WHERE state = $1 ORDER BY {key} DESC LIMIT $2"
+        ))
+        .bind(state)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| QueueEntry {
+                id: r.get(0),
+                target: match q {
+                    Queue::Portal => request_number(r.get(1)),
+                    Queue::Email => r.get(1),
+                },
+                subject: r.get(2),
+                state: r.get(3),
+                attempts: r.get::<i64, _>(4) as u32,
+                last_error: r.get(5),
+                created_at_ms: r.get(6),
+                next_attempt_ms: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Puts a dead letter of `q` back in line, tried at `now` with a full
+    /// round of attempts; false when `id` is no dead letter.
+    pub(super) async fn retry_in(&self, q: Queue, id: i64, now: i64) -> Result<bool, StoreError> {
+        let (table, key) = q.table();
+        let n = sqlx::query(&format!(
+            "UPDATE {table} SET state = 'pending', attempts = 0, next_attempt_ms = $1
+             WHERE {key} = $2 AND state = 'dead'"
+        ))
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn outbox_entries(
+        &self,
+        state: &str,
+        limit: i64,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        self.entries_in(Queue::Portal, state, limit).await
+    }
+
+    pub async fn outbox_retry(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        self.retry_in(Queue::Portal, id, now).await
+    }
+
+    pub async fn email_entries(
+        &self,
+        state: &str,
+        limit: i64,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        self.entries_in(Queue::Email, state, limit).await
+    }
+
+    pub async fn email_retry(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        self.retry_in(Queue::Email, id, now).await
     }
 
     /// How many rows of `q` are pending, sent and dead.

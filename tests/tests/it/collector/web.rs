@@ -14,6 +14,7 @@
 //! or script error. Screenshots are left in target/screenshots/.
 
 use meterlink_collector::auth::password;
+use meterlink_collector::model::OutboxResult;
 use meterlink_collector::store::{scratch_postgres, Store};
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{Component, CounterValue, Identity, MeterReading, Observation};
@@ -421,6 +422,42 @@ async fn portal(op: &Api, store: &Store, name: &str, maildir: &std::path::Path) 
     );
     let c1 = op.get("/api/v1/products/C-1").await.json();
     assert_eq!(c1["alt_name"], "Reception");
+
+    setup_console(op, store).await;
+    let out = tokio::process::Command::new("node")
+        .arg(browser_dir().join("console.mjs"))
+        .env("BASE_URL", format!("http://{}", op.addr))
+        .env("MAILDIR", maildir)
+        .env("OPERATOR_EMAIL", "olga@provider.example")
+        .env("OPERATOR_PASSWORD", "service desk keys 42")
+        .env("SCREENSHOTS", &shots)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the console in the browser failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the operator did, as the API sees it.
+    assert_eq!(
+        op.get("/api/v1/products/X-9").await.json()["account"],
+        "acme"
+    );
+    let lines = op.get("/api/v1/contract-lines?account=gamma").await.json();
+    assert_eq!(lines["contract_lines"].as_array().unwrap().len(), 1);
+    let zoe = op.get("/api/v1/users?account=gamma").await.json();
+    assert_eq!(zoe["users"][0]["email"], "zoe@zeta.example");
+    assert_eq!(zoe["users"][0]["state"], "active");
+    expect(&op.get("/api/v1/kb-articles/kb-e602-hdd").await, 404);
+    // The retried letter is sent this time.
+    meterlink_tests::peers::until(
+        std::time::Duration::from_secs(20),
+        "the retried e-mail to be sent",
+        || async { store.email_counts().await.unwrap().dead == 0 },
+    )
+    .await;
     for page in [
         "journey-register",
         "journey-confirmed",
@@ -429,12 +466,63 @@ async fn portal(op: &Api, store: &Store, name: &str, maildir: &std::path::Path) 
         "journey-profile-it",
         "journey-pa-products",
         "desktop-customers",
+        "console-overview",
+        "console-company",
+        "phone-console-agents",
+        "phone-console-queues-email",
         "phone-request",
         "phone-group",
         "phone-profile",
     ] {
         assert!(shots.join(format!("{page}.png")).is_file(), "{page}");
     }
+}
+
+/// For the console: an agent no company owns with a device, an
+/// operator with a password, and an e-mail the mail server refused for
+/// good (a dead letter).
+async fn setup_console(op: &Api, store: &Store) {
+    store.agent_hello("agent-x", "0.1.0", 0).await.unwrap();
+    let now = meterlink_collector::store::now_ms();
+    let obs = |seq: u64, body: Body| Observation {
+        seq,
+        taken_at_ms: now - 60_000,
+        device_address: "10.0.9.9:161".into(),
+        serial: "X-9".into(),
+        body: Some(body),
+    };
+    store
+        .ingest(
+            "agent-x",
+            &[obs(
+                1,
+                Body::Identity(Identity {
+                    vendor: "Canon".into(),
+                    model: "iR-ADV C5560".into(),
+                    serial: "X-9".into(),
+                    ..Default::default()
+                }),
+            )],
+        )
+        .await
+        .unwrap();
+    expect(
+        &op.send(
+            "PUT",
+            "/api/v1/users/olga",
+            json!({"id": "olga", "name": "olga", "first_name": "Olga", "last_name": "Ferri",
+                   "role": "operator", "email": "olga@provider.example"}),
+        )
+        .await,
+        200,
+    );
+    let phc = password::hash("service desk keys 42", &[9u8; 16]).unwrap();
+    store.set_password("olga", &phc).await.unwrap();
+    let sent = store.email_entries("sent", 1).await.unwrap();
+    let refused = OutboxResult::Dead {
+        error: "550 mailbox unavailable".into(),
+    };
+    store.email_result(sent[0].id, refused).await.unwrap();
 }
 
 /// A collector on `store_toml` that sends e-mail to aiosmtpd on `smtp`.
