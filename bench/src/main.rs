@@ -20,6 +20,7 @@ mod latency;
 mod login;
 mod portal;
 mod store;
+mod web;
 
 use meterlink_sim::Recording;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -147,6 +148,25 @@ enum Mode {
         #[arg(long, default_value_t = 2_000)]
         queries: usize,
     },
+    /// The web portal's pages under load (wrk, logged in): the product
+    /// list and the page of a product with a long history, against
+    /// /healthz; either store.
+    Web {
+        #[arg(long, default_value_t = 2_000)]
+        products: usize,
+        /// Readings of the busy product (every 15 minutes up to now).
+        #[arg(long, default_value_t = 10_000)]
+        readings: usize,
+        /// PostgreSQL database (a fresh schema is made in it); default SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Concurrent clients (wrk connections).
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds of load per page.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+    },
     /// Internal: read `devices` devices with the agent library and print figures.
     AgentChild {
         #[arg(long)]
@@ -203,6 +223,16 @@ fn main() {
             rt.block_on(content::content_bench(
                 articles, requests, postgres, queries,
             ));
+            return;
+        }
+        Some(Mode::Web {
+            products,
+            readings,
+            postgres,
+            clients,
+            secs,
+        }) => {
+            rt.block_on(web::web_bench(products, readings, postgres, clients, secs));
             return;
         }
         Some(Mode::Login {

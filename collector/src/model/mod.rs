@@ -36,6 +36,7 @@ pub use people::{
 };
 pub use product::{
     HistoryQuery, ManualReading, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
+    SeriesPoint,
 };
 pub use request::{
     NewRequest, RequestEvent, RequestNote, RequestQuery, ServiceRequest, REQUEST_STATUSES,

@@ -132,3 +132,13 @@ pub struct ProductEvent {
     pub event: String,
     pub text: String,
 }
+
+/// A point of a counter's history as a chart draws it (a bucket of time
+/// reduced to its last time and highest value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SeriesPoint {
+    pub at_ms: i64,
+    pub value: u64,
+    /// A reading in it was entered by hand.
+    pub manual: bool,
+}

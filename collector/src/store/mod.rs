@@ -37,7 +37,7 @@ use crate::model::{
 use crate::model::{
     AuditEntry, AuditQuery, Confirmed, ContractLine, LinkMail, NewAudit, NewContractLine,
     NewInvitation, NewRegistration, QueueEntry, Registration, RegistrationState, RequestNote,
-    TotpState,
+    SeriesPoint, TotpState,
 };
 use crate::requests::Rules;
 
@@ -223,6 +223,7 @@ dispatch! {
     pub async fn note_request(&self, number: &str, note: &RequestNote, by: &str, operator: bool, now_ms: i64) -> Result<ServiceRequest, StoreError>;
     pub async fn search_articles(&self, q: &ArticleQuery, viewer: ArticleViewer<'_>) -> Result<Vec<ArticleHit>, StoreError>;
     pub async fn article_counts(&self, model: Option<&str>, languages: &[String], viewer: ArticleViewer<'_>) -> Result<std::collections::BTreeMap<String, i64>, StoreError>;
+    pub async fn article_categories(&self, model: Option<&str>, languages: &[String], per_kind: i64) -> Result<(Vec<Article>, std::collections::BTreeMap<String, i64>), StoreError>;
     pub async fn article(&self, id: &str, viewer: ArticleViewer<'_>) -> Result<Option<Article>, StoreError>;
     pub async fn product_configuration(&self, serial: &str) -> Result<crate::model::ProductConfiguration, StoreError>;
     pub async fn put_article(&self, a: &Article) -> Result<Article, StoreError>;
@@ -241,6 +242,9 @@ dispatch! {
     pub async fn outbox_retry(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
     pub async fn email_entries(&self, state: &str, limit: i64) -> Result<Vec<QueueEntry>, StoreError>;
     pub async fn email_retry(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
+    pub async fn readings_before(&self, serial: &str, counter: &str, times: &[i64]) -> Result<Vec<Option<(i64, u64)>>, StoreError>;
+    pub async fn readings_from(&self, serial: &str, counter: &str, times: &[i64]) -> Result<Vec<Option<(i64, u64)>>, StoreError>;
+    pub async fn counter_series(&self, serial: &str, counter: &str, from_ms: i64, to_ms: i64, buckets: u32) -> Result<Vec<SeriesPoint>, StoreError>;
 }
 
 pub fn now_ms() -> i64 {

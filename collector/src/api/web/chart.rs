@@ -3,54 +3,6 @@
 
 use plotters::prelude::*;
 
-/// One filed reading: when, the value, entered by hand, the period's
-/// billing read.
-pub struct Point {
-    pub at_ms: i64,
-    pub value: u64,
-    pub manual: bool,
-    pub billing: bool,
-}
-
-/// The chart's width for a phone and the default; asked widths are kept
-/// between them and the widest.
-pub const PHONE_WIDTH: u32 = 360;
-pub const WIDTH: u32 = 720;
-const WIDEST: u32 = 1200;
-const HEIGHT: u32 = 300;
-
-/// Marks each month's billing read among `points` (in time order): the
-/// first reading at or after the month's cutoff (the billing day, midnight
-/// in the company's time zone) and before the next month's, as billing
-/// takes it.
-pub fn mark_billing(points: &mut [Point], billing_day: u32, tz: chrono_tz::Tz) {
-    use chrono::Datelike;
-    let (Some(first), Some(last)) = (points.first(), points.last()) else {
-        return;
-    };
-    let (start, end) = (day(first.at_ms), day(last.at_ms));
-    // From the month before the first reading (its cutoff may precede it).
-    let (mut y, mut m) = if start.month() == 1 {
-        (start.year() - 1, 12)
-    } else {
-        (start.year(), start.month() - 1)
-    };
-    while (y, m) <= (end.year(), end.month()) {
-        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-        let cutoff = crate::filing::billing_cutoff_ms(y, m, billing_day, tz);
-        let next = crate::filing::billing_cutoff_ms(ny, nm, billing_day, tz);
-        if let Some(cutoff) = cutoff {
-            let read = points
-                .iter_mut()
-                .find(|p| p.at_ms >= cutoff && next.is_none_or(|n| p.at_ms < n));
-            if let Some(p) = read {
-                p.billing = true;
-            }
-        }
-        (y, m) = (ny, nm);
-    }
-}
-
 const BRAND: RGBColor = RGBColor(0x0b, 0x53, 0x94);
 const MANUAL: RGBColor = RGBColor(0xb4, 0x5f, 0x06);
 const BILLING: RGBColor = RGBColor(0x1e, 0x7b, 0x34);
@@ -60,10 +12,131 @@ fn day(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// One point to draw: when, the value, entered by hand.
+pub struct Point {
+    pub at_ms: i64,
+    pub value: u64,
+    pub manual: bool,
+}
+
+/// The chart's width for a phone and the default; asked widths are kept
+/// between them and the widest.
+pub const PHONE_WIDTH: u32 = 360;
+pub const WIDTH: u32 = 720;
+pub const WIDEST: u32 = 1200;
+const HEIGHT: u32 = 300;
+
+/// Buckets of time a chart of `width` pixels is drawn from: two per pixel
+/// column would not show more.
+pub fn buckets(width: u32) -> u32 {
+    width.clamp(PHONE_WIDTH, WIDEST) / 2
+}
+
+/// The billing periods whose reads a history from `first_ms` to `last_ms`
+/// can hold: each period's cutoff (the billing day, midnight in the
+/// company's time zone) and the next one; its read is the first reading
+/// at or after the cutoff and before the next, as billing takes it.
+pub fn billing_periods(
+    first_ms: i64,
+    last_ms: i64,
+    billing_day: u32,
+    tz: chrono_tz::Tz,
+) -> Vec<(i64, Option<i64>)> {
+    use chrono::Datelike;
+    let (start, end) = (day(first_ms), day(last_ms));
+    // From the month before the first reading (its cutoff may precede it).
+    let (mut y, mut m) = if start.month() == 1 {
+        (start.year() - 1, 12)
+    } else {
+        (start.year(), start.month() - 1)
+    };
+    let mut out = Vec::new();
+    while (y, m) <= (end.year(), end.month()) {
+        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        if let Some(cutoff) = crate::filing::billing_cutoff_ms(y, m, billing_day, tz) {
+            out.push((
+                cutoff,
+                crate::filing::billing_cutoff_ms(ny, nm, billing_day, tz),
+            ));
+        }
+        (y, m) = (ny, nm);
+    }
+    out
+}
+
+/// The billing reads among the first readings at or after each period's
+/// cutoff (`firsts`, as the store found them): those before the next cutoff.
+pub fn billing_reads(
+    periods: &[(i64, Option<i64>)],
+    firsts: &[Option<(i64, u64)>],
+) -> Vec<(i64, u64)> {
+    periods
+        .iter()
+        .zip(firsts)
+        .filter_map(|((_, next), first)| first.filter(|(t, _)| next.is_none_or(|n| *t < n)))
+        .collect()
+}
+
+/// The starts of the last `months` calendar months (UTC), oldest first,
+/// and the start of the month after the current one: the bounds the
+/// pages-per-month table reads the counter at.
+pub fn month_bounds(now_ms: i64, months: usize) -> Vec<i64> {
+    use chrono::Datelike;
+    let now = day(now_ms);
+    let (mut y, mut m) = (now.year(), now.month());
+    // The month after this one, then back.
+    (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    let mut out = Vec::with_capacity(months + 1);
+    for _ in 0..=months {
+        let start = chrono::NaiveDate::from_ymd_opt(y, m, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp_millis())
+            .unwrap_or_default();
+        out.push(start);
+        (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    }
+    out.reverse();
+    out
+}
+
+/// Pages per calendar month, newest first: for each month between two of
+/// `bounds`, its last reading (`before[i + 1]`, the last before the next
+/// month) less the last before it (`before[i]`), or less its own first
+/// reading (`from[i]`) for the month the history starts in. Months
+/// without a reading are left out.
+pub fn per_month(
+    bounds: &[i64],
+    before: &[Option<(i64, u64)>],
+    from: &[Option<(i64, u64)>],
+) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for (i, month) in bounds.windows(2).enumerate() {
+        let Some(Some((t_end, v_end))) = before.get(i + 1) else {
+            continue;
+        };
+        if *t_end < month[0] {
+            continue;
+        }
+        let start = match before.get(i) {
+            Some(Some((_, v))) => *v,
+            _ => match from.get(i) {
+                Some(Some((_, v))) => *v,
+                _ => *v_end,
+            },
+        };
+        out.push((
+            day(bounds[i]).format("%Y-%m").to_string(),
+            v_end.saturating_sub(start),
+        ));
+    }
+    out.reverse();
+    out
+}
+
 /// The chart of `points` (in time order), `width` x 300, with dated axes;
-/// manual readings as orange dots, billing reads as green triangles. None
-/// when there is nothing to draw.
-pub fn svg(points: &[Point], counter: &str, width: u32) -> Option<String> {
+/// manual readings as orange dots, the `billing` reads as green triangles.
+/// None when there is nothing to draw.
+pub fn svg(points: &[Point], billing: &[(i64, u64)], counter: &str, width: u32) -> Option<String> {
     let width = width.clamp(PHONE_WIDTH, WIDEST);
     let narrow = width < 500;
     let (first, last) = (points.first()?, points.last()?);
@@ -118,37 +191,14 @@ pub fn svg(points: &[Point], counter: &str, width: u32) -> Option<String> {
             .ok()?;
         chart
             .draw_series(
-                points
+                billing
                     .iter()
-                    .filter(|p| p.billing)
-                    .map(|p| TriangleMarker::new((day(p.at_ms), p.value), 7, BILLING.filled())),
+                    .map(|(t, v)| TriangleMarker::new((day(*t), *v), 7, BILLING.filled())),
             )
             .ok()?;
         root.present().ok()?;
     }
     Some(out)
-}
-
-/// Pages per calendar month (UTC), newest first, at most `months`: the
-/// month's last reading less the month before's last (or its own first
-/// for the earliest month).
-pub fn per_month(points: &[Point], months: usize) -> Vec<(String, u64)> {
-    let mut last: Vec<(String, u64, u64)> = Vec::new(); // month, first, last
-    for p in points {
-        let m = day(p.at_ms).format("%Y-%m").to_string();
-        match last.last_mut() {
-            Some((mm, _, l)) if *mm == m => *l = p.value,
-            _ => last.push((m, p.value, p.value)),
-        }
-    }
-    let mut out: Vec<(String, u64)> = Vec::new();
-    for (i, (m, first, end)) in last.iter().enumerate() {
-        let start = if i == 0 { *first } else { last[i - 1].2 };
-        out.push((m.clone(), end.saturating_sub(start)));
-    }
-    out.reverse();
-    out.truncate(months);
-    out
 }
 
 #[cfg(test)]
@@ -164,66 +214,93 @@ mod tests {
             at_ms: JAN + days * DAY,
             value,
             manual,
-            billing: false,
         }
     }
 
     #[test]
     fn pages_per_month_from_the_last_reading_of_each() {
-        let pts = [
-            p(0, 1000, false),
-            p(20, 1500, false),
-            p(31, 1600, false),
-            p(58, 2600, true),
+        // Bounds: Jan 1, Feb 1, Mar 1; readings 1000 (Jan 1), 1500 (Jan 21),
+        // 1600 (Feb 1), 2600 (Feb 28).
+        let feb = JAN + 31 * DAY;
+        let mar = JAN + 59 * DAY;
+        let bounds = [JAN, feb, mar];
+        let before = [
+            None,
+            Some((JAN + 20 * DAY, 1500)),
+            Some((JAN + 58 * DAY, 2600)),
         ];
+        let from = [Some((JAN, 1000)), Some((feb, 1600)), None];
         assert_eq!(
-            per_month(&pts, 12),
+            per_month(&bounds, &before, &from),
             vec![("2026-02".to_string(), 1100), ("2026-01".to_string(), 500)]
         );
-        assert_eq!(per_month(&pts, 1).len(), 1);
-        assert!(per_month(&[], 12).is_empty());
+        // A month without a reading is left out.
+        let quiet = [None, Some((JAN - DAY, 900)), Some((JAN - DAY, 900))];
+        assert!(per_month(&bounds, &quiet, &[None, None, None]).is_empty());
+        assert!(per_month(&[], &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn month_bounds_run_to_the_next_month() {
+        let mid_march = JAN + 70 * DAY;
+        let b = month_bounds(mid_march, 2);
+        let d = |ms: i64| day(ms).format("%Y-%m-%d").to_string();
+        assert_eq!(
+            b.iter().map(|m| d(*m)).collect::<Vec<_>>(),
+            ["2026-02-01", "2026-03-01", "2026-04-01"]
+        );
+        let dec = month_bounds(JAN - 10 * DAY, 1);
+        assert_eq!(
+            dec.iter().map(|m| d(*m)).collect::<Vec<_>>(),
+            ["2025-12-01", "2026-01-01"]
+        );
     }
 
     #[test]
     fn the_chart_has_the_line_the_dates_and_the_manual_reading() {
         let pts = [p(0, 1000, false), p(20, 1500, false), p(58, 2600, true)];
-        let s = svg(&pts, "canon.101", WIDTH).unwrap();
+        let s = svg(&pts, &[], "canon.101", WIDTH).unwrap();
         assert!(s.starts_with("<svg") && s.contains("<polyline"), "{s}");
         assert!(s.contains("2026-01-"), "dated x axis");
         assert!(s.contains("<circle"), "the manual reading is marked");
         assert!(s.contains("canon.101"));
         assert!(!s.contains("style="), "no inline style (the pages' CSP)");
-        assert!(svg(&[], "x", WIDTH).is_none());
+        assert!(svg(&[], &[], "x", WIDTH).is_none());
         // One reading still draws.
-        assert!(svg(&pts[..1], "x", WIDTH).is_some());
+        assert!(svg(&pts[..1], &[], "x", WIDTH).is_some());
         // A phone's chart is as wide as asked, within bounds.
-        let phone = svg(&pts, "canon.101", PHONE_WIDTH).unwrap();
+        let phone = svg(&pts, &[], "canon.101", PHONE_WIDTH).unwrap();
         assert!(phone.contains("width=\"360\""), "{}", &phone[..120]);
-        assert!(svg(&pts, "x", 10).unwrap().contains("width=\"360\""));
+        assert!(svg(&pts, &[], "x", 10).unwrap().contains("width=\"360\""));
     }
 
     #[test]
     fn billing_reads_are_the_first_at_or_after_each_cutoff() {
-        // Billing day 15 in UTC: December's read is Jan 4 (the first after
-        // Dec 15, late), January's Jan 16 (none on the 15th), February's
-        // Feb 15; Jan 21 and Feb 20 are no billing reads.
-        let mut pts = [
-            p(3, 100, false),
-            p(15, 200, false),
-            p(20, 300, false),
-            p(45, 400, false),
-            p(50, 500, false),
+        // Billing day 15 in UTC over readings from Jan 4 to Feb 20: the
+        // periods of Dec 15, Jan 15 and Feb 15.
+        let periods = billing_periods(JAN + 3 * DAY, JAN + 50 * DAY, 15, chrono_tz::UTC);
+        let d = |ms: i64| day(ms).format("%Y-%m-%d").to_string();
+        assert_eq!(
+            periods.iter().map(|(c, _)| d(*c)).collect::<Vec<_>>(),
+            ["2025-12-15", "2026-01-15", "2026-02-15"]
+        );
+        assert_eq!(periods[0].1, Some(periods[1].0));
+        // December's read is Jan 4 (late); January's Jan 16; a "first
+        // after Feb 15" that is past the next cutoff is no read.
+        let firsts = [
+            Some((JAN + 3 * DAY, 100)),
+            Some((JAN + 15 * DAY, 200)),
+            Some((JAN + 80 * DAY, 900)),
         ];
-        mark_billing(&mut pts, 15, chrono_tz::UTC);
-        let marked: Vec<u64> = pts.iter().filter(|p| p.billing).map(|p| p.value).collect();
-        assert_eq!(marked, vec![100, 200, 400]);
+        assert_eq!(
+            billing_reads(&periods, &firsts),
+            vec![(JAN + 3 * DAY, 100), (JAN + 15 * DAY, 200)]
+        );
         // In Rome, January's cutoff is 23:00 UTC on the 14th.
-        let mut rome = [p(14, 1, false), p(15, 2, false)];
-        rome[0].at_ms += 23 * 3_600_000 + 60_000;
-        mark_billing(&mut rome, 15, chrono_tz::Europe::Rome);
-        assert!(rome[0].billing && !rome[1].billing);
-        let s = svg(&pts, "canon.101", WIDTH).unwrap();
+        let rome = billing_periods(JAN + 20 * DAY, JAN + 20 * DAY, 15, chrono_tz::Europe::Rome);
+        assert_eq!(rome[1].0, JAN + 13 * DAY + 23 * 3_600_000);
+        let pts = [p(0, 1000, false), p(20, 1500, false)];
+        let s = svg(&pts, &[(JAN + 20 * DAY, 1500)], "canon.101", WIDTH).unwrap();
         assert!(s.contains("<polygon"), "billing reads drawn as triangles");
-        mark_billing(&mut [], 1, chrono_tz::UTC);
     }
 }

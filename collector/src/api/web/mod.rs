@@ -7,6 +7,7 @@
 
 mod account;
 mod chart;
+mod chart_cache;
 mod console;
 mod customers;
 mod form;
@@ -93,6 +94,7 @@ pub(super) fn routes() -> Routes {
         .merge(console::routes())
         .route("/static/app.css", get(stylesheet))
         .route("/static/icon.svg", get(icon))
+        .layer(Extension(chart_cache::ChartCache::default()))
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -7,9 +7,7 @@ use super::readings;
 use super::{error_page, html, when, who, Who};
 use crate::api::{Knowledge, S};
 use crate::auth::password::Sessions;
-use crate::model::{
-    url_part, ArticleQuery, ArticleViewer, Product, ProductQuery, RequestQuery, Role,
-};
+use crate::model::{url_part, Product, ProductQuery, RequestQuery, Role};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -269,37 +267,26 @@ pub(super) async fn render(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let history = match readings::section(s, &p, counter, entry).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "a product's readings could not be read");
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            );
-        }
-    };
-    let requests = s
-        .requests(&RequestQuery {
-            serial: Some(p.serial.clone()),
-            state: Some("open".into()),
-            limit: Some(20),
-            ..RequestQuery::default()
-        })
-        .await;
-    let configuration = s.product_configuration(&p.serial).await;
-    let viewer = ArticleViewer {
-        accounts: w.user.confined_to(),
-        admin: (w.user.role == Role::ProductAdministrator).then_some(w.user.id.as_str()),
-    };
     let langs = vec![w.user.language.clone(), "en".to_string()];
-    let counts = s
-        .article_counts(p.model.as_deref(), &langs, ArticleViewer::default())
-        .await;
-    let (Ok(requests), Ok(configuration), Ok(counts)) = (requests, configuration, counts) else {
+    let open = RequestQuery {
+        serial: Some(p.serial.clone()),
+        state: Some("open".into()),
+        limit: Some(20),
+        ..RequestQuery::default()
+    };
+    // The person sees this product, so its model's articles and the
+    // general ones are theirs to read (no need to work out every model
+    // the person sees).
+    let (history, requests, configuration, knowledge) = tokio::join!(
+        readings::section(s, &p, counter, entry),
+        s.requests(&open),
+        s.product_configuration(&p.serial),
+        s.article_categories(p.model.as_deref(), &langs, 3),
+    );
+    let (Ok(history), Ok(requests), Ok(configuration), Ok((articles, counts))) =
+        (history, requests, configuration, knowledge)
+    else {
+        tracing::error!("a product's page could not be read");
         return error_page(
             t,
             Some(w),
@@ -310,19 +297,11 @@ pub(super) async fn render(
     };
     let mut categories = Vec::new();
     for kind in crate::model::ARTICLE_KINDS {
-        let first = s
-            .search_articles(
-                &ArticleQuery {
-                    languages: langs.clone(),
-                    kind: Some(kind.into()),
-                    model: p.model.clone(),
-                    limit: 3,
-                    ..ArticleQuery::default()
-                },
-                viewer,
-            )
-            .await
-            .unwrap_or_default();
+        let first: Vec<(String, String)> = articles
+            .iter()
+            .filter(|a| a.kind == kind)
+            .map(|a| (a.id.clone(), a.title.clone()))
+            .collect();
         let mut more = format!("/knowledge?kind={kind}");
         if let Some(m) = &p.model {
             more.push_str(&format!("&model={}", url_part(m)));
@@ -335,10 +314,7 @@ pub(super) async fn render(
             title: t.get(&format!("kb-{kind}")),
             total,
             has_more: total > first.len() as i64,
-            articles: first
-                .into_iter()
-                .map(|h| (h.article.id, h.article.title))
-                .collect(),
+            articles: first,
             more,
         });
     }

@@ -10,7 +10,7 @@ use crate::api::audit::{record, Change};
 use crate::api::caller::Caller;
 use crate::api::S;
 use crate::auth::password::Sessions;
-use crate::model::{url_part, HistoryQuery, ManualReading, Product};
+use crate::model::{url_part, ManualReading, Product};
 use crate::store::{Store, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -33,6 +33,8 @@ pub(super) struct Section {
     /// Whether billing reads are marked (the caption says how).
     pub billing: bool,
     pub chart_alt: String,
+    /// Whether the counter has filed readings (else no chart).
+    pub has_history: bool,
     pub months: Vec<(String, u64)>,
     pub entry_error: Option<String>,
     pub entry_value: String,
@@ -52,37 +54,59 @@ fn chosen(p: &Product, asked: Option<String>) -> String {
         .unwrap_or_else(|| "canon.101".into())
 }
 
-async fn points(s: &Store, p: &Product, counter: &str) -> Result<Vec<Point>, StoreError> {
-    let serial = p.serial.as_str();
-    let h = s
-        .history(
-            serial,
-            &HistoryQuery {
-                counter: Some(counter.to_string()),
-                limit: Some(5_000),
-                ..HistoryQuery::default()
-            },
-        )
+/// Months the pages-per-month table goes back.
+const MONTHS: usize = 12;
+
+/// The counter's first and last filed readings.
+async fn ends(
+    s: &Store,
+    serial: &str,
+    counter: &str,
+) -> Result<Option<((i64, u64), (i64, u64))>, StoreError> {
+    let first = s.readings_from(serial, counter, &[i64::MIN]).await?;
+    let last = s.readings_before(serial, counter, &[i64::MAX]).await?;
+    Ok(match (first.first(), last.first()) {
+        (Some(Some(a)), Some(Some(b))) => Some((*a, *b)),
+        _ => None,
+    })
+}
+
+/// What the chart draws: the history in buckets (manual readings marked)
+/// and the billing reads, when the product has a billing day.
+async fn drawn(
+    s: &Store,
+    p: &Product,
+    counter: &str,
+    width: u32,
+) -> Result<(Vec<Point>, Vec<(i64, u64)>), StoreError> {
+    let Some(((t0, _), (t1, _))) = ends(s, &p.serial, counter).await? else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let series = s
+        .counter_series(&p.serial, counter, t0, t1, chart::buckets(width))
         .await?;
-    let mut pts: Vec<Point> = h
+    let points = series
         .iter()
-        .filter(|r| r.counter == counter && r.state == "filed")
-        .map(|r| Point {
-            at_ms: r.taken_at_ms,
-            value: r.value,
-            manual: r.source == "manual",
-            billing: false,
+        .map(|x| Point {
+            at_ms: x.at_ms,
+            value: x.value,
+            manual: x.manual,
         })
         .collect();
-    pts.sort_by_key(|p| p.at_ms);
-    if let (Some(day), Some(account)) = (p.billing_day, &p.account) {
-        let tz = match s.account(account).await? {
-            Some(a) => a.time_zone.parse().unwrap_or(chrono_tz::UTC),
-            None => chrono_tz::UTC,
-        };
-        chart::mark_billing(&mut pts, day, tz);
-    }
-    Ok(pts)
+    let billing = match (p.billing_day, &p.account) {
+        (Some(day), Some(account)) => {
+            let tz = match s.account(account).await? {
+                Some(a) => a.time_zone.parse().unwrap_or(chrono_tz::UTC),
+                None => chrono_tz::UTC,
+            };
+            let periods = chart::billing_periods(t0, t1, day, tz);
+            let cutoffs: Vec<i64> = periods.iter().map(|(c, _)| *c).collect();
+            let firsts = s.readings_from(&p.serial, counter, &cutoffs).await?;
+            chart::billing_reads(&periods, &firsts)
+        }
+        _ => Vec::new(),
+    };
+    Ok((points, billing))
 }
 
 pub(super) async fn section(
@@ -92,7 +116,22 @@ pub(super) async fn section(
     entry: Option<Entry>,
 ) -> Result<Section, StoreError> {
     let counter = chosen(p, asked);
-    let pts = points(s, p, &counter).await?;
+    // A few index seeks, not the history: the ends for the chart's text,
+    // the readings at month bounds for pages per month.
+    let bounds = chart::month_bounds(crate::store::now_ms(), MONTHS);
+    let mut before_at = bounds.clone();
+    before_at.push(i64::MAX);
+    let mut from_at = bounds.clone();
+    from_at.push(i64::MIN);
+    let (before, from) = tokio::try_join!(
+        s.readings_before(&p.serial, &counter, &before_at),
+        s.readings_from(&p.serial, &counter, &from_at)
+    )?;
+    let ends = match (from.last(), before.last()) {
+        (Some(Some(a)), Some(Some(b))) => Some((*a, *b)),
+        _ => None,
+    };
+    let months = chart::per_month(&bounds, &before[..bounds.len()], &from[..bounds.len()]);
     let mut counters: Vec<String> = p.counters.keys().cloned().collect();
     counters.sort_by_key(|c| c != &counter);
     let (entry_error, entry_value) = match entry {
@@ -100,23 +139,22 @@ pub(super) async fn section(
         None => (None, String::new()),
     };
     Ok(Section {
-        billing: pts.iter().any(|p| p.billing),
+        billing: p.billing_day.is_some() && ends.is_some(),
         chart_url: format!(
             "/products/{}/chart.svg?counter={}",
             url_part(&p.serial),
             url_part(&counter)
         ),
-        chart_alt: match (pts.first(), pts.last()) {
-            (Some(a), Some(b)) => format!(
-                "{counter}: {} → {}, {} → {}",
-                super::when(a.at_ms),
-                super::when(b.at_ms),
-                a.value,
-                b.value
+        chart_alt: match ends {
+            Some(((t0, v0), (t1, v1))) => format!(
+                "{counter}: {} → {}, {v0} → {v1}",
+                super::when(t0),
+                super::when(t1),
             ),
-            _ => counter.clone(),
+            None => counter.clone(),
         },
-        months: chart::per_month(&pts, 12),
+        has_history: ends.is_some(),
+        months,
         counters,
         counter,
         entry_error,
@@ -135,6 +173,7 @@ pub(super) struct ChartQuery {
 pub(super) async fn chart_svg(
     State(s): S,
     Extension(cfg): Extension<Sessions>,
+    Extension(cache): Extension<super::chart_cache::ChartCache>,
     headers: HeaderMap,
     Path(serial): Path<String>,
     Query(q): Query<ChartQuery>,
@@ -147,24 +186,36 @@ pub(super) async fn chart_svg(
         Err(_) => return StatusCode::NOT_FOUND.into_response(),
     };
     let counter = chosen(&p, q.counter);
-    let pts = match points(&s, &p, &counter).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "a chart's readings could not be read");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    let width =
+        q.w.unwrap_or(chart::WIDTH)
+            .clamp(chart::PHONE_WIDTH, chart::WIDEST);
+    let version = (p.last_seen_ms, p.counters.get(&counter).copied());
+    let svg = match cache.get(&p.serial, &counter, width, version) {
+        Some(svg) => svg,
+        None => {
+            let (pts, billing) = match drawn(&s, &p, &counter, width).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "a chart's readings could not be read");
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+            };
+            let Some(svg) = chart::svg(&pts, &billing, &counter, width) else {
+                return StatusCode::NO_CONTENT.into_response();
+            };
+            let svg = std::sync::Arc::new(svg);
+            cache.put(&p.serial, &counter, width, version, svg.clone());
+            svg
         }
     };
-    match chart::svg(&pts, &counter, q.w.unwrap_or(chart::WIDTH)) {
-        Some(svg) => (
-            [
-                (header::CONTENT_TYPE, "image/svg+xml"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            svg,
-        )
-            .into_response(),
-        None => StatusCode::NO_CONTENT.into_response(),
-    }
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        svg.as_str().to_string(),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

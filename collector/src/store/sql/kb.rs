@@ -365,6 +365,49 @@ impl Backend {
         self.fetch_hits(qb, |_| ("all", 0.0)).await
     }
 
+    /// A product page's knowledge centre in one statement: the first
+    /// `per_kind` articles of each kind for `model` (and every model) by
+    /// title, and how many of each kind there are. For anyone who sees a
+    /// product of the model.
+    pub async fn article_categories(
+        &self,
+        model: Option<&str>,
+        languages: &[String],
+        per_kind: i64,
+    ) -> Result<(Vec<Article>, BTreeMap<String, i64>), StoreError> {
+        let langs = search_languages(languages);
+        let mut qb = QueryBuilder::<Db>::new(format!(
+            "SELECT * FROM (SELECT {COLS},
+                 CAST(ROW_NUMBER() OVER (PARTITION BY a.kind ORDER BY a.title, a.article_id) AS BIGINT) AS rn,
+                 CAST(COUNT(*) OVER (PARTITION BY a.kind) AS BIGINT) AS n
+             FROM kb_articles a WHERE 1 = 1"
+        ));
+        Filters {
+            langs: &langs,
+            kind: None,
+            model,
+            models: &None,
+        }
+        .push(&mut qb);
+        qb.push(") t WHERE rn <= ")
+            .push_bind(per_kind)
+            .push(" ORDER BY kind, rn");
+        let rows = qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut counts = BTreeMap::new();
+        let articles = rows
+            .iter()
+            .map(|r| {
+                counts.insert(r.get::<String, _>(1), r.get::<i64, _>(7));
+                article_from(r)
+            })
+            .collect();
+        Ok((articles, counts))
+    }
+
     /// How many articles of each kind the viewer finds for a model.
     pub async fn article_counts(
         &self,

@@ -36,6 +36,7 @@ mod readings;
 mod registrations;
 mod requests;
 mod rows;
+mod series;
 mod sessions;
 mod totp;
 mod users;

@@ -45,14 +45,17 @@ impl Backend {
             qb.push(" AND p.serial > ").push_bind(after.as_str());
         }
         if let Some(text) = q.q.as_deref().filter(|t| !t.is_empty()) {
+            let text = text.replace('\t', " ");
             let pattern = format!("%{}%", like_escaped(&text.to_lowercase()));
-            qb.push(" AND (LOWER(p.serial) LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR LOWER(p.model) LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR LOWER(p.alt_name) LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')");
+            // One LIKE over the searched fields joined by tabs (taken out
+            // of the text searched for, so no match spans two fields).
+            qb.push(
+                " AND LOWER(p.serial || '\t' || COALESCE(p.model, '') || '\t' || \
+                 COALESCE(p.alt_name, '') || '\t' || COALESCE(p.location, '') || '\t' || \
+                 COALESCE(p.site_address, '')) LIKE ",
+            )
+            .push_bind(pattern)
+            .push(" ESCAPE '\\'");
         }
         if let Some(g) = &q.group {
             qb.push(

@@ -154,5 +154,6 @@ async fn open_requests(s: &Store, serial: &str) -> Vec<ServiceRequest> {
 
 mod accounts;
 mod ingest;
+mod pages;
 mod requests;
 mod users;
