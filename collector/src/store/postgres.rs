@@ -17,6 +17,8 @@ type Backend = PgStore;
 const BACKEND: &str = "postgres";
 /// Replicas update a product's request track one at a time.
 const LOCK_PRODUCTS: &str = " FOR UPDATE OF p";
+/// Row locks are taken by the statements themselves.
+const BEGIN_WRITE: &str = "BEGIN";
 /// Replicas starting together: one migrates, the others wait for it.
 const MIGRATION_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7220145339)");
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)";

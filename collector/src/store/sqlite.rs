@@ -16,6 +16,10 @@ const BACKEND: &str = "sqlite";
 /// SQLite has one writer at a time: a transaction that has written holds
 /// the whole database, so rows need no locks of their own.
 const LOCK_PRODUCTS: &str = "";
+/// A transaction that writes takes SQLite's write lock when it begins: one
+/// that read first and then wrote would fail (SQLITE_BUSY, no waiting)
+/// when another writer committed between its read and its write.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// Taken before migrating: SQLite's write lock comes with the first write.
 const MIGRATION_LOCK: Option<&str> = None;
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";

@@ -2,7 +2,7 @@
 //! their billing and service customer codes; a company's page with its
 //! contract lines, products and open requests.
 
-use super::form::{caller, person};
+use super::form::{caller, person, unavailable};
 use super::i18n::{self, Texts};
 use super::{error_page, html, when, Who};
 use crate::api::S;
@@ -37,13 +37,7 @@ pub(super) async fn list(
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "the companies could not be read");
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            );
+            return unavailable(t, w);
         }
     };
     companies.retain(|a| w.user.sees_account(&a.id));
@@ -102,13 +96,7 @@ pub(super) async fn page(
         }
         Err(e) => {
             tracing::error!(error = %e, "a company could not be read");
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            );
+            return unavailable(t, w);
         }
     };
     let one = vec![a.id.clone()];
@@ -133,13 +121,7 @@ pub(super) async fn page(
         },
     );
     let (Ok(lines), Ok(products), Ok(requests)) = tokio::join!(lines, products, requests) else {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error-title",
-            "error-try-later",
-        );
+        return unavailable(t, w);
     };
     let lines = lines
         .into_iter()

@@ -29,6 +29,40 @@ pub(super) async fn person(
     }
 }
 
+/// A form post's person, their texts and the fields: or the login page
+/// (the session ended), or the page refusing a post from elsewhere.
+pub(super) async fn post(
+    s: &Store,
+    cfg: &Sessions,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Who, &'static Texts, Fields), Response> {
+    let w = person(s, cfg, headers, true).await?;
+    let t = super::i18n::texts(&w.user.language);
+    let f = Fields::parse(body);
+    if !posted(&w, headers, &f.get("csrf")) {
+        return Err(super::error_page(
+            t,
+            Some(w),
+            axum::http::StatusCode::FORBIDDEN,
+            "error-title",
+            "csrf-failed",
+        ));
+    }
+    Ok((w, t, f))
+}
+
+/// The page for a store that cannot answer now.
+pub(super) fn unavailable(t: &'static Texts, w: Who) -> Response {
+    super::error_page(
+        t,
+        Some(w),
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "error-title",
+        "error-try-later",
+    )
+}
+
 /// Whether a form post is this person's, made on this site's pages.
 pub(super) fn posted(w: &Who, headers: &HeaderMap, csrf: &str) -> bool {
     same_origin(headers) && crate::token::same_hash(csrf, &w.csrf)

@@ -3,7 +3,7 @@
 //! delete it, add and remove products, and assign and remove Product
 //! Administrators. Every change runs the API's handler as the person.
 
-use super::form::{caller, done, notice, person, posted, refusal, state, Fields};
+use super::form::{caller, done, notice, person, post, refusal, state};
 use super::i18n::{self, Texts};
 use super::{display_name, error_page, html, Who};
 use crate::api::error::ApiError;
@@ -13,7 +13,7 @@ use crate::model::{Group, ProductQuery, Role, User, UserQuery, UserState};
 use crate::store::Store;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -178,21 +178,10 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match person(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let name = f.get("name").trim().to_string();
     let account = f.get("account");
     let serials = f.all("serial");
@@ -345,21 +334,10 @@ pub(super) async fn change(
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match person(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let st = || state(&s);
     let c = || caller(&w);
     let outcome: Result<&str, ApiError> = match f.get("op").as_str() {

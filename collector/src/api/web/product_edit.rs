@@ -3,17 +3,17 @@
 //! addresses, or a new one) and its Product Administrators (Account
 //! Managers). Runs the API's update as the person.
 
-use super::form::{caller, done, person, posted, refusal, state, Fields};
+use super::form::{caller, done, person, post, refusal, state};
 use super::i18n::{self, Texts};
 use super::products::visible;
-use super::{display_name, error_page, html, Who};
+use super::{display_name, html, Who};
 use crate::api::{products as api, S};
 use crate::auth::password::Sessions;
 use crate::model::{url_part, Product, ProductQuery, ProductUpdate, Role, UserQuery, UserState};
 use crate::store::Store;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Extension, Json};
 
@@ -138,21 +138,10 @@ pub(super) async fn save(
     Path(serial): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match person(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let manager = w.user.role != Role::ProductAdministrator;
     let typed = (
         f.get("alt_name").trim().to_string(),

@@ -2,6 +2,7 @@
 //! model; a company; paged) and a product's page (its details, current
 //! counters, configuration, open requests, knowledge centre).
 
+use super::form::unavailable;
 use super::i18n::{self, Texts};
 use super::readings;
 use super::{error_page, html, when, who, Who};
@@ -99,13 +100,7 @@ pub(super) async fn list(
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "the product list could not be read");
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            );
+            return unavailable(t, w);
         }
     };
     let rows = found
@@ -240,13 +235,7 @@ pub(super) async fn visible(
         )),
         Err(e) => {
             tracing::error!(error = %e, "a product page could not be read");
-            Err(error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            ))
+            Err(unavailable(t, w))
         }
     }
 }
@@ -287,13 +276,7 @@ pub(super) async fn render(
         (history, requests, configuration, knowledge)
     else {
         tracing::error!("a product's page could not be read");
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error-title",
-            "error-try-later",
-        );
+        return unavailable(t, w);
     };
     let mut categories = Vec::new();
     for kind in crate::model::ARTICLE_KINDS {

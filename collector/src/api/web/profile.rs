@@ -3,7 +3,7 @@
 //! login, with recovery codes shown once). Each form runs the API's
 //! handler as the person.
 
-use super::form::{caller, done, notice, person, posted, refusal, state, Fields};
+use super::form::{caller, done, notice, person, post, refusal, state};
 use super::i18n::{self, Texts};
 use super::{error_page, html, Who};
 use crate::api::caller::SessionId;
@@ -98,21 +98,10 @@ pub(super) async fn change(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match person(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let outcome = match f.get("op").as_str() {
         "personal" => {
             let language = f.get("language");

@@ -3,7 +3,7 @@
 //! picked from the list, a move, a question), and a request's page with
 //! its events, comments, due time and the knowledge articles for its code.
 
-use super::form::{caller, done, notice, person, posted, refusal, state, Fields};
+use super::form::{caller, done, notice, person, post, refusal, state, Fields};
 use super::i18n::{self, Texts};
 use super::{error_page, html, when, Who};
 use crate::api::{requests as api, S};
@@ -12,7 +12,7 @@ use crate::model::{url_part, NewRequest, ProductQuery, RequestNote, RequestQuery
 use crate::store::Store;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -250,21 +250,10 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match person(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, fields) = match post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let fields = Fields::parse(&body);
-    if !posted(&w, &headers, &fields.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let f = NewForm::from(&fields);
     let kind = if KINDS.contains(&f.kind.as_str()) {
         f.kind.clone()
@@ -459,21 +448,10 @@ pub(super) async fn comment(
     Path(number): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match person(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let text = f.get("text").trim().to_string();
     if text.is_empty() {
         let e = t.get("request-comment-empty");

@@ -4,7 +4,7 @@
 //! suspending, reinstating and removing, and resending or withdrawing an
 //! invitation. Every change runs the API's handler as the person.
 
-use super::form::{caller, done, notice, person, posted, refusal, serials, state, Fields};
+use super::form::{caller, done, notice, person, post, posted, refusal, serials, state, Fields};
 use super::i18n::Texts;
 use super::{display_name, error_page, html, Who};
 use crate::api::sessions::Mail;
@@ -367,22 +367,11 @@ pub(super) async fn invite(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match person(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, fields) = match post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = super::i18n::texts(&w.user.language);
-    let fields = Fields::parse(&body);
     let f = InviteForm::from(&fields);
-    if !posted(&w, &headers, &fields.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let role = match f.role.as_str() {
         "account_manager" => Role::AccountManager,
         _ => Role::ProductAdministrator,

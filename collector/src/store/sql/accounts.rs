@@ -65,7 +65,7 @@ impl Backend {
                 ),
             ));
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let organisation = match &a.organisation {
             Some(o) => {
                 let found: Option<String> = sqlx::query_scalar(

@@ -38,7 +38,7 @@ impl Backend {
         .await
         .map_err(|e| self.err(e))?;
         let meter_changes = self.meter_due_candidates(now).await?;
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let mut changes: Vec<(String, Change)> = Vec::new();
         let refs: Vec<&str> = serials
             .iter()

@@ -106,7 +106,7 @@ impl Backend {
                     .map_err(|m| StoreError::refused(Refusal::InvalidContractLine, m))?,
             );
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let mut ids = Vec::with_capacity(checked.len());
         let mut serials: Vec<String> = Vec::new();
         for l in &checked {
@@ -187,7 +187,7 @@ impl Backend {
     }
 
     pub async fn delete_contract_line(&self, id: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let serial: Option<Option<String>> =
             sqlx::query_scalar("DELETE FROM contract_lines WHERE line_id = $1 RETURNING serial")
                 .bind(id)

@@ -144,7 +144,7 @@ impl Backend {
             .await?
             .ok_or_else(|| StoreError::refused(Refusal::JoinTokenUnknown, "unknown join token"))?;
         self.check_agent_account(&cert.agent, &t.account).await?;
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let used = sqlx::query(
             "UPDATE join_tokens SET used_at_ms = $1, used_by_agent = $2
              WHERE token_id = $3 AND used_at_ms IS NULL AND expires_at_ms > $1",

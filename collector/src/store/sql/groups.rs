@@ -126,7 +126,7 @@ impl Backend {
     }
 
     pub async fn delete_group(&self, id: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for sql in [
             "DELETE FROM group_products WHERE group_id = $1",
             "DELETE FROM group_administrators WHERE group_id = $1",

@@ -65,7 +65,7 @@ impl Backend {
             out.highest_seq = out.highest_seq.max(o.seq);
         }
         let now = crate::store::now_ms();
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         // Writing first takes SQLite's write lock, so the duplicate check and
         // the inserts see the same state even with several agents.
         sqlx::query(

@@ -31,7 +31,7 @@ impl Backend {
                 "an invitation needs the colleague's e-mail address",
             ));
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         if self.user(&u.id).await?.is_some() {
             return Err(StoreError::refused(
                 Refusal::UserIdTaken,
@@ -155,7 +155,7 @@ impl Backend {
         if u.state != UserState::Pending {
             return Err(not_pending(&u));
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         self.send_invitation(&mut tx, &u, inviter, link).await?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(u)
@@ -188,7 +188,7 @@ impl Backend {
         password_phc: Option<&str>,
         now: i64,
     ) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let user: Option<String> = sqlx::query_scalar(
             "UPDATE user_links SET used_at_ms = $1
              WHERE link_sha256 = $2 AND purpose = 'invite' AND used_at_ms IS NULL AND expires_at_ms > $1

@@ -512,7 +512,7 @@ impl Backend {
             checked.push(c);
         }
         let now = chrono::Utc::now().timestamp_millis();
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for a in &checked {
             sqlx::query(
                 "INSERT INTO kb_articles (article_id, kind, code, language, title, body, general, updated_at_ms)
@@ -558,7 +558,7 @@ impl Backend {
 
     /// Deletes an article; false when there was none.
     pub async fn delete_article(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM kb_article_models WHERE article_id = $1")
             .bind(id)
             .execute(&mut *tx)

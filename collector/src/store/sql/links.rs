@@ -35,7 +35,7 @@ impl Backend {
         let Some(m) = crate::notify::reset_email(&u, link_url, minutes) else {
             return Ok(false);
         };
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO user_links (link_sha256, user_id, purpose, created_at_ms, expires_at_ms)
              VALUES ($1, $2, 'reset', $3, $4)",

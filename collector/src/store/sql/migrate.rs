@@ -7,7 +7,7 @@ use super::{Backend, MIGRATIONS, MIGRATION_LOCK, VERSION_TABLE};
 impl Backend {
     /// Applies the backend's migrations not applied yet, in one transaction.
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         if let Some(lock) = MIGRATION_LOCK {
             sqlx::query(lock)
                 .execute(&mut *tx)

@@ -12,7 +12,9 @@
 //! Placeholders are `$n`, which both backends accept; QueryBuilder writes
 //! each backend's own. Integers are 64-bit and flags are 0/1 in both.
 
-use super::{Backend, Db, BACKEND, LOCK_PRODUCTS, MIGRATIONS, MIGRATION_LOCK, VERSION_TABLE};
+use super::{
+    Backend, Db, BACKEND, BEGIN_WRITE, LOCK_PRODUCTS, MIGRATIONS, MIGRATION_LOCK, VERSION_TABLE,
+};
 
 mod accounts;
 mod audit;
@@ -46,3 +48,14 @@ pub(super) mod migration_tests;
 
 pub(super) use ingest::insert_observations;
 pub(super) use rows::Tx;
+
+impl Backend {
+    /// A transaction for a change (`BEGIN_WRITE`: on SQLite it holds the
+    /// write lock from its start).
+    pub(super) async fn begin_write(&self) -> Result<rows::Tx, crate::store::StoreError> {
+        self.pool
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(|e| self.err(e))
+    }
+}

@@ -189,7 +189,7 @@ impl Backend {
                 ));
             }
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let found: Option<Option<String>> =
             sqlx::query_scalar("SELECT account_id FROM products WHERE serial = $1")
                 .bind(serial)

@@ -108,7 +108,7 @@ impl Backend {
                 ));
             }
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for s in settings {
             sqlx::query(
                 "INSERT INTO notification_settings (user_id, event, enabled, products, groups_json)

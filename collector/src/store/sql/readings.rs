@@ -373,7 +373,7 @@ impl Backend {
                 "give a counter id and a value below 2^63",
             ));
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let em: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT emaintenance FROM products p WHERE p.serial = $1{LOCK_PRODUCTS}"
         ))

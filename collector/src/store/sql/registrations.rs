@@ -92,7 +92,7 @@ impl Backend {
         if taken.is_some() {
             return Ok(false);
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO registrations (registration_id, company_name, first_name, last_name, email, phone,
              serials, language, state, link_sha256, link_expires_at_ms, created_at_ms)
@@ -135,7 +135,7 @@ impl Backend {
         password_phc: &str,
         now: i64,
     ) -> Result<Confirmed, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "UPDATE registrations SET state = 'queued', confirmed_at_ms = $1, password_hash = $2
              WHERE link_sha256 = $3 AND state = 'unconfirmed' AND link_expires_at_ms > $1
@@ -301,7 +301,7 @@ impl Backend {
                 ),
             ));
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         match approve_into {
             Some(account) => {
                 if self.account(account).await?.is_none() {

@@ -501,7 +501,7 @@ impl Backend {
                 }
             }
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO service_requests (account_id, serial, kind, priority, state, opened_by, title,
              occurrences, first_seen_ms, last_seen_ms, opened_at_ms, description, contact_name,
@@ -603,7 +603,7 @@ impl Backend {
                 "give a comment's text (or, operators, a status)",
             ));
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         if let Some(st) = &note.status {
             let n = sqlx::query("UPDATE service_requests SET status = $1 WHERE request_id = $2")
                 .bind(st)
@@ -642,7 +642,7 @@ impl Backend {
     ) -> Result<ServiceRequest, StoreError> {
         let id = request_id(number)
             .ok_or_else(|| StoreError::NotFound(format!("request {number:?}")))?;
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let row: Option<(Option<String>, Option<String>, String)> = sqlx::query_as(
             "UPDATE service_requests SET state = 'closed', closed_at_ms = $1, close_reason = $2
              WHERE request_id = $3 AND state = 'open' RETURNING serial, fingerprint, state",

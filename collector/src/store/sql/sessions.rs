@@ -159,7 +159,7 @@ impl Backend {
         now: i64,
         forget_before_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for k in keys {
             sqlx::query("INSERT INTO login_failures (failure_key, at_ms) VALUES ($1, $2)")
                 .bind(*k)

@@ -68,7 +68,7 @@ impl Backend {
         step: i64,
         recovery_sha256: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE users SET totp_enabled = 1, totp_last_step = $1
              WHERE user_id = $2 AND totp_secret IS NOT NULL AND totp_enabled = 0 AND totp_last_step < $1",
@@ -134,7 +134,7 @@ impl Backend {
     }
 
     pub async fn totp_disable(&self, user: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for sql in [
             "UPDATE users SET totp_enabled = 0, totp_secret = NULL, totp_last_step = 0 WHERE user_id = $1",
             "DELETE FROM recovery_codes WHERE user_id = $1",

@@ -42,7 +42,7 @@ impl Backend {
         within: Option<&[String]>,
     ) -> Result<User, StoreError> {
         let email = self.check_user(u).await?;
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         self.write_user(&mut tx, u, email, within).await?;
         tx.commit().await.map_err(|e| self.err(e))?;
         self.user(&u.id)
@@ -273,7 +273,7 @@ impl Backend {
 
     /// Removes a user, their tokens, and their name from the products they administered.
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for sql in [
             "DELETE FROM api_tokens WHERE user_id = $1",
             "DELETE FROM sessions WHERE user_id = $1",

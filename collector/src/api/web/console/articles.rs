@@ -1,8 +1,8 @@
 //! The console's knowledge base: find articles, write a new one or change
 //! one (kind, language, code, models, title, body), delete one.
 
-use super::{as_caller, operator, sections};
-use crate::api::web::form::{done, notice, posted, refusal, state, Fields};
+use super::{as_caller, operator, operator_post, sections};
+use crate::api::web::form::{done, notice, refusal, state, Fields};
 use crate::api::web::i18n::{self, Texts};
 use crate::api::web::{error_page, html, Who};
 use crate::api::{kb, S};
@@ -10,7 +10,7 @@ use crate::auth::password::Sessions;
 use crate::model::{Article, ARTICLE_KINDS, ARTICLE_LANGUAGES};
 use askama::Template;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Extension, Json};
 
@@ -161,21 +161,10 @@ pub(in crate::api::web) async fn save(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let code = f.get("code").trim().to_string();
     let a = Article {
         id: f.get("id").trim().to_string(),
@@ -224,21 +213,10 @@ pub(in crate::api::web) async fn delete(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let id = f.get("id");
     if f.get("confirm") != "yes" {
         return html(crate::api::web::form::ConfirmPage {

@@ -2,8 +2,8 @@
 //! company's page to change it, import contract lines from CSV and remove
 //! a line.
 
-use super::{as_caller, operator, sections, DoneQuery};
-use crate::api::web::form::{done, notice, posted, refusal, state, Fields};
+use super::{as_caller, operator, operator_post, sections, DoneQuery};
+use crate::api::web::form::{done, notice, refusal, state, unavailable, Fields};
 use crate::api::web::i18n::{self, Texts};
 use crate::api::web::{error_page, html, Who};
 use crate::api::{accounts, contracts, S};
@@ -66,13 +66,7 @@ async fn list_page(
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "the companies could not be read");
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            );
+            return unavailable(t, w);
         }
     };
     html(ListPage {
@@ -107,21 +101,10 @@ pub(in crate::api::web) async fn save(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let a = account_from(&f, None);
     let id = a.id.clone();
     match accounts::put_account(
@@ -195,13 +178,7 @@ async fn company_page(
         }
         Err(e) => {
             tracing::error!(error = %e, "a company could not be read");
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            );
+            return unavailable(t, w);
         }
     };
     let one = [a.id.clone()];
@@ -231,21 +208,10 @@ pub(in crate::api::web) async fn change(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let here = format!("/console/companies/{}", url_part(&id));
     match f.get("op").as_str() {
         "import" => {

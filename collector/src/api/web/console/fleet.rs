@@ -3,28 +3,20 @@
 //! shown once; withdraw), devices no company owns (assign one), and the
 //! devices gone silent and meter readings due across the fleet.
 
-use super::{as_caller, company_choices, operator, sections, DoneQuery, CERT_WARNING_MS};
-use crate::api::web::form::{done, notice, posted, refusal, state, Fields};
+use super::{
+    as_caller, company_choices, operator, operator_post, sections, DoneQuery, CERT_WARNING_MS,
+};
+use crate::api::web::form::{done, notice, refusal, state, unavailable};
 use crate::api::web::i18n::{self, Texts};
-use crate::api::web::{error_page, html, when, Who};
+use crate::api::web::{html, when, Who};
 use crate::api::{enrollment, fleet as api, products, S};
 use crate::auth::password::Sessions;
 use crate::model::{ProductUpdate, RequestQuery};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Extension, Json};
-
-fn csrf_refused(t: &'static Texts, w: Who) -> Response {
-    error_page(
-        t,
-        Some(w),
-        StatusCode::FORBIDDEN,
-        "error-title",
-        "csrf-failed",
-    )
-}
 
 // ---- agents ---------------------------------------------------------------
 
@@ -77,13 +69,7 @@ async fn agents_page(
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "the agents could not be read");
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            );
+            return unavailable(t, w);
         }
     };
     let now = crate::store::now_ms();
@@ -122,15 +108,10 @@ pub(in crate::api::web) async fn agent_change(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return csrf_refused(t, w);
-    }
     let c = as_caller(&w);
     let outcome = match f.get("op").as_str() {
         "disable" => api::disable_agent(state(&s), c, Path(id))
@@ -238,15 +219,10 @@ pub(in crate::api::web) async fn token_create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return csrf_refused(t, w);
-    }
     let hours: u64 = f.get("hours").trim().parse().unwrap_or(24);
     let b = enrollment::Create {
         account: f.get("account"),
@@ -272,14 +248,10 @@ pub(in crate::api::web) async fn token_withdraw(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, _) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    if !posted(&w, &headers, &Fields::parse(&body).get("csrf")) {
-        return csrf_refused(t, w);
-    }
     match enrollment::withdraw(state(&s), as_caller(&w), Path(id)).await {
         Ok(_) => done("/console/join-tokens", "token-withdrawn"),
         Err(e) => {
@@ -337,13 +309,7 @@ async fn devices_page(
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "the unassigned devices could not be read");
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            );
+            return unavailable(t, w);
         }
     };
     let rows = found
@@ -380,15 +346,10 @@ pub(in crate::api::web) async fn device_assign(
     Path(serial): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return csrf_refused(t, w);
-    }
     let u = ProductUpdate {
         account: Some(f.get("account")),
         ..ProductUpdate::default()
@@ -445,13 +406,7 @@ pub(in crate::api::web) async fn attention(
     let (sq, dq) = (q("device_silent"), q("meter_due"));
     let (silent, due) = tokio::join!(s.requests(&sq), s.requests(&dq));
     let (Ok(silent), Ok(due)) = (silent, due) else {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error-title",
-            "error-try-later",
-        );
+        return unavailable(t, w);
     };
     let rows = |v: Vec<crate::model::ServiceRequest>| -> Vec<Attention> {
         v.into_iter()

@@ -9,7 +9,7 @@ mod companies;
 mod fleet;
 mod queues;
 
-use super::form::{caller, person};
+use super::form::{caller, person, unavailable};
 use super::i18n::{self, Texts};
 use super::{error_page, html, Who};
 use crate::api::{Routes, S};
@@ -86,6 +86,26 @@ pub(super) struct DoneQuery {
     pub(super) done: Option<String>,
 }
 
+/// An operator's form post: the operator, their texts and the fields.
+pub(super) async fn operator_post(
+    s: &Store,
+    cfg: &Sessions,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Who, &'static Texts, crate::api::web::form::Fields), Response> {
+    let (w, t, f) = crate::api::web::form::post(s, cfg, headers, body).await?;
+    if w.user.role != Role::Operator {
+        return Err(error_page(
+            t,
+            Some(w),
+            StatusCode::FORBIDDEN,
+            "error-title",
+            "console-operators-only",
+        ));
+    }
+    Ok((w, t, f))
+}
+
 /// The sections of the console, for its own menu.
 pub(super) const SECTIONS: [(&str, &str); 8] = [
     ("/console", "console-overview"),
@@ -157,13 +177,7 @@ async fn overview(
     let (Ok(agents), Ok(unassigned), Ok(silent), Ok(due), Ok(outbox), Ok(email), Ok(queued)) =
         (agents, unassigned, silent, due, outbox, email, queued)
     else {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error-title",
-            "error-try-later",
-        );
+        return unavailable(t, w);
     };
     let disabled = agents.iter().filter(|a| !a.enabled).count();
     let backlog: u64 = agents.iter().map(|a| a.backlog).sum();

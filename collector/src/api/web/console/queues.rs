@@ -2,18 +2,18 @@
 //! e-mails: pending, dead letters, retry) and the registrations waiting
 //! for an operator (approve into a company, or reject).
 
-use super::{as_caller, company_choices, operator, sections, DoneQuery};
+use super::{as_caller, company_choices, operator, operator_post, sections, DoneQuery};
 use crate::api::fleet::{self as api, EntriesQuery, QueueName};
 use crate::api::sessions::Mail;
-use crate::api::web::form::{done, notice, posted, refusal, state, Fields};
+use crate::api::web::form::{done, notice, refusal, state, unavailable};
 use crate::api::web::i18n::{self, Texts};
-use crate::api::web::{error_page, html, when, Who};
+use crate::api::web::{html, when, Who};
 use crate::api::{people, S};
 use crate::auth::password::Sessions;
 use crate::model::{QueueEntry, RegistrationState};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -92,15 +92,7 @@ async fn render(
     };
     let (entries, counts) = match (api::entries(s, &as_caller(&w), name, q).await, counts) {
         (Ok(e), Ok(c)) => (e, c),
-        _ => {
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            )
-        }
+        _ => return unavailable(t, w),
     };
     let rows = entries
         .into_iter()
@@ -139,20 +131,10 @@ pub(in crate::api::web) async fn retry(
     Path((queue, id)): Path<(String, i64)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, _) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    if !posted(&w, &headers, &Fields::parse(&body).get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let name = if queue == "email" {
         QueueName::Email
     } else {
@@ -222,13 +204,7 @@ async fn registrations_page(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "the registrations could not be read");
-            return error_page(
-                t,
-                Some(w),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error-title",
-                "error-try-later",
-            );
+            return unavailable(t, w);
         }
     };
     let rows = queued
@@ -265,21 +241,10 @@ pub(in crate::api::web) async fn decide(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let w = match operator(&s, &cfg, &headers, true).await {
-        Ok(w) => w,
+    let (w, t, f) = match operator_post(&s, &cfg, &headers, &body).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let t = i18n::texts(&w.user.language);
-    let f = Fields::parse(&body);
-    if !posted(&w, &headers, &f.get("csrf")) {
-        return error_page(
-            t,
-            Some(w),
-            StatusCode::FORBIDDEN,
-            "error-title",
-            "csrf-failed",
-        );
-    }
     let outcome = if f.get("op") == "reject" {
         people::reject(state(&s), as_caller(&w), Extension(mail), Path(id))
             .await
