@@ -51,7 +51,7 @@ csrf-failed = The form had expired. Please try again.
 
 nav-products = Products
 products-title = Products
-products-search = Serial number, alternative name or model
+products-search = Serial number, alternative name, model or location
 products-company = Company
 products-all-companies = All companies
 products-search-submit = Search
@@ -514,3 +514,12 @@ done-article-deleted = The article is deleted.
 done-retried = The dead letter is back in line and is tried again now.
 done-registration-approved = The registration is approved: the person is told by e-mail.
 done-registration-rejected = The registration is rejected: the person is told by e-mail.
+
+## The product list's filters
+products-group = Group
+products-all-groups = All groups
+products-status = Status
+products-any-status = Any
+products-status-open_requests = With an open request
+products-status-emaintenance = eMaintenance
+products-status-manual = Readings typed in

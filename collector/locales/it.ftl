@@ -51,7 +51,7 @@ csrf-failed = Il modulo era scaduto. Riprova.
 
 nav-products = Prodotti
 products-title = Prodotti
-products-search = Numero di matricola, nome alternativo o modello
+products-search = Numero di matricola, nome alternativo, modello o ubicazione
 products-company = Società
 products-all-companies = Tutte le società
 products-search-submit = Cerca
@@ -514,3 +514,12 @@ done-article-deleted = L'articolo è stato eliminato.
 done-retried = Il messaggio non recapitato è di nuovo in coda e viene ritentato ora.
 done-registration-approved = La registrazione è approvata: la persona viene avvisata via e-mail.
 done-registration-rejected = La registrazione è rifiutata: la persona viene avvisata via e-mail.
+
+## The product list's filters
+products-group = Gruppo
+products-all-groups = Tutti i gruppi
+products-status = Stato
+products-any-status = Qualsiasi
+products-status-open_requests = Con una richiesta aperta
+products-status-emaintenance = eMaintenance
+products-status-manual = Letture inserite a mano

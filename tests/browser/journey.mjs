@@ -144,6 +144,18 @@ await page.getByRole("button", { name: "Assign", exact: true }).click();
 await page.waitForURL(/done=group-admin-added$/);
 await expectText(page, "Paolo Verdi", "the group's administrators");
 await shot("group");
+// The product list by group, then by status.
+await menu(page, "Products").click();
+await page.getByLabel("Group").selectOption("East wing print room");
+await page.getByRole("button", { name: "Search" }).click();
+let listed = await page.getByRole("table").textContent();
+if (!listed.includes("C-2") || listed.includes("C-1") || listed.includes("C-3")) fail(`the group filter listed ${listed}`);
+await page.getByLabel("Group").selectOption("");
+await page.getByLabel("Status").selectOption("manual");
+await page.getByRole("button", { name: "Search" }).click();
+listed = await page.getByRole("table").textContent();
+if (!listed.includes("C-2") || listed.includes("C-1")) fail(`the status filter listed ${listed}`);
+await shot("products-filtered");
 
 // 6. A service request for C-1, found among the open ones.
 await menu(page, "Activity panel").click();

@@ -42,7 +42,7 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
   // Products: the list, a search, the product's page.
   await page.getByRole("link", { name: "Products", exact: true }).click();
   await page.waitForURL(`${base}/products`);
-  await page.getByLabel("Serial number, alternative name or model").fill("A-1");
+  await page.getByLabel("Serial number, alternative name, model or location").fill("A-1");
   await page.getByRole("button", { name: "Search" }).click();
   await page.waitForURL(/\/products\?q=A-1/);
   await checkPage(page, `${label}-products`, problems);

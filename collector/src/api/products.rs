@@ -32,12 +32,23 @@ pub(super) fn routes() -> Routes {
         )
 }
 
+/// The product list's `status` filters.
+pub(super) const PRODUCT_STATUSES: [&str; 3] = ["open_requests", "emaintenance", "manual"];
+
 async fn products(
     State(s): S,
     c: Caller,
     q: Result<Query<ProductQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<Product>>> {
     let mut q = q?.0;
+    if let Some(st) = q.status.as_deref() {
+        if !PRODUCT_STATUSES.contains(&st) {
+            return Err(ApiError::bad_request(
+                "invalid_status",
+                format!("status is one of {}", PRODUCT_STATUSES.join(", ")),
+            ));
+        }
+    }
     q.accounts = c.scoped_accounts(q.account.take())?;
     if c.role == Role::ProductAdministrator {
         q.administrator = Some(c.id.clone());

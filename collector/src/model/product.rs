@@ -61,10 +61,14 @@ pub struct ProductQuery {
     /// query string); None: every product.
     #[serde(skip)]
     pub accounts: Option<Vec<String>>,
-    /// Substring of serial, model or alternative name (case-insensitive).
+    /// Substring of serial, model, alternative name, location or address
+    /// (case-insensitive).
     pub q: Option<String>,
     /// Group name.
     pub group: Option<String>,
+    /// `open_requests` (with an open request), `emaintenance` (reports by
+    /// itself) or `manual` (its readings are typed in).
+    pub status: Option<String>,
     /// Serial to continue after (the previous page's `next`).
     pub after: Option<String>,
     pub limit: Option<u32>,

@@ -24,6 +24,10 @@ pub(super) struct ListQuery {
     q: String,
     #[serde(default)]
     company: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    status: String,
     after: Option<String>,
 }
 
@@ -44,6 +48,12 @@ struct ListPage<'a> {
     q: String,
     company: String,
     companies: Vec<String>,
+    group: String,
+    groups: Vec<String>,
+    /// More than one company's products may be listed.
+    show_company: bool,
+    status: String,
+    statuses: Vec<(&'static str, String)>,
     rows: Vec<Row>,
     next: Option<String>,
 }
@@ -57,11 +67,13 @@ fn location(p: &Product) -> String {
         .join(", ")
 }
 
-fn next_link(q: &str, company: &str, after: &str) -> String {
+fn next_link(lq: &ListQuery, after: &str) -> String {
     format!(
-        "/products?q={}&company={}&after={}",
-        url_part(q),
-        url_part(company),
+        "/products?q={}&company={}&group={}&status={}&after={}",
+        url_part(&lq.q),
+        url_part(&lq.company),
+        url_part(&lq.group),
+        url_part(&lq.status),
         url_part(after)
     )
 }
@@ -88,8 +100,23 @@ pub(super) async fn list(
         (Some(own), _) => Some(own.to_vec()),
         (None, _) => None,
     };
+    let group = lq.group.trim().to_string();
+    let status = Some(lq.status.clone())
+        .filter(|st| crate::api::products::PRODUCT_STATUSES.contains(&st.as_str()));
+    // The groups to filter by: those the person may see (none for an
+    // operator, who sees every company's).
+    let groups: Vec<String> = if w.user.role == Role::Operator {
+        Vec::new()
+    } else {
+        crate::api::groups::list(&s, &super::form::caller(&w), None)
+            .await
+            .map(|g| g.into_iter().map(|g| g.name).collect())
+            .unwrap_or_default()
+    };
     let q = ProductQuery {
         q: Some(lq.q.trim().to_string()).filter(|q| !q.is_empty()),
+        group: Some(group.clone()).filter(|g| groups.contains(g)),
+        status: status.clone(),
         accounts,
         administrator: (w.user.role == Role::ProductAdministrator).then(|| w.user.id.clone()),
         after: lq.after.clone(),
@@ -114,17 +141,22 @@ pub(super) async fn list(
             company: p.account.clone().unwrap_or_default(),
         })
         .collect();
-    let next = found
-        .next
-        .as_deref()
-        .map(|after| next_link(&lq.q, &company, after));
+    let next = found.next.as_deref().map(|after| next_link(&lq, after));
     html(ListPage {
         t,
         who: Some(w),
         page: "products",
+        statuses: crate::api::products::PRODUCT_STATUSES
+            .iter()
+            .map(|st| (*st, t.get(&format!("products-status-{st}"))))
+            .collect(),
+        status: status.unwrap_or_default(),
+        show_company: companies.len() != 1,
         q: lq.q,
         company,
         companies,
+        group,
+        groups,
         rows,
         next,
     })

@@ -57,6 +57,21 @@ impl Backend {
             .push_bind(pattern)
             .push(" ESCAPE '\\'");
         }
+        match q.status.as_deref() {
+            Some("open_requests") => {
+                qb.push(
+                    " AND EXISTS (SELECT 1 FROM service_requests s \
+                     WHERE s.serial = p.serial AND s.state = 'open')",
+                );
+            }
+            Some("emaintenance") => {
+                qb.push(" AND p.emaintenance = 1");
+            }
+            Some("manual") => {
+                qb.push(" AND p.emaintenance = 0");
+            }
+            _ => {}
+        }
         if let Some(g) = &q.group {
             qb.push(
                 " AND p.serial IN (SELECT gp.serial FROM group_products gp JOIN product_groups g \

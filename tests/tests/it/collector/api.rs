@@ -136,6 +136,23 @@ async fn exercise(op: &Api, store: &Store) {
     assert_eq!(r.json()["alt_name"], "Reception MFP");
     let found = op.get("/api/v1/products?q=reception").await.json();
     assert_eq!(found["items"][0]["serial"], "API-1");
+    // The location is searched too, and the status filters.
+    let found = op.get("/api/v1/products?q=room%20201").await.json();
+    assert_eq!(found["items"][0]["serial"], "API-1");
+    let manual = op.get("/api/v1/products?status=manual").await.json();
+    let serials: Vec<&str> = manual["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["serial"].as_str())
+        .collect();
+    assert!(serials.contains(&"API-1"), "{manual}");
+    let automatic = op.get("/api/v1/products?status=emaintenance").await.json();
+    assert!(!automatic["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["serial"] == "API-1"));
     let one = op.get("/api/v1/products/API-1").await.json();
     assert_eq!(
         (
@@ -370,6 +387,7 @@ async fn exercise(op: &Api, store: &Store) {
         ("/api/v1/nothing", 404, "not_found"),
         ("/api/v1/products/NOPE", 404, "not_found"),
         ("/api/v1/products?limit=many", 400, "invalid_query"),
+        ("/api/v1/products?status=broken", 400, "invalid_status"),
         ("/api/v1/service-requests/SR-999999", 404, "not_found"),
     ] {
         let r = op.get(path).await;
