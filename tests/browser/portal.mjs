@@ -50,7 +50,8 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
   await page.waitForURL(`${base}/products/A-1`);
   const product = await page.locator("main").textContent();
   for (const want of ["iR-ADV C5560", "184527", "Drawer 2", "A3, 420 x 297 mm", "Some left", "Finisher Tray A",
-                      "Paper jam in tray 2", "Knowledge centre"]) {
+                      "Paper jam in tray 2", "Knowledge centre",
+                      "Black Toner", "42 %"]) {
     if (!product.includes(want)) fail(`${label}: the product page lacks ${JSON.stringify(want)}`);
   }
   await checkPage(page, `${label}-product`, problems);
@@ -71,7 +72,7 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
   if (!(await chart.getAttribute("alt")).includes(value)) fail(`${label}: the chart's text does not end at ${value}`);
   if (!(await chart.evaluate((img) => img.complete && img.naturalWidth > 0))) fail(`${label}: the chart image did not load`);
   const svg = await (await page.request.get(await chart.evaluate((img) => img.src))).text();
-  if (!svg.includes("<circle")) fail(`${label}: the reading entered by hand is not marked in the chart`);
+  if (!/#b45f06/i.test(svg)) fail(`${label}: the reading entered by hand is not marked (orange) in the chart`);
   await checkPage(page, `${label}-reading-entered`, problems);
   await page.getByRole("link", { name: "Home", exact: true }).click();
 

@@ -30,6 +30,7 @@ pub(super) fn routes() -> Routes {
             "/api/v1/products/{serial}/configuration",
             get(configuration),
         )
+        .route("/api/v1/products/{serial}/supplies", get(supplies))
 }
 
 /// The product list's `status` filters.
@@ -127,4 +128,14 @@ async fn configuration(
 ) -> ApiResult<Json<crate::model::ProductConfiguration>> {
     c.product(&s, &serial).await?;
     Ok(Json(s.product_configuration(&serial).await?))
+}
+
+/// A product's supplies and their levels as the agent last read them.
+async fn supplies(
+    State(s): S,
+    c: Caller,
+    Path(serial): Path<String>,
+) -> ApiResult<Json<crate::model::ProductSupplies>> {
+    c.product(&s, &serial).await?;
+    Ok(Json(s.product_supplies(&serial).await?))
 }

@@ -155,3 +155,26 @@ mod tests {
         assert_eq!(path("").label(), "unnamed");
     }
 }
+
+/// One supply as the agent last read it (Printer MIB prtMarkerSupplies).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupplyLevel {
+    pub index: u32,
+    pub description: String,
+    /// toner, drum, wasteToner, ...
+    pub kind: String,
+    /// Percent left, when the device says (or it follows from level and max).
+    pub percent: Option<u32>,
+    pub level: Option<i64>,
+    pub max: Option<i64>,
+    /// ok, low, empty, unknown.
+    pub state: String,
+}
+
+/// A product's supplies as the agent last read them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProductSupplies {
+    pub supplies: Vec<SupplyLevel>,
+    /// When they were read; None: never.
+    pub seen_at_ms: Option<i64>,
+}

@@ -16,7 +16,9 @@ mod request;
 mod user;
 
 pub use account::{Account, AgentInfo, Group, Organisation};
-pub use configuration::{configuration_changes, Component, ProductConfiguration};
+pub use configuration::{
+    configuration_changes, Component, ProductConfiguration, ProductSupplies, SupplyLevel,
+};
 pub use contract::{
     parse_csv as parse_contract_csv, ContractLine, NewContractLine, CONTRACT_KINDS,
 };

@@ -36,8 +36,8 @@ use crate::model::{
 };
 use crate::model::{
     AuditEntry, AuditQuery, Confirmed, ContractLine, LinkMail, NewAudit, NewContractLine,
-    NewInvitation, NewRegistration, QueueEntry, Registration, RegistrationState, RequestNote,
-    SeriesPoint, TotpState,
+    NewInvitation, NewRegistration, ProductSupplies, QueueEntry, Registration, RegistrationState,
+    RequestNote, SeriesPoint, TotpState,
 };
 use crate::requests::Rules;
 
@@ -226,6 +226,7 @@ dispatch! {
     pub async fn article_categories(&self, model: Option<&str>, languages: &[String], per_kind: i64) -> Result<(Vec<Article>, std::collections::BTreeMap<String, i64>), StoreError>;
     pub async fn article(&self, id: &str, viewer: ArticleViewer<'_>) -> Result<Option<Article>, StoreError>;
     pub async fn product_configuration(&self, serial: &str) -> Result<crate::model::ProductConfiguration, StoreError>;
+    pub async fn product_supplies(&self, serial: &str) -> Result<ProductSupplies, StoreError>;
     pub async fn put_article(&self, a: &Article) -> Result<Article, StoreError>;
     pub async fn put_articles(&self, articles: &[Article]) -> Result<Vec<Article>, StoreError>;
     pub async fn delete_article(&self, id: &str) -> Result<bool, StoreError>;

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0011_contract_lines.sql"),
     include_str!("migrations/postgres/0012_entitlement_terms.sql"),
     include_str!("migrations/postgres/0013_knowledge_and_configuration.sql"),
+    include_str!("migrations/postgres/0014_product_supplies.sql"),
 ];
 
 pub struct PgStore {

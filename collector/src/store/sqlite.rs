@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0013_contract_lines.sql"),
     include_str!("migrations/sqlite/0014_entitlement_terms.sql"),
     include_str!("migrations/sqlite/0015_knowledge_and_configuration.sql"),
+    include_str!("migrations/sqlite/0016_product_supplies.sql"),
 ];
 
 pub struct SqliteStore {

@@ -25,6 +25,8 @@ pub const PHONE_WIDTH: u32 = 360;
 pub const WIDTH: u32 = 720;
 pub const WIDEST: u32 = 1200;
 const HEIGHT: u32 = 300;
+/// Up to this many points, each is drawn as a dot too.
+const FEW: usize = 60;
 
 /// Buckets of time a chart of `width` pixels is drawn from: two per pixel
 /// column would not show more.
@@ -181,6 +183,16 @@ pub fn svg(points: &[Point], billing: &[(i64, u64)], counter: &str, width: u32) 
                 BRAND.stroke_width(2),
             ))
             .ok()?;
+        // Few readings: each one a dot (one reading alone draws no line).
+        if points.len() <= FEW {
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|p| Circle::new((day(p.at_ms), p.value), 3, BRAND.filled())),
+                )
+                .ok()?;
+        }
         chart
             .draw_series(
                 points
@@ -262,12 +274,15 @@ mod tests {
         let s = svg(&pts, &[], "canon.101", WIDTH).unwrap();
         assert!(s.starts_with("<svg") && s.contains("<polyline"), "{s}");
         assert!(s.contains("2026-01-"), "dated x axis");
-        assert!(s.contains("<circle"), "the manual reading is marked");
+        assert!(
+            s.to_uppercase().contains("#B45F06"),
+            "the manual reading is marked orange"
+        );
         assert!(s.contains("canon.101"));
         assert!(!s.contains("style="), "no inline style (the pages' CSP)");
         assert!(svg(&[], &[], "x", WIDTH).is_none());
-        // One reading still draws.
-        assert!(svg(&pts[..1], &[], "x", WIDTH).is_some());
+        // One reading still draws: a dot.
+        assert!(svg(&pts[..1], &[], "x", WIDTH).unwrap().contains("<circle"));
         // A phone's chart is as wide as asked, within bounds.
         let phone = svg(&pts, &[], "canon.101", PHONE_WIDTH).unwrap();
         assert!(phone.contains("width=\"360\""), "{}", &phone[..120]);

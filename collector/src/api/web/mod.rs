@@ -497,7 +497,7 @@ struct HomePage<'a> {
     who: Option<Who>,
     page: &'a str,
     welcome: String,
-    attention: Vec<(String, usize)>,
+    attention: Vec<(String, usize, String)>,
     open: Vec<OpenRow>,
 }
 
@@ -533,16 +533,28 @@ async fn home(State(s): S, Extension(cfg): Extension<Sessions>, headers: HeaderM
             );
         }
     };
-    let mut attention: Vec<(String, usize)> = Vec::new();
+    // A product needs attention when it has open requests: the rules open
+    // them for low supplies, a silent device and a reading due too.
+    let mut attention: Vec<(String, usize, Vec<String>)> = Vec::new();
     for r in &open {
         if let Some(serial) = &r.serial {
-            match attention.iter_mut().find(|(s, _)| s == serial) {
-                Some((_, n)) => *n += 1,
-                None => attention.push((serial.clone(), 1)),
+            let kind = t.get(&format!("kind-{}", r.kind));
+            match attention.iter_mut().find(|(s, _, _)| s == serial) {
+                Some((_, n, kinds)) => {
+                    *n += 1;
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+                None => attention.push((serial.clone(), 1, vec![kind])),
             }
         }
     }
     attention.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let attention: Vec<(String, usize, String)> = attention
+        .into_iter()
+        .map(|(s, n, k)| (s, n, k.join(", ")))
+        .collect();
     let rows = open
         .iter()
         .take(50)

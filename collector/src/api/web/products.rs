@@ -169,6 +169,15 @@ struct RequestRow {
     opened: String,
 }
 
+struct SupplyRow {
+    name: String,
+    /// 0-100 for the meter; None: the device gives no amount.
+    percent: Option<u32>,
+    /// What the level reads as: "42 %", or the device's state.
+    text: String,
+    low: bool,
+}
+
 struct PartRow {
     name: String,
     detail: String,
@@ -200,6 +209,8 @@ struct ProductPage<'a> {
     duplex: bool,
     seen: String,
     categories: Vec<Category>,
+    supplies: Vec<SupplyRow>,
+    supplies_seen: String,
     download: Option<String>,
     may_invite: bool,
     notice: Option<String>,
@@ -298,14 +309,15 @@ pub(super) async fn render(
     // The person sees this product, so its model's articles and the
     // general ones are theirs to read (no need to work out every model
     // the person sees).
-    let (history, requests, configuration, knowledge) = tokio::join!(
+    let (history, requests, configuration, knowledge, supplies) = tokio::join!(
         readings::section(s, &p, counter, entry),
         s.requests(&open),
         s.product_configuration(&p.serial),
         s.article_categories(p.model.as_deref(), &langs, 3),
+        s.product_supplies(&p.serial),
     );
-    let (Ok(history), Ok(requests), Ok(configuration), Ok((articles, counts))) =
-        (history, requests, configuration, knowledge)
+    let (Ok(history), Ok(requests), Ok(configuration), Ok((articles, counts)), Ok(supplies)) =
+        (history, requests, configuration, knowledge, supplies)
     else {
         tracing::error!("a product's page could not be read");
         return unavailable(t, w);
@@ -355,9 +367,34 @@ pub(super) async fn render(
         (Some(template), Some(model)) => Some(crate::model::download_url(template, model)),
         _ => None,
     };
+    let supply_rows = supplies
+        .supplies
+        .iter()
+        .map(|x| SupplyRow {
+            name: x.description.clone(),
+            percent: x.percent,
+            text: match x.percent {
+                Some(pc) => format!("{pc} %"),
+                None => {
+                    let id = format!("supply-{}", x.state);
+                    match t.get(&id) {
+                        said if said == id => x.state.clone(),
+                        said => said,
+                    }
+                }
+            },
+            low: x.state == "low" || x.state == "empty" || x.percent.is_some_and(|pc| pc <= 10),
+        })
+        .collect();
+    let supplies_seen = supplies
+        .seen_at_ms
+        .map(|at| t.with("product-config-seen", &[("when", &when(at))]))
+        .unwrap_or_default();
     html(ProductPage {
         t,
         page: "products",
+        supplies: supply_rows,
+        supplies_seen,
         download,
         may_invite: w.manages_users(),
         notice,

@@ -1,7 +1,9 @@
 //! A product's configuration as the agent last read it (with its identity),
 //! and the product events of a part added or removed.
 
-use crate::model::{configuration_changes, Component, ProductConfiguration};
+use crate::model::{
+    configuration_changes, Component, ProductConfiguration, ProductSupplies, SupplyLevel,
+};
 use crate::store::StoreError;
 use meterlink_proto::v1 as p;
 use sqlx::Row;
@@ -120,5 +122,68 @@ impl Backend {
             ),
             None => ProductConfiguration::new(serial, Vec::new(), None),
         })
+    }
+
+    /// Files the supplies a supplies observation carries; an older read
+    /// than the one stored changes nothing.
+    pub(super) async fn file_supplies(
+        &self,
+        tx: &mut Tx,
+        serial: &str,
+        taken_at_ms: i64,
+        read: &[p::Supply],
+    ) -> Result<(), StoreError> {
+        let levels: Vec<SupplyLevel> = read.iter().map(supply_of).collect();
+        let text = serde_json::to_string(&levels).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "INSERT INTO product_supplies (serial, supplies, seen_at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (serial) DO UPDATE SET supplies = excluded.supplies, seen_at_ms = excluded.seen_at_ms
+             WHERE product_supplies.seen_at_ms <= excluded.seen_at_ms",
+        )
+        .bind(serial)
+        .bind(text)
+        .bind(taken_at_ms)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A product's supplies as last read (none when never read).
+    pub async fn product_supplies(&self, serial: &str) -> Result<ProductSupplies, StoreError> {
+        let row =
+            sqlx::query("SELECT supplies, seen_at_ms FROM product_supplies WHERE serial = $1")
+                .bind(serial)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(match row {
+            // Stored text that no longer parses reads as not read: the
+            // next read replaces it.
+            Some(r) => ProductSupplies {
+                supplies: serde_json::from_str(&r.get::<String, _>(0)).unwrap_or_default(),
+                seen_at_ms: Some(r.get(1)),
+            },
+            None => ProductSupplies::default(),
+        })
+    }
+}
+
+fn supply_of(s: &p::Supply) -> SupplyLevel {
+    // The percent the agent gives, else the level over the maximum when
+    // both are real amounts (negative levels are the MIB's "unknown",
+    // "some remaining").
+    let percent = s.percent.or(match (s.level, s.max) {
+        (Some(l), Some(m)) if l >= 0 && m > 0 => Some(((l * 100) / m).clamp(0, 100) as u32),
+        _ => None,
+    });
+    SupplyLevel {
+        index: s.index,
+        description: s.description.clone(),
+        kind: s.kind.clone(),
+        percent,
+        level: s.level,
+        max: s.max,
+        state: s.state.clone(),
     }
 }

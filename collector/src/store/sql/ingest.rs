@@ -149,7 +149,11 @@ impl Backend {
         for o in &fresh {
             let ev = match &o.body {
                 Some(Body::Status(s)) => TrackEvent::Status(s),
-                Some(Body::Supplies(s)) => TrackEvent::Supplies(s),
+                Some(Body::Supplies(s)) => {
+                    self.file_supplies(&mut tx, &o.serial, o.taken_at_ms, &s.supplies)
+                        .await?;
+                    TrackEvent::Supplies(s)
+                }
                 _ => continue,
             };
             events

@@ -96,7 +96,11 @@ pub(crate) async fn check_current_values(s: &Backend) {
 /// The schema before the knowledge centre, with one article as an older
 /// collector wrote it (code as typed, no language, no models).
 pub(crate) async fn old_articles(pool: &sqlx::Pool<Db>) {
-    apply_up_to(pool, MIGRATIONS.len() - 1).await;
+    let knowledge_centre = MIGRATIONS
+        .iter()
+        .position(|m| m.contains("CREATE TABLE kb_article_models"))
+        .expect("the knowledge centre's migration");
+    apply_up_to(pool, knowledge_centre).await;
     sqlx::query(
         "INSERT INTO kb_articles (article_id, kind, code, title, body) \
          VALUES ('kb-old', 'error_code', ' e602-0001', 'Hard disk error', 'Turn the power off and on.')",

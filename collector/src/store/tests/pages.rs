@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::model::{Article, OutboxResult, Role};
+use meterlink_proto::v1::{Supplies, Supply};
 
 on_both!(seeks_and_buckets_read_only_what_a_page_needs);
 async fn seeks_and_buckets_read_only_what_a_page_needs(s: Store) {
@@ -213,4 +214,58 @@ async fn dead_letters_are_listed_and_retried(s: Store) {
     assert_eq!(s.email_counts().await.unwrap().dead, 0);
     assert!(s.outbox_entries("dead", 10).await.unwrap().is_empty());
     assert!(!s.outbox_retry(1, T0).await.unwrap());
+}
+
+on_both!(supplies_as_last_read);
+async fn supplies_as_last_read(s: Store) {
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    let read = |seq: u64, taken: i64, black: Option<u32>| Observation {
+        seq,
+        taken_at_ms: taken,
+        device_address: "10.0.0.5:161".into(),
+        serial: "S1".into(),
+        body: Some(Body::Supplies(Supplies {
+            supplies: vec![
+                Supply {
+                    index: 1,
+                    description: "Black Toner".into(),
+                    kind: "toner".into(),
+                    percent: black,
+                    state: "ok".into(),
+                    ..Default::default()
+                },
+                Supply {
+                    index: 2,
+                    description: "Waste Toner".into(),
+                    kind: "wasteToner".into(),
+                    level: Some(300),
+                    max: Some(1200),
+                    state: "ok".into(),
+                    ..Default::default()
+                },
+            ],
+        })),
+    };
+    assert_eq!(
+        s.product_supplies("S1").await.unwrap(),
+        ProductSupplies::default()
+    );
+    s.ingest("a1", &[read(1, T0, Some(42))]).await.unwrap();
+    let got = s.product_supplies("S1").await.unwrap();
+    assert_eq!(got.seen_at_ms, Some(T0));
+    assert_eq!(got.supplies[0].percent, Some(42));
+    // Level over maximum when the device gives no percent.
+    assert_eq!(got.supplies[1].percent, Some(25));
+    // A newer read replaces it; an older one, arriving late, does not.
+    s.ingest("a1", &[read(2, T0 + MIN, Some(40))])
+        .await
+        .unwrap();
+    s.ingest("a1", &[read(3, T0 - MIN, Some(90))])
+        .await
+        .unwrap();
+    let got = s.product_supplies("S1").await.unwrap();
+    assert_eq!(
+        (got.seen_at_ms, got.supplies[0].percent),
+        (Some(T0 + MIN), Some(40))
+    );
 }

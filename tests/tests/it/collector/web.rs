@@ -17,7 +17,9 @@ use meterlink_collector::auth::password;
 use meterlink_collector::model::OutboxResult;
 use meterlink_collector::store::{scratch_postgres, Store};
 use meterlink_proto::v1::observation::Body;
-use meterlink_proto::v1::{Component, CounterValue, Identity, MeterReading, Observation};
+use meterlink_proto::v1::{
+    Component, CounterValue, Identity, MeterReading, Observation, Supplies, Supply,
+};
 use meterlink_tests::http::{expect, get, Api};
 use meterlink_tests::peers::{have_python_module, have_tool, skip};
 use meterlink_tests::stack::start_collector;
@@ -123,6 +125,23 @@ async fn setup(op: &Api, store: &Store) {
         ),
     ];
     store.ingest("agent-w", &batch).await.unwrap();
+    let supplies = Observation {
+        seq: 5,
+        taken_at_ms: now - 30_000,
+        device_address: "10.0.0.9:161".into(),
+        serial: "A-1".into(),
+        body: Some(Body::Supplies(Supplies {
+            supplies: vec![Supply {
+                index: 1,
+                description: "Black Toner".into(),
+                kind: "toner".into(),
+                percent: Some(42),
+                state: "ok".into(),
+                ..Default::default()
+            }],
+        })),
+    };
+    store.ingest("agent-w", &[supplies]).await.unwrap();
     // B-2: read by hand (no eMaintenance), with one reading two days ago.
     let b2 = |seq: u64, body: Body| Observation {
         seq,
