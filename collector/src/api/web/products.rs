@@ -211,10 +211,55 @@ struct ProductPage<'a> {
     categories: Vec<Category>,
     supplies: Vec<SupplyRow>,
     supplies_seen: String,
+    /// The product's entitlements as (what, terms).
+    entitlements: Vec<(String, String)>,
     download: Option<String>,
     may_invite: bool,
     notice: Option<String>,
     history: readings::Section,
+}
+
+/// A product's entitlements in words: the typed terms (response time
+/// within the coverage hours, on site or remote) and the free-form ones.
+fn entitlement_rows(t: &Texts, p: &Product) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    if let Some(e) = &p.terms {
+        let days: Vec<String> = e
+            .coverage
+            .days
+            .iter()
+            .map(|d| t.get(&format!("day-{d}")))
+            .collect();
+        rows.push((
+            t.get("entitlement-response"),
+            t.with(
+                "entitlement-response-hours",
+                &[("hours", &e.response_hours.to_string())],
+            ),
+        ));
+        rows.push((
+            t.get("entitlement-coverage"),
+            format!(
+                "{}, {}–{} ({})",
+                days.join(" "),
+                e.coverage.from,
+                e.coverage.to,
+                e.coverage.time_zone
+            ),
+        ));
+        let service = format!("entitlement-service-{}", e.service);
+        rows.push((
+            t.get("entitlement-service"),
+            match t.get(&service) {
+                said if said == service => e.service.clone(),
+                said => said,
+            },
+        ));
+    }
+    for (k, v) in &p.entitlements {
+        rows.push((k.replace('_', " "), v.clone()));
+    }
+    rows
 }
 
 /// A level as people read it: sheets of capacity, or what the device says.
@@ -390,9 +435,11 @@ pub(super) async fn render(
         .seen_at_ms
         .map(|at| t.with("product-config-seen", &[("when", &when(at))]))
         .unwrap_or_default();
+    let entitlements = entitlement_rows(t, &p);
     html(ProductPage {
         t,
         page: "products",
+        entitlements,
         supplies: supply_rows,
         supplies_seen,
         download,

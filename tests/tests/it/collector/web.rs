@@ -142,6 +142,17 @@ async fn setup(op: &Api, store: &Store) {
         })),
     };
     store.ingest("agent-w", &[supplies]).await.unwrap();
+    expect(
+        &op.send(
+            "PATCH",
+            "/api/v1/products/A-1",
+            json!({"terms": {"response_hours": 8, "service": "on_site",
+                   "coverage": {"days": [1, 2, 3, 4, 5], "from": "08:00", "to": "18:00",
+                                "time_zone": "Europe/Rome"}}}),
+        )
+        .await,
+        200,
+    );
     // B-2: read by hand (no eMaintenance), with one reading two days ago.
     let b2 = |seq: u64, body: Body| Observation {
         seq,
