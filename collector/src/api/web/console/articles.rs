@@ -1,8 +1,8 @@
 //! The console's knowledge base: find articles, write a new one or change
 //! one (kind, language, code, models, title, body), delete one.
 
-use super::{as_caller, operator, operator_post, sections};
-use crate::api::web::form::{done, notice, refusal, state, Fields};
+use super::{operator, operator_post, sections};
+use crate::api::web::form::{caller, done, notice, refusal, state, Fields};
 use crate::api::web::i18n::{self, Texts};
 use crate::api::web::{error_page, html, Who};
 use crate::api::{kb, S};
@@ -58,7 +58,7 @@ pub(in crate::api::web) async fn list(
         limit: Some(100),
         ..kb::SearchQuery::default()
     };
-    let hits = match kb::find(&s, &as_caller(&w), sq).await {
+    let hits = match kb::find(&s, &caller(&w), sq).await {
         Ok((h, _, _)) => h,
         Err(e) => return error_page(t, Some(w), e.status(), "error-title", "error-try-later"),
     };
@@ -133,7 +133,7 @@ pub(in crate::api::web) async fn edit_page(
         Err(r) => return r,
     };
     match q.id {
-        Some(id) => match kb::article(state(&s), as_caller(&w), Path(id)).await {
+        Some(id) => match kb::article(state(&s), caller(&w), Path(id)).await {
             Ok(Json(a)) => edit(w, a, false, None),
             Err(e) => {
                 let t = i18n::texts(&w.user.language);
@@ -191,14 +191,7 @@ pub(in crate::api::web) async fn save(
             return edit(w, a, true, Some(e));
         }
     }
-    match kb::put_article(
-        state(&s),
-        as_caller(&w),
-        Path(id.clone()),
-        Ok(Json(a.clone())),
-    )
-    .await
-    {
+    match kb::put_article(state(&s), caller(&w), Path(id.clone()), Ok(Json(a.clone()))).await {
         Ok(_) => done("/console/knowledge", "article-saved"),
         Err(e) => {
             let e = refusal(t, &e);
@@ -231,7 +224,7 @@ pub(in crate::api::web) async fn delete(
             who: Some(w),
         });
     }
-    match kb::delete_article(state(&s), as_caller(&w), Path(id)).await {
+    match kb::delete_article(state(&s), caller(&w), Path(id)).await {
         Ok(_) => done("/console/knowledge", "article-deleted"),
         Err(e) => error_page(t, Some(w), e.status(), "error-title", "api-not-found"),
     }

@@ -2,8 +2,8 @@
 //! company's page to change it, import contract lines from CSV and remove
 //! a line.
 
-use super::{as_caller, operator, operator_post, sections, DoneQuery};
-use crate::api::web::form::{done, notice, refusal, state, unavailable, Fields};
+use super::{operator, operator_post, sections, DoneQuery};
+use crate::api::web::form::{caller, done, notice, refusal, state, unavailable, Fields};
 use crate::api::web::i18n::{self, Texts};
 use crate::api::web::{error_page, html, Who};
 use crate::api::{accounts, contracts, S};
@@ -107,13 +107,7 @@ pub(in crate::api::web) async fn save(
     };
     let a = account_from(&f, None);
     let id = a.id.clone();
-    match accounts::put_account(
-        state(&s),
-        as_caller(&w),
-        Path(id.clone()),
-        Ok(Json(a.clone())),
-    )
-    .await
+    match accounts::put_account(state(&s), caller(&w), Path(id.clone()), Ok(Json(a.clone()))).await
     {
         Ok(_) => done(
             &format!("/console/companies/{}", url_part(&id)),
@@ -216,8 +210,7 @@ pub(in crate::api::web) async fn change(
     match f.get("op").as_str() {
         "import" => {
             let csv = f.get("csv");
-            match contracts::import_csv(state(&s), as_caller(&w), Path(id.clone()), csv.clone())
-                .await
+            match contracts::import_csv(state(&s), caller(&w), Path(id.clone()), csv.clone()).await
             {
                 Ok(_) => done(&here, "lines-imported"),
                 Err(e) => {
@@ -228,7 +221,7 @@ pub(in crate::api::web) async fn change(
         }
         "remove_line" => {
             let line: i64 = f.get("line").parse().unwrap_or(-1);
-            match contracts::delete_line(state(&s), as_caller(&w), Path(line)).await {
+            match contracts::delete_line(state(&s), caller(&w), Path(line)).await {
                 Ok(_) => done(&here, "line-removed"),
                 Err(e) => {
                     let e = refusal(t, &e);
@@ -247,7 +240,7 @@ pub(in crate::api::web) async fn change(
             a.id = id.clone();
             match accounts::put_account(
                 state(&s),
-                as_caller(&w),
+                caller(&w),
                 Path(id.clone()),
                 Ok(Json(a.clone())),
             )

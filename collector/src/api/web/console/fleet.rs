@@ -3,10 +3,8 @@
 //! shown once; withdraw), devices no company owns (assign one), and the
 //! devices gone silent and meter readings due across the fleet.
 
-use super::{
-    as_caller, company_choices, operator, operator_post, sections, DoneQuery, CERT_WARNING_MS,
-};
-use crate::api::web::form::{done, notice, refusal, state, unavailable};
+use super::{company_choices, operator, operator_post, sections, DoneQuery, CERT_WARNING_MS};
+use crate::api::web::form::{caller, done, notice, refusal, state, unavailable};
 use crate::api::web::i18n::{self, Texts};
 use crate::api::web::{html, when, Who};
 use crate::api::{enrollment, fleet as api, products, S};
@@ -112,7 +110,7 @@ pub(in crate::api::web) async fn agent_change(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let c = as_caller(&w);
+    let c = caller(&w);
     let outcome = match f.get("op").as_str() {
         "disable" => api::disable_agent(state(&s), c, Path(id))
             .await
@@ -229,7 +227,7 @@ pub(in crate::api::web) async fn token_create(
         agent_id: Some(f.get("agent").trim().to_string()).filter(|a| !a.is_empty()),
         ttl_secs: Some(hours.saturating_mul(3600)),
     };
-    match enrollment::create(state(&s), as_caller(&w), Extension(j), Ok(Json(b))).await {
+    match enrollment::create(state(&s), caller(&w), Extension(j), Ok(Json(b))).await {
         Ok((_, Json(issued))) => {
             let n = Some(t.get("done-token-made"));
             tokens_page(&s, w, Some(issued.token), n, None).await
@@ -252,7 +250,7 @@ pub(in crate::api::web) async fn token_withdraw(
         Ok(p) => p,
         Err(r) => return r,
     };
-    match enrollment::withdraw(state(&s), as_caller(&w), Path(id)).await {
+    match enrollment::withdraw(state(&s), caller(&w), Path(id)).await {
         Ok(_) => done("/console/join-tokens", "token-withdrawn"),
         Err(e) => {
             let e = refusal(t, &e);
@@ -354,7 +352,7 @@ pub(in crate::api::web) async fn device_assign(
         account: Some(f.get("account")),
         ..ProductUpdate::default()
     };
-    match products::update_product(state(&s), as_caller(&w), Path(serial), Ok(Json(u))).await {
+    match products::update_product(state(&s), caller(&w), Path(serial), Ok(Json(u))).await {
         Ok(_) => done("/console/devices", "device-assigned"),
         Err(e) => {
             let e = refusal(t, &e);

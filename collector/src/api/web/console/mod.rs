@@ -9,7 +9,7 @@ mod companies;
 mod fleet;
 mod queues;
 
-use super::form::{caller, person, unavailable};
+use super::form::{person, unavailable};
 use super::i18n::{self, Texts};
 use super::{error_page, html, Who};
 use crate::api::{Routes, S};
@@ -271,9 +271,4 @@ pub(super) async fn company_choices(s: &Store) -> Vec<(String, String)> {
             Vec::new()
         }
     }
-}
-
-/// The caller the API's handlers take, for the console's modules.
-pub(super) fn as_caller(w: &Who) -> crate::api::caller::Caller {
-    caller(w)
 }

@@ -2,10 +2,10 @@
 //! e-mails: pending, dead letters, retry) and the registrations waiting
 //! for an operator (approve into a company, or reject).
 
-use super::{as_caller, company_choices, operator, operator_post, sections, DoneQuery};
+use super::{company_choices, operator, operator_post, sections, DoneQuery};
 use crate::api::fleet::{self as api, EntriesQuery, QueueName};
 use crate::api::sessions::Mail;
-use crate::api::web::form::{done, notice, refusal, state, unavailable};
+use crate::api::web::form::{caller, done, notice, refusal, state, unavailable};
 use crate::api::web::i18n::{self, Texts};
 use crate::api::web::{html, when, Who};
 use crate::api::{people, S};
@@ -90,7 +90,7 @@ async fn render(
         QueueName::Portal => s.outbox_counts().await,
         QueueName::Email => s.email_counts().await,
     };
-    let (entries, counts) = match (api::entries(s, &as_caller(&w), name, q).await, counts) {
+    let (entries, counts) = match (api::entries(s, &caller(&w), name, q).await, counts) {
         (Ok(e), Ok(c)) => (e, c),
         _ => return unavailable(t, w),
     };
@@ -141,7 +141,7 @@ pub(in crate::api::web) async fn retry(
         QueueName::Portal
     };
     let back = if queue == "email" { "email" } else { "portal" };
-    match api::retry(state(&s), as_caller(&w), Path((name, id))).await {
+    match api::retry(state(&s), caller(&w), Path((name, id))).await {
         Ok(_) => done(
             &format!("/console/queues?queue={back}&state=dead"),
             "retried",
@@ -246,7 +246,7 @@ pub(in crate::api::web) async fn decide(
         Err(r) => return r,
     };
     let outcome = if f.get("op") == "reject" {
-        people::reject(state(&s), as_caller(&w), Extension(mail), Path(id))
+        people::reject(state(&s), caller(&w), Extension(mail), Path(id))
             .await
             .map(|_| "registration-rejected")
     } else {
@@ -255,7 +255,7 @@ pub(in crate::api::web) async fn decide(
         };
         people::approve(
             state(&s),
-            as_caller(&w),
+            caller(&w),
             Extension(mail),
             Path(id),
             Ok(Json(b)),
