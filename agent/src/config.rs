@@ -464,6 +464,13 @@ impl AgentConfig {
             }
             target_creds.push(sets);
         }
+        let timeout = cfg.engine.timeout;
+        if !(timeout.is_finite() && timeout > 0.0 && timeout <= 60.0) {
+            return Err(err(format!(
+                "{}: {timeout} is not a number of seconds from above 0 to 60",
+                at("engine.timeout", "timeout")
+            )));
+        }
         let sched = |key: &str, expr: &str| {
             Schedule::parse(expr, &cfg.schedule.timezone)
                 .map_err(|e| err(format!("{}: {e}", at(&format!("schedule.{key}"), key))))
@@ -607,6 +614,20 @@ status = "*/5 * * * *"
         assert!(v.cfg.collector.cert.is_none());
         let bad_id = GOOD.replace("agent_id = \"agent-1\"", "agent_id = \"../x\"");
         assert!(AgentConfig::parse("agent.toml", &bad_id).is_err());
+    }
+
+    #[test]
+    fn the_engine_timeout_is_a_number_of_seconds() {
+        // TOML has nan and inf: the daemon would have failed to start on them.
+        for bad in ["nan", "inf", "-1.0", "0.0", "61"] {
+            let text = format!("{GOOD}\n[engine]\ntimeout = {bad}\n");
+            let e = AgentConfig::parse("agent.toml", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("engine.timeout (line "), "{bad}: {e}");
+        }
+        let fine = format!("{GOOD}\n[engine]\ntimeout = 2.5\n");
+        assert!(AgentConfig::parse("agent.toml", &fine).is_ok());
     }
 
     #[test]

@@ -273,10 +273,23 @@ pub struct ConfigError {
 
 impl Config {
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError {
             file: file.into(),
             what: e.to_string(),
-        })
+        })?;
+        // TOML has nan and inf; a period must be a number of seconds.
+        for (key, secs) in [
+            ("[requests] tick_secs", c.requests.tick_secs),
+            ("[agents] recheck_secs", c.agents.recheck_secs),
+        ] {
+            if let Some(s) = secs.filter(|s| !s.is_finite() || *s <= 0.0) {
+                return Err(ConfigError {
+                    file: file.into(),
+                    what: format!("{key}: {s} is not a number of seconds above 0"),
+                });
+            }
+        }
+        Ok(c)
     }
 
     /// Reads a config file; relative paths in it are relative to its folder.
@@ -480,6 +493,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_are_numbers_of_seconds() {
+        // `serve` would have panicked making a Duration of nan.
+        for bad in ["nan", "inf", "-inf", "0.0", "-5"] {
+            for (table, key) in [("requests", "tick_secs"), ("agents", "recheck_secs")] {
+                let text = format!("[{table}]\n{key} = {bad}\n");
+                let e = Config::parse("c.toml", &text).unwrap_err();
+                assert!(e.what.contains(&format!("[{table}] {key}")), "{text}: {e}");
+            }
+        }
+        let c = Config::parse("c.toml", "[requests]\ntick_secs = 0.5\n").unwrap();
+        assert_eq!(c.tick(), std::time::Duration::from_millis(500));
+    }
 
     #[test]
     fn errors_name_key_and_line() {
