@@ -14,6 +14,7 @@ mod error;
 mod fleet;
 mod groups;
 mod kb;
+mod nul;
 mod organisations;
 mod people;
 mod products;
@@ -216,6 +217,7 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> R
                 "this endpoint does not take that method; see /api/openapi.json",
             )
         })
+        .layer(axum::middleware::from_fn(nul::refuse_nul))
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), track))
         .layer(Extension(metrics))

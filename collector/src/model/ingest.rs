@@ -42,3 +42,80 @@ impl RequestTally {
         self.0.values().sum()
     }
 }
+
+/// Calls `$f` on every text field of an observation, by `&` or (with
+/// `mut`) by `&mut`: one list of the fields for reading and for writing.
+macro_rules! each_text {
+    ($o:expr, $f:expr $(, $m:ident)?) => {{
+        use meterlink_proto::v1::observation::Body;
+        let o = $o;
+        let f = &mut $f;
+        f(& $($m)? o.device_address);
+        f(& $($m)? o.serial);
+        match & $($m)? o.body {
+            Some(Body::Identity(i)) => {
+                for s in [& $($m)? i.vendor, & $($m)? i.model, & $($m)? i.serial, & $($m)? i.firmware,
+                    & $($m)? i.sys_object_id, & $($m)? i.sys_descr, & $($m)? i.mac, & $($m)? i.profile] {
+                    f(s);
+                }
+                for c in & $($m)? i.components {
+                    for s in [& $($m)? c.kind, & $($m)? c.name, & $($m)? c.description, & $($m)? c.r#type, & $($m)? c.media] {
+                        f(s);
+                    }
+                }
+            }
+            Some(Body::Meter(m)) => {
+                for c in & $($m)? m.counters {
+                    for s in [& $($m)? c.id, & $($m)? c.name, & $($m)? c.unit, & $($m)? c.oid] {
+                        f(s);
+                    }
+                }
+            }
+            Some(Body::Status(st)) => {
+                f(& $($m)? st.device);
+                f(& $($m)? st.printer);
+                for s in & $($m)? st.errors {
+                    f(s);
+                }
+                for s in & $($m)? st.console {
+                    f(s);
+                }
+                for a in & $($m)? st.alerts {
+                    for s in [& $($m)? a.severity, & $($m)? a.training_level, & $($m)? a.group,
+                        & $($m)? a.code_name, & $($m)? a.description] {
+                        f(s);
+                    }
+                }
+            }
+            Some(Body::Supplies(su)) => {
+                for x in & $($m)? su.supplies {
+                    for s in [& $($m)? x.description, & $($m)? x.kind, & $($m)? x.state] {
+                        f(s);
+                    }
+                }
+            }
+            None => {}
+        }
+    }};
+}
+
+/// The batch with NUL characters taken out of every text field, or None
+/// when it has none (the usual case: nothing is copied). Device text is
+/// shown, never parsed, and PostgreSQL's text cannot hold NUL: one such
+/// string would otherwise fail the whole batch on every retry.
+pub fn without_nul(
+    batch: &[meterlink_proto::v1::Observation],
+) -> Option<Vec<meterlink_proto::v1::Observation>> {
+    let mut found = false;
+    for o in batch {
+        each_text!(o, |s: &String| found |= s.contains('\0'));
+    }
+    if !found {
+        return None;
+    }
+    let mut out = batch.to_vec();
+    for o in &mut out {
+        each_text!(o, |s: &mut String| s.retain(|c| c != '\0'), mut);
+    }
+    Some(out)
+}

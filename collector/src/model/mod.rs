@@ -26,7 +26,7 @@ pub use enrollment::{
     valid_agent_id, AgentCredential, IssuedCert, IssuedJoinToken, JoinToken, NewJoinToken,
 };
 pub use entitlement::{Coverage, Entitlements};
-pub use ingest::{IngestOutcome, RequestTally};
+pub use ingest::{without_nul, IngestOutcome, RequestTally};
 pub use kb::{
     download_url, normal_code, search_languages, search_words, text_search_config, url_part,
     Article, ArticleHit, ArticleQuery, ArticleViewer, ARTICLE_KINDS, ARTICLE_LANGUAGES,

@@ -24,13 +24,15 @@ impl Backend {
         held: u64,
     ) -> Result<u64, StoreError> {
         let now = crate::store::now_ms();
+        // Shown, never parsed; PostgreSQL's text cannot hold NUL.
+        let version = version.replace('\0', "");
         sqlx::query(
             "INSERT INTO agents (agent_id, version, first_seen_ms, last_seen_ms, held_seq) VALUES ($1, $2, $3, $3, $4)
              ON CONFLICT (agent_id) DO UPDATE SET version = excluded.version, last_seen_ms = excluded.last_seen_ms,
              held_seq = excluded.held_seq",
         )
         .bind(agent)
-        .bind(version)
+        .bind(&version)
         .bind(now)
         .bind(held.min(i64::MAX as u64) as i64)
         .execute(&self.pool)
@@ -53,6 +55,8 @@ impl Backend {
         agent: &str,
         batch: &[Observation],
     ) -> Result<IngestOutcome, StoreError> {
+        let cleaned = crate::model::without_nul(batch);
+        let batch = cleaned.as_deref().unwrap_or(batch);
         let mut out = IngestOutcome::default();
         for o in batch {
             if o.seq == 0 || o.seq > i64::MAX as u64 {

@@ -404,3 +404,33 @@ async fn an_address_change_is_an_event_of_the_product(s: Store) {
         .unwrap();
     assert_eq!(s.product_events("S1").await.unwrap().len(), 1);
 }
+
+on_both!(device_text_with_nul_characters_is_filed_without_them);
+async fn device_text_with_nul_characters_is_filed_without_them(s: Store) {
+    // An agent that sends what a device padded with NULs (or lies): the
+    // batch is filed, not refused on every retry (PostgreSQL's text cannot
+    // hold NUL), and both stores keep the same text.
+    s.agent_hello("a1", "\u{0}1.2\0", 3).await.unwrap();
+    let mut id = meter(1, "N\0-1", 1000, 0);
+    id.device_address = "10.0.0.5:161\0".into();
+    id.body = Some(Body::Identity(Identity {
+        model: "iR-ADV\0 C5560\0\0".into(),
+        ..Default::default()
+    }));
+    let mut m = meter(2, "N-1", 2000, 500);
+    if let Some(Body::Meter(mr)) = &mut m.body {
+        mr.counters[0].name = "Total\0".into();
+    }
+    let mut st = status_of(3, "N-1", 2000, jam());
+    if let Some(Body::Status(d)) = &mut st.body {
+        d.console.push("Jam\0 in tray 2".into());
+        d.alerts[0].description = "\0".into();
+    }
+    let o = s.ingest("a1", &[id, m, st]).await.unwrap();
+    assert_eq!((o.new, o.highest_seq), (3, 3));
+    let p = s.product("N-1").await.unwrap().expect("filed under N-1");
+    assert_eq!(p.model.as_deref(), Some("iR-ADV C5560"));
+    assert_eq!(p.counters["canon.101"], 500);
+    assert_eq!(s.products().await.unwrap().len(), 1);
+    assert_eq!(s.agents().await.unwrap()[0].version, "1.2");
+}

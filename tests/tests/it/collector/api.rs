@@ -388,6 +388,9 @@ async fn exercise(op: &Api, store: &Store) {
         ("/api/v1/products/NOPE", 404, "not_found"),
         ("/api/v1/products?limit=many", 400, "invalid_query"),
         ("/api/v1/products?status=broken", 400, "invalid_status"),
+        // NUL fits no name and no PostgreSQL text: refused on either store.
+        ("/api/v1/products/API%00-1", 400, "invalid_text"),
+        ("/api/v1/products?q=room%00", 400, "invalid_text"),
         ("/api/v1/service-requests/SR-999999", 404, "not_found"),
     ] {
         let r = op.get(path).await;
@@ -402,6 +405,14 @@ async fn exercise(op: &Api, store: &Store) {
         .request("POST", "/api/v1/groups", Some("{not json"))
         .await;
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_body"));
+    let r = op
+        .request(
+            "POST",
+            "/api/v1/groups",
+            Some(r#"{"account": "acme", "name": "East\u0000wing"}"#),
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_text"));
     let r = op.request("DELETE", "/api/v1/products", None).await;
     assert_eq!((r.status, r.code().as_str()), (405, "method_not_allowed"));
 }
