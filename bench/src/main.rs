@@ -16,6 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod content;
 mod fullread;
+mod ingest;
 mod latency;
 mod login;
 mod portal;
@@ -120,6 +121,25 @@ enum Mode {
         /// HTTP requests per measurement.
         #[arg(long, default_value_t = 2_000)]
         requests: usize,
+    },
+    /// Ingest on both stores in one run: the same batches filed into SQLite
+    /// and into PostgreSQL through `Store::ingest`, and the ratio.
+    Ingest {
+        #[arg(long, default_value_t = 20_000)]
+        products: usize,
+        /// Filed readings per product (spread over 4 counters).
+        #[arg(long, default_value_t = 40)]
+        readings: usize,
+        /// Observations per batch (the agent sends 500).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Agents filing at once (each its share of the products), one run
+        /// per figure given.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        agents: Vec<usize>,
+        /// PostgreSQL database (a fresh schema is made in it).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+        postgres: String,
     },
     /// People logging in: login throughput and p99 (argon2id) against a
     /// request that only checks a session, and /healthz, in one run.
@@ -233,6 +253,18 @@ fn main() {
             secs,
         }) => {
             rt.block_on(web::web_bench(products, readings, postgres, clients, secs));
+            return;
+        }
+        Some(Mode::Ingest {
+            products,
+            readings,
+            batch,
+            agents,
+            postgres,
+        }) => {
+            rt.block_on(ingest::ingest_bench(
+                products, readings, batch, &agents, postgres,
+            ));
             return;
         }
         Some(Mode::Login {

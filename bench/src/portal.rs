@@ -9,10 +9,7 @@ pub(crate) async fn portal_bench(
     postgres: Option<String>,
     requests: usize,
 ) {
-    use meterlink_collector::model::Account;
     use meterlink_collector::store::{Settings, Store};
-    use meterlink_proto::v1::observation::Body;
-    use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
     let tmp = tempfile::tempdir().expect("tmp");
     let url = match &postgres {
         Some(base) => {
@@ -24,73 +21,16 @@ pub(crate) async fn portal_bench(
         None => tmp.path().join("portal.db").display().to_string(),
     };
     let store = Arc::new(Store::open(&url, Settings::default()).await.expect("store"));
-    let counters = 4;
+    let counters = crate::ingest::COUNTERS;
     let per_product = readings.div_ceil(counters);
     println!(
         "# meterlink-bench portal: {} store, {products} products x {} readings\n",
         store.backend(),
         per_product * counters
     );
-    store
-        .put_account(&Account {
-            id: "acme".into(),
-            name: "Acme".into(),
-            billing_code: "B".into(),
-            service_code: "S".into(),
-            auto_create_products: true,
-            time_zone: "UTC".into(),
-            organisation: None,
-        })
-        .await
-        .expect("account");
-    store.agent_hello("bench", "1", 0).await.expect("hello");
-    store
-        .set_agent_account("bench", Some("acme"))
-        .await
-        .expect("agent account");
+    crate::ingest::prepare(&store).await;
     // Filing: each round reads every product once, a day after the last.
-    let t0 = 1_700_000_000_000i64;
-    let mut seq = 0u64;
-    let t = Instant::now();
-    let mut values = 0u64;
-    for round in 0..per_product {
-        for chunk in (0..products).collect::<Vec<_>>().chunks(5_000) {
-            let batch: Vec<Observation> = chunk
-                .iter()
-                .map(|p| {
-                    seq += 1;
-                    Observation {
-                        seq,
-                        taken_at_ms: t0 + round as i64 * 86_400_000 + *p as i64,
-                        device_address: "10.0.0.1:161".into(),
-                        serial: format!("P{p:07}"),
-                        body: Some(Body::Meter(MeterReading {
-                            counters: (0..counters)
-                                .map(|c| CounterValue {
-                                    id: format!("canon.{}", 101 + c),
-                                    value: 1_000 + round as u64 * 500 + c as u64,
-                                    ..Default::default()
-                                })
-                                .collect(),
-                        })),
-                    }
-                })
-                .collect();
-            values += store
-                .ingest("bench", &batch)
-                .await
-                .expect("ingest")
-                .counter_values;
-        }
-        if round == 0 || (round + 1) % 5 == 0 {
-            eprintln!(
-                "round {}/{per_product}: {values} values in {:.0} s",
-                round + 1,
-                t.elapsed().as_secs_f64()
-            );
-        }
-    }
-    let filing_s = t.elapsed().as_secs_f64();
+    let (values, filing_s) = crate::ingest::file_rounds(&store, products, per_product, 5_000).await;
     println!("| what | figure |\n|---|---|");
     println!("| filing (store.ingest, batches of 5,000 x {counters}) | {:.0} counter values/s ({values} in {filing_s:.0} s) |", values as f64 / filing_s);
 

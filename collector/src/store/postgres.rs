@@ -4,7 +4,7 @@
 //! others see the conflict and skip it (also when an agent moves to
 //! another replica in the middle of a stream).
 
-use super::{Settings, StoreError};
+use super::{encoding, Settings, StoreError};
 use meterlink_proto::v1::Observation;
 use sql::Tx;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0012_entitlement_terms.sql"),
     include_str!("migrations/postgres/0013_knowledge_and_configuration.sql"),
     include_str!("migrations/postgres/0014_product_supplies.sql"),
+    include_str!("migrations/postgres/0015_room_for_updates.sql"),
 ];
 
 pub struct PgStore {
@@ -96,21 +97,110 @@ impl PgStore {
         // One lock order for every replica: no deadlocks between them.
         sorted.sort_by_key(|o| o.seq);
         sorted.dedup_by_key(|o| o.seq);
-        let mut inserted: HashSet<i64> = HashSet::new();
-        for chunk in sorted.chunks(500) {
-            let mut qb = sql::insert_observations(agent, chunk, now);
-            qb.push(" ON CONFLICT DO NOTHING RETURNING seq");
-            let seqs: Vec<i64> = qb
-                .build_query_scalar()
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(|e| self.err(e))?;
-            inserted.extend(seqs);
-        }
+        // Columns as arrays, one statement for the whole batch (UNNEST):
+        // the same prepared statement whatever the batch's size, instead of
+        // a new multi-row text of thousands of parameters to parse and plan.
+        let seqs: Vec<i64> = sorted.iter().map(|o| o.seq as i64).collect();
+        let kinds: Vec<&str> = sorted.iter().map(|o| encoding::kind(o)).collect();
+        let serials: Vec<&str> = sorted.iter().map(|o| o.serial.as_str()).collect();
+        let addresses: Vec<&str> = sorted.iter().map(|o| o.device_address.as_str()).collect();
+        let taken: Vec<i64> = sorted.iter().map(|o| o.taken_at_ms).collect();
+        let bodies: Vec<Vec<u8>> = sorted.iter().map(|o| encoding::stored_body(o)).collect();
+        let inserted: HashSet<i64> = sqlx::query_scalar(
+            "INSERT INTO observations (agent_id, seq, kind, serial, device_address, taken_at_ms, received_at_ms, body)
+             SELECT $1, u.seq, u.kind, u.serial, u.address, u.taken, $2, u.body
+             FROM UNNEST($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::bytea[])
+                  AS u(seq, kind, serial, address, taken, body)
+             ON CONFLICT DO NOTHING RETURNING seq",
+        )
+        .bind(agent)
+        .bind(now)
+        .bind(&seqs)
+        .bind(&kinds)
+        .bind(&serials)
+        .bind(&addresses)
+        .bind(&taken)
+        .bind(&bodies)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?
+        .into_iter()
+        .collect();
         Ok(sorted
             .into_iter()
             .filter(|o| inserted.contains(&(o.seq as i64)))
             .collect())
+    }
+
+    /// Products in one upsert, columns as arrays (UNNEST).
+    async fn write_products(
+        &self,
+        tx: &mut Tx,
+        agent: &str,
+        account: Option<&str>,
+        rows: &[sql::ProductSeen<'_>],
+    ) -> Result<(), StoreError> {
+        let serials: Vec<&str> = rows.iter().map(|p| p.serial).collect();
+        let addresses: Vec<&str> = rows.iter().map(|p| p.address).collect();
+        let first: Vec<i64> = rows.iter().map(|p| p.first_ms).collect();
+        let last: Vec<i64> = rows.iter().map(|p| p.last_ms).collect();
+        sqlx::query(&format!(
+            "INSERT INTO products (serial, address, agent_id, account_id, first_seen_ms, last_seen_ms)
+             SELECT u.serial, u.address, $1, $2, u.first_ms, u.last_ms
+             FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int8[]) AS u(serial, address, first_ms, last_ms)
+             {}",
+            sql::PRODUCT_SEEN_AGAIN
+        ))
+        .bind(agent)
+        .bind(account)
+        .bind(&serials)
+        .bind(&addresses)
+        .bind(&first)
+        .bind(&last)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Readings in one statement, columns as arrays (UNNEST). A batch's
+    /// readings are new rows by construction (their observations are filed
+    /// for the first time in this transaction, and an observation names a
+    /// counter once), so they go in without a conflict check: that check
+    /// cost more than the insert.
+    async fn write_readings(
+        &self,
+        tx: &mut Tx,
+        agent: &str,
+        now: i64,
+        rows: &[sql::NewReading<'_>],
+    ) -> Result<(), StoreError> {
+        let col = |f: fn(&sql::NewReading) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+        let serials: Vec<&str> = rows.iter().map(|r| r.serial).collect();
+        let counters: Vec<&str> = rows.iter().map(|r| r.counter).collect();
+        let raws: Vec<Option<i64>> = rows.iter().map(|r| r.raw).collect();
+        let states: Vec<&str> = rows.iter().map(|r| r.state).collect();
+        let anomalies: Vec<Option<&str>> = rows.iter().map(|r| r.anomaly.as_deref()).collect();
+        sqlx::query(
+            "INSERT INTO readings (serial, counter_id, value, raw_value, taken_at_ms, filed_at_ms, agent_id, seq, state, anomaly)
+             SELECT u.serial, u.counter, u.value, u.raw, u.taken, $1, $2, u.seq, u.state, u.anomaly
+             FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::text[])
+                  AS u(serial, counter, value, raw, taken, seq, state, anomaly)",
+        )
+        .bind(now)
+        .bind(agent)
+        .bind(&serials)
+        .bind(&counters)
+        .bind(col(|r| r.value))
+        .bind(&raws)
+        .bind(col(|r| r.taken_at_ms))
+        .bind(col(|r| r.seq))
+        .bind(&states)
+        .bind(&anomalies)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }
 

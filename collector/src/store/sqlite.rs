@@ -1,6 +1,6 @@
 //! The embedded store: one SQLite file (sqlx), WAL with FULL sync.
 
-use super::{Settings, StoreError};
+use super::{encoding, Settings, StoreError};
 use meterlink_proto::v1::Observation;
 use sql::Tx;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -122,14 +122,89 @@ impl SqliteStore {
             .iter()
             .filter(|o| !filed.contains(&(o.seq as i64)) && new.insert(o.seq as i64))
             .collect();
+        // At most 500 rows of 8 values a statement: SQLite's bind limit.
         for chunk in to_insert.chunks(500) {
-            sql::insert_observations(agent, chunk, now)
-                .build()
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO observations (agent_id, seq, kind, serial, device_address, taken_at_ms, received_at_ms, body) ",
+            );
+            qb.push_values(chunk.iter(), |mut b, o| {
+                b.push_bind(agent)
+                    .push_bind(o.seq as i64)
+                    .push_bind(encoding::kind(o))
+                    .push_bind(o.serial.as_str())
+                    .push_bind(o.device_address.as_str())
+                    .push_bind(o.taken_at_ms)
+                    .push_bind(now)
+                    .push_bind(encoding::stored_body(o));
+            });
+            qb.build()
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| self.err(e))?;
         }
         Ok(to_insert)
+    }
+
+    /// Products in multi-row upserts (500 rows of 6 values: the bind limit).
+    async fn write_products(
+        &self,
+        tx: &mut Tx,
+        agent: &str,
+        account: Option<&str>,
+        rows: &[sql::ProductSeen<'_>],
+    ) -> Result<(), StoreError> {
+        for chunk in rows.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO products (serial, address, agent_id, account_id, first_seen_ms, last_seen_ms) ",
+            );
+            qb.push_values(chunk, |mut b, p| {
+                b.push_bind(p.serial)
+                    .push_bind(p.address)
+                    .push_bind(agent)
+                    .push_bind(account)
+                    .push_bind(p.first_ms)
+                    .push_bind(p.last_ms);
+            });
+            qb.push(sql::PRODUCT_SEEN_AGAIN);
+            qb.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Readings in multi-row INSERTs: bound values are cheap in-process.
+    async fn write_readings(
+        &self,
+        tx: &mut Tx,
+        agent: &str,
+        now: i64,
+        rows: &[sql::NewReading<'_>],
+    ) -> Result<(), StoreError> {
+        for chunk in rows.chunks(800) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO readings (serial, counter_id, value, raw_value, taken_at_ms, filed_at_ms, agent_id, seq, state, anomaly) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.serial)
+                    .push_bind(r.counter)
+                    .push_bind(r.value)
+                    .push_bind(r.raw)
+                    .push_bind(r.taken_at_ms)
+                    .push_bind(now)
+                    .push_bind(agent)
+                    .push_bind(r.seq)
+                    .push_bind(r.state)
+                    .push_bind(r.anomaly.clone());
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,6 @@
 
 use crate::model::IngestOutcome;
 use crate::requests::Change;
-use crate::store::encoding::{kind, stored_body};
 use crate::store::StoreError;
 use meterlink_proto::v1::{observation::Body, CounterValue, MeterReading, Observation};
 use prost::Message;
@@ -296,30 +295,16 @@ impl Backend {
                 .await
                 .map_err(|e| self.err(e))?;
         }
-        let rows: Vec<_> = products.into_iter().collect();
-        for chunk in rows.chunks(500) {
-            let mut qb = QueryBuilder::<Db>::new(
-                "INSERT INTO products (serial, address, agent_id, account_id, first_seen_ms, last_seen_ms) ",
-            );
-            qb.push_values(chunk, |mut b, (serial, (addr, first, last))| {
-                b.push_bind(*serial)
-                    .push_bind(*addr)
-                    .push_bind(agent)
-                    .push_bind(auto_account)
-                    .push_bind(*first)
-                    .push_bind(*last);
-            });
-            qb.push(
-                " ON CONFLICT (serial) DO UPDATE SET address = excluded.address, agent_id = excluded.agent_id, \
-                 account_id = COALESCE(products.account_id, excluded.account_id), \
-                 last_seen_ms = CASE WHEN products.last_seen_ms > excluded.last_seen_ms \
-                 THEN products.last_seen_ms ELSE excluded.last_seen_ms END",
-            );
-            qb.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| self.err(e))?;
-        }
+        let rows: Vec<ProductSeen> = products
+            .into_iter()
+            .map(|(serial, (address, first_ms, last_ms))| ProductSeen {
+                serial,
+                address,
+                first_ms,
+                last_ms,
+            })
+            .collect();
+        self.write_products(tx, agent, auto_account, &rows).await?;
         Ok(())
     }
 
@@ -407,25 +392,18 @@ impl Backend {
     }
 }
 
-/// The INSERT of a chunk of raw observations (at most 500: the bind limit),
-/// for the backend's duplicate check to run (`Backend::new_observations`).
-pub(crate) fn insert_observations<'q>(
-    agent: &'q str,
-    chunk: &[&'q Observation],
-    now: i64,
-) -> QueryBuilder<'q, Db> {
-    let mut qb = QueryBuilder::<Db>::new(
-        "INSERT INTO observations (agent_id, seq, kind, serial, device_address, taken_at_ms, received_at_ms, body) ",
-    );
-    qb.push_values(chunk.iter(), |mut b, o| {
-        b.push_bind(agent)
-            .push_bind(o.seq as i64)
-            .push_bind(kind(o))
-            .push_bind(o.serial.as_str())
-            .push_bind(o.device_address.as_str())
-            .push_bind(o.taken_at_ms)
-            .push_bind(now)
-            .push_bind(stored_body(o));
-    });
-    qb
+/// A product as one batch saw it, on its way into `products`.
+pub(crate) struct ProductSeen<'a> {
+    pub(crate) serial: &'a str,
+    pub(crate) address: &'a str,
+    pub(crate) first_ms: i64,
+    pub(crate) last_ms: i64,
 }
+
+/// What `products` does with a product seen again (the backends' bulk
+/// upserts share it): the latest address and agent, an account only if it
+/// had none, the latest time seen.
+pub(crate) const PRODUCT_SEEN_AGAIN: &str = " ON CONFLICT (serial) DO UPDATE SET address = excluded.address, agent_id = excluded.agent_id, \
+     account_id = COALESCE(products.account_id, excluded.account_id), \
+     last_seen_ms = CASE WHEN products.last_seen_ms > excluded.last_seen_ms \
+     THEN products.last_seen_ms ELSE excluded.last_seen_ms END";

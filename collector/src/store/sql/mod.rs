@@ -46,7 +46,8 @@ mod users;
 #[cfg(test)]
 pub(super) mod migration_tests;
 
-pub(super) use ingest::insert_observations;
+pub(super) use ingest::{ProductSeen, PRODUCT_SEEN_AGAIN};
+pub(super) use readings::NewReading;
 pub(super) use rows::Tx;
 
 impl Backend {

@@ -14,15 +14,15 @@ use super::rows::{in_list, reading_from, DbRow, Tx, READING_COLS};
 use super::{Backend, Db, LOCK_PRODUCTS};
 
 /// A reading of one batch on its way into `readings`.
-pub(super) struct NewReading<'a> {
-    pub(super) serial: &'a str,
-    pub(super) counter: &'a str,
-    pub(super) value: i64,
-    pub(super) raw: Option<i64>,
-    pub(super) taken_at_ms: i64,
-    pub(super) seq: i64,
-    pub(super) state: &'static str,
-    pub(super) anomaly: Option<String>,
+pub(crate) struct NewReading<'a> {
+    pub(crate) serial: &'a str,
+    pub(crate) counter: &'a str,
+    pub(crate) value: i64,
+    pub(crate) raw: Option<i64>,
+    pub(crate) taken_at_ms: i64,
+    pub(crate) seq: i64,
+    pub(crate) state: &'static str,
+    pub(crate) anomaly: Option<String>,
 }
 
 impl Backend {
@@ -89,7 +89,15 @@ impl Backend {
         let mut moved: BTreeSet<&str> = BTreeSet::new();
         for (o, m) in &meters {
             let mut anomalies: Vec<(String, String)> = Vec::new();
-            for c in m.counters.iter().filter(|c| c.value <= i64::MAX as u64) {
+            // One reading per counter and observation: a counter named
+            // twice is filed as first named (the backends' bulk inserts rely
+            // on a batch's rows being new).
+            let mut named: HashSet<&str> = HashSet::new();
+            for c in m
+                .counters
+                .iter()
+                .filter(|c| c.value <= i64::MAX as u64 && named.insert(c.id.as_str()))
+            {
                 let key = (o.serial.as_str(), c.id.as_str());
                 let incoming = Incoming {
                     raw: c.value,
@@ -223,6 +231,8 @@ impl Backend {
         Ok(())
     }
 
+    /// Writes the batch's readings so far (the backend's bulk insert) and
+    /// empties `rows`.
     pub(super) async fn insert_readings(
         &self,
         tx: &mut Tx,
@@ -230,27 +240,8 @@ impl Backend {
         now: i64,
         rows: &mut Vec<NewReading<'_>>,
     ) -> Result<(), StoreError> {
-        for chunk in rows.chunks(800) {
-            let mut qb = QueryBuilder::<Db>::new(
-                "INSERT INTO readings (serial, counter_id, value, raw_value, taken_at_ms, filed_at_ms, agent_id, seq, state, anomaly) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                b.push_bind(r.serial)
-                    .push_bind(r.counter)
-                    .push_bind(r.value)
-                    .push_bind(r.raw)
-                    .push_bind(r.taken_at_ms)
-                    .push_bind(now)
-                    .push_bind(agent)
-                    .push_bind(r.seq)
-                    .push_bind(r.state)
-                    .push_bind(r.anomaly.clone());
-            });
-            qb.push(" ON CONFLICT DO NOTHING");
-            qb.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| self.err(e))?;
+        if !rows.is_empty() {
+            self.write_readings(tx, agent, now, rows).await?;
         }
         rows.clear();
         Ok(())
