@@ -54,6 +54,10 @@ fn main() {
                 pdu: pdu.clone(),
             };
             write("message", &format!("{v}-{i}"), &m.encode());
+            if version == Version::V2c {
+                // The BER reader starts from whole messages too.
+                write("ber", &format!("{v}-{i}"), &m.encode());
+            }
         }
     }
     for (u, user) in usm_users().iter().enumerate() {
