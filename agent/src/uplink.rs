@@ -161,6 +161,19 @@ pub fn is_fatal(code: Code) -> bool {
     )
 }
 
+/// Longest a TCP connect, and then a TLS handshake, may take: a collector
+/// across a partition, or a peer that accepts and says nothing, must not
+/// hold the uplink.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The HTTP/2 pings that find a connection gone silent (a NAT that forgot
+/// it, a collector host that vanished): one after this much quiet...
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// ...and the connection is dropped when its answer takes longer than this.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest from the start of a connection to the collector's answer to the
+/// stream (its response headers).
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -196,6 +209,7 @@ pub async fn run(
     loop {
         status.set("connecting");
         status.in_flight.store(0, Ordering::Relaxed);
+        let acked_before = status.last_ack_at_ms.load(Ordering::Relaxed);
         let ended = tokio::select! {
             e = session(&cfg, &buffer, &appended, &status) => e,
             _ = shutdown.changed() => Ended::Shutdown,
@@ -225,6 +239,12 @@ pub async fn run(
                 continue;
             }
             Ended::Retry(why) => {
+                // A session that got acks was a working link: the next
+                // attempt starts from the shortest wait again, not from
+                // where an earlier outage left the backoff.
+                if status.last_ack_at_ms.load(Ordering::Relaxed) != acked_before {
+                    backoff = cfg.backoff_min;
+                }
                 let wait = jitter(backoff);
                 tracing::warn!(error = %why, retry_in = ?wait, "uplink interrupted; data stays buffered");
                 status.set("backing off");
@@ -235,10 +255,6 @@ pub async fn run(
                 }
                 backoff = (backoff * 2).min(cfg.backoff_max);
             }
-        }
-        // A session that got acks resets the backoff.
-        if status.sent_batches.load(Ordering::Relaxed) > 0 && status.state() == "backing off" {
-            backoff = backoff.max(cfg.backoff_min);
         }
     }
 }
@@ -273,12 +289,13 @@ async fn session(
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&ca_pem))
         .identity(Identity::from_pem(&cert_pem, &key_pem))
-        .domain_name(cfg.server_name.clone());
+        .domain_name(cfg.server_name.clone())
+        .timeout(CONNECT_TIMEOUT);
     let endpoint = match Endpoint::from_shared(cfg.url.clone()).and_then(|e| e.tls_config(tls)) {
         Ok(e) => e
-            .connect_timeout(Duration::from_secs(10))
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(20)),
+            .connect_timeout(CONNECT_TIMEOUT)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT),
         Err(e) => {
             return Ended::Fatal(Fatal {
                 code: Code::InvalidArgument,
@@ -286,13 +303,22 @@ async fn session(
             })
         }
     };
-    let connected = match &cfg.proxy {
-        Some(p) => {
-            endpoint
-                .connect_with_connector(crate::proxy::Connect::new(p))
-                .await
+    let connecting = async {
+        match &cfg.proxy {
+            Some(p) => {
+                endpoint
+                    .connect_with_connector(crate::proxy::Connect::new(p))
+                    .await
+            }
+            None => endpoint.connect().await,
         }
-        None => endpoint.connect().await,
+    };
+    let Ok(connected) = tokio::time::timeout(OPEN_TIMEOUT, connecting).await else {
+        return Ended::Retry(format!(
+            "cannot connect to {}: no answer within {} s",
+            cfg.url,
+            OPEN_TIMEOUT.as_secs()
+        ));
     };
     let channel = match connected {
         Ok(c) => c,
@@ -328,10 +354,15 @@ async fn session(
     if tx.send(hello).await.is_err() {
         return Ended::Retry("stream closed before hello".into());
     }
-    let mut inbound = match client
-        .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-    {
+    let opening = client.stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let Ok(opened) = tokio::time::timeout(OPEN_TIMEOUT, opening).await else {
+        return Ended::Retry(format!(
+            "the collector at {} did not answer the stream within {} s",
+            cfg.url,
+            OPEN_TIMEOUT.as_secs()
+        ));
+    };
+    let mut inbound = match opened {
         Ok(r) => r.into_inner(),
         Err(s) if is_fatal(s.code()) => {
             return Ended::Fatal(Fatal {

@@ -63,6 +63,33 @@ pub(crate) async fn file_rounds(
     (values, started.elapsed().as_secs_f64())
 }
 
+/// The meter readings of `products` in round `round` (a day after the
+/// round before), numbered on from `seq`.
+pub(crate) fn meter_batch(products: &[usize], round: usize, seq: &mut u64) -> Vec<Observation> {
+    let t0 = 1_700_000_000_000i64;
+    products
+        .iter()
+        .map(|p| {
+            *seq += 1;
+            Observation {
+                seq: *seq,
+                taken_at_ms: t0 + round as i64 * 86_400_000 + *p as i64,
+                device_address: "10.0.0.1:161".into(),
+                serial: format!("P{p:07}"),
+                body: Some(Body::Meter(MeterReading {
+                    counters: (0..COUNTERS)
+                        .map(|c| CounterValue {
+                            id: format!("canon.{}", 101 + c),
+                            value: 1_000 + round as u64 * 500 + c as u64,
+                            ..Default::default()
+                        })
+                        .collect(),
+                })),
+            }
+        })
+        .collect()
+}
+
 /// One agent filing its products' rounds, batch after batch as its uplink
 /// sends them (the next after the ack).
 async fn agent_rounds(
@@ -72,34 +99,13 @@ async fn agent_rounds(
     rounds: usize,
     batch: usize,
 ) -> u64 {
-    let t0 = 1_700_000_000_000i64;
     let mut seq = 0u64;
     let started = Instant::now();
     let mut values = 0u64;
     let all: Vec<usize> = products.collect();
     for round in 0..rounds {
         for chunk in all.chunks(batch.max(1)) {
-            let obs: Vec<Observation> = chunk
-                .iter()
-                .map(|p| {
-                    seq += 1;
-                    Observation {
-                        seq,
-                        taken_at_ms: t0 + round as i64 * 86_400_000 + *p as i64,
-                        device_address: "10.0.0.1:161".into(),
-                        serial: format!("P{p:07}"),
-                        body: Some(Body::Meter(MeterReading {
-                            counters: (0..COUNTERS)
-                                .map(|c| CounterValue {
-                                    id: format!("canon.{}", 101 + c),
-                                    value: 1_000 + round as u64 * 500 + c as u64,
-                                    ..Default::default()
-                                })
-                                .collect(),
-                        })),
-                    }
-                })
-                .collect();
+            let obs = meter_batch(chunk, round, &mut seq);
             values += store
                 .ingest(agent, &obs)
                 .await

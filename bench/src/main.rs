@@ -14,8 +14,10 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod apiload;
 mod content;
 mod fullread;
+mod hostile;
 mod ingest;
 mod latency;
 mod login;
@@ -187,6 +189,38 @@ enum Mode {
         #[arg(long, default_value_t = 10)]
         secs: u64,
     },
+    /// The REST API under load (wrk, an operator's token) while ingest runs
+    /// at full rate: the product list, a product's readings and the
+    /// service-request list at 32 and 128 clients; either store.
+    ApiLoad {
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        /// Counter values filed before the load (4 counters a reading).
+        #[arg(long, default_value_t = 10_000_000)]
+        readings: usize,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Concurrent clients (wrk connections), one run each.
+        #[arg(long, value_delimiter = ',', default_value = "32,128")]
+        clients: Vec<usize>,
+        /// Seconds of load per address and client count.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        /// PostgreSQL database (a fresh schema is made in it); default SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// Hostile devices at scale: a share of the fleet (--devices, --first,
+    /// --concurrency, --latency-ms) with faults; the healthy devices'
+    /// read times against a clean run, alternating.
+    Hostile {
+        /// Share of the fleet with faults, in percent.
+        #[arg(long, default_value_t = 1.0)]
+        percent: f64,
+        /// Clean and hostile runs each.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Internal: read `devices` devices with the agent library and print figures.
     AgentChild {
         #[arg(long)]
@@ -253,6 +287,30 @@ fn main() {
             secs,
         }) => {
             rt.block_on(web::web_bench(products, readings, postgres, clients, secs));
+            return;
+        }
+        Some(Mode::Hostile { percent, rounds }) => {
+            rt.block_on(hostile::hostile_bench(
+                a.first,
+                a.devices,
+                percent,
+                a.concurrency,
+                a.latency_ms,
+                rounds,
+            ));
+            return;
+        }
+        Some(Mode::ApiLoad {
+            products,
+            readings,
+            requests,
+            clients,
+            secs,
+            postgres,
+        }) => {
+            rt.block_on(apiload::api_load_bench(
+                products, readings, requests, &clients, secs, postgres,
+            ));
             return;
         }
         Some(Mode::Ingest {

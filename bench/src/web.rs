@@ -21,10 +21,10 @@ const BUSY: &str = "P00000";
 const EVERY_MIN: i64 = 15;
 
 /// What wrk measured on one address.
-struct Load {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct Load {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
 }
 
 /// A latency of wrk's text ("812.00us", "3.21ms", "1.02s") in ms.
@@ -42,19 +42,31 @@ fn ms(text: &str) -> Option<f64> {
     None
 }
 
-/// wrk on `path` with `clients` connections for `secs`, as the cookie's
-/// holder.
-fn wrk(addr: SocketAddr, path: &str, cookie: &str, clients: usize, secs: u64) -> Load {
-    let out = std::process::Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{clients}"),
-            &format!("-d{secs}s"),
-            "--latency",
-            "-H",
-            &format!("Cookie: {cookie}"),
-            &format!("http://{addr}{path}"),
-        ])
+/// wrk on `path` with `clients` connections for `secs`, each request with
+/// `header` (a session cookie, a bearer token); `script`, a Lua file that
+/// makes each request's path.
+pub(crate) fn wrk(
+    addr: SocketAddr,
+    path: &str,
+    header: &str,
+    clients: usize,
+    secs: u64,
+    script: Option<&std::path::Path>,
+) -> Load {
+    let mut cmd = std::process::Command::new("wrk");
+    cmd.args([
+        "-t2",
+        &format!("-c{clients}"),
+        &format!("-d{secs}s"),
+        "--latency",
+        "-H",
+        header,
+    ]);
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    let out = cmd
+        .arg(format!("http://{addr}{path}"))
         .output()
         .expect("wrk runs (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -253,7 +265,14 @@ pub(crate) async fn web_bench(
     println!("|---|---|---|---|---|");
     let mut base_p99 = f64::NAN;
     for (i, (what, path)) in pages.iter().enumerate() {
-        let l = wrk(addr, path, &cookie, clients, secs);
+        let l = wrk(
+            addr,
+            path,
+            &format!("Cookie: {cookie}"),
+            clients,
+            secs,
+            None,
+        );
         if i == 0 {
             base_p99 = l.p99_ms;
         }

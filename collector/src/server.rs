@@ -197,6 +197,18 @@ pub fn check_config(cfg: &Config) -> Result<String, StartError> {
     ))
 }
 
+/// A connection that has not finished its TLS handshake by then is closed:
+/// one that stalls, or a client that connects and says nothing, would
+/// otherwise hold a socket for good.
+pub const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// HTTP/2 pings on an agent's connection after this much quiet; the
+/// connection is closed when the answer takes longer than
+/// [`KEEPALIVE_TIMEOUT`]: an agent whose host or network vanished without a
+/// FIN or RST (power cut, a NAT that forgot the flow) does not leave its
+/// stream open for ever.
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     let files = tls_files(cfg)?;
     let tls_m = tls_material(&files)?;
@@ -265,11 +277,15 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(tls_m.chain_pem, tls_m.key_pem))
         .client_ca_root(Certificate::from_pem(tls_m.client_ca_pem))
-        .client_auth_optional(true);
+        .client_auth_optional(true)
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_tick_tx, stop_tick_rx) = tokio::sync::watch::channel(false);
     let router = Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
         .tls_config(tls)
         .map_err(|e| StartError::Tls(e.to_string()))?
         .add_service(health)

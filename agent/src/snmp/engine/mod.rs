@@ -202,6 +202,7 @@ impl Engine {
             next_id: AtomicI32::new(i32::from_ne_bytes(seed) & 0x3fff_ffff),
             stats: EngineStats::default(),
             pacer: pacing::Pacer::new(cfg.max_pps),
+            closed: tokio::sync::watch::Sender::new(()),
         });
         for s in v4.into_iter().chain(v6) {
             transport.clone().receive_loop(s);

@@ -24,6 +24,10 @@ pub(super) struct Transport {
     pub(super) stats: EngineStats,
     /// Set when packets are rate-limited.
     pub(super) pacer: Option<Pacer>,
+    /// Dropped with the transport: the receive loops see the channel close
+    /// and end, releasing their sockets (an engine made anew for pushed
+    /// settings must not leave the old one's tasks and sockets behind).
+    pub(super) closed: tokio::sync::watch::Sender<()>,
 }
 
 impl Transport {
@@ -50,11 +54,16 @@ impl Transport {
 
     pub(super) fn receive_loop(self: Arc<Self>, sock: Arc<UdpSocket>) {
         let weak = Arc::downgrade(&self);
+        let mut closed = self.closed.subscribe();
         drop(self);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 65536];
             loop {
-                let (n, from) = match sock.recv_from(&mut buf).await {
+                let received = tokio::select! {
+                    r = sock.recv_from(&mut buf) => r,
+                    _ = closed.changed() => return,
+                };
+                let (n, from) = match received {
                     Ok(x) => x,
                     // ICMP errors surface here on some systems; the request times out instead.
                     Err(_) => continue,
@@ -193,4 +202,29 @@ pub(super) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     UdpSocket::from_std(s.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::snmp::engine::{Engine, EngineConfig};
+
+    #[tokio::test]
+    async fn a_dropped_engine_leaves_no_receive_task_behind() {
+        let rt = tokio::runtime::Handle::current();
+        let before = rt.metrics().num_alive_tasks();
+        let engine = Engine::new(EngineConfig::default()).await.expect("engine");
+        assert!(rt.metrics().num_alive_tasks() > before, "receive loops run");
+        drop(engine);
+        // The loops end when they are next polled; each yield gives them a turn.
+        for _ in 0..100 {
+            if rt.metrics().num_alive_tasks() == before {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!(
+            "{} tasks left after the engine was dropped",
+            rt.metrics().num_alive_tasks() - before
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The whole system, agent to collector: end to end, an outage, pushed
-//! configuration, a scripted day, backpressure, crashes, scheduled discovery.
+//! configuration, a scripted day, backpressure, crashes, scheduled discovery,
+//! a faulty network between agent and collector.
 
 mod backpressure;
 mod crash;
@@ -7,6 +8,7 @@ mod demo;
 mod discovery;
 mod e2e;
 mod enrollment;
+mod faulty_network;
 mod outage;
 mod pushed_config;
 mod scenario;

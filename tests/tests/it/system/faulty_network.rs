@@ -1,0 +1,483 @@
+//! A faulty network between agent and collector: the fault-injecting proxy
+//! of the test support sits on the gRPC path while the agent polls 1,000
+//! simulated devices. In turn: the collector restarts, a slow link (latency,
+//! a rate limit, stalls, resets at random byte offsets), a connection gone
+//! half-open, a 60-second partition, and the collector restarts again. At
+//! the end every observation the agent took is filed exactly once, the agent
+//! came back within its backoff bound after each fault, no connection is
+//! left open by either end, and no task outlives the programs.
+
+use meterlink_agent::buffer::{Buffer, SledBuffer};
+use meterlink_agent::daemon::StatusReport;
+use meterlink_agent::uplink::{CONNECT_TIMEOUT, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
+use meterlink_collector::config::Config;
+use meterlink_collector::pki::Pki;
+use meterlink_collector::server::Running;
+use meterlink_sim::{serve, Fleet, Recording, SimConfig};
+use meterlink_tests::fault_proxy::{FaultProxy, Faults};
+use meterlink_tests::peers::{fixtures_dir, until};
+use meterlink_tests::stack::{collector_toml, drain_agent, AgentToml};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const AGENT: &str = "agent-faulty";
+const DEVICES: u32 = 1000;
+/// The agent's longest backoff (`UplinkConfig`'s default), with its jitter.
+const BACKOFF_BOUND: Duration = Duration::from_secs(45);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn status(dir: &Path) -> StatusReport {
+    std::fs::read_to_string(meterlink_agent::daemon::status_path(dir))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Waits until the collector acknowledged something after `since_ms` and
+/// returns how long after `since_ms` that was.
+async fn acked_after(dir: &Path, since_ms: u64, limit: Duration, what: &str) -> Duration {
+    until(limit, what, || async {
+        status(dir).last_ack_at_ms > since_ms
+    })
+    .await;
+    Duration::from_millis(status(dir).last_ack_at_ms - since_ms)
+}
+
+/// The collector's count of agent streams open.
+async fn streams_open(c: &Running) -> Option<u64> {
+    let r = meterlink_tests::http::get(c.http_addr, "/metrics").await;
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix("meterlink_agents_connected "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn stop_within(c: Running, limit: Duration) -> Duration {
+    let t = Instant::now();
+    tokio::time::timeout(limit, c.stop())
+        .await
+        .expect("the collector stops while an agent's stream is open");
+    t.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_network_loses_nothing_and_files_nothing_twice() {
+    // RUST_LOG=meterlink_agent::uplink=info shows the agent's reconnections.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    let detect = KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT;
+    let tasks_at_start = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+
+    // 1,000 devices whose counters advance, so every read files new values.
+    let text =
+        std::fs::read_to_string(fixtures_dir().join("canon_iradv_c5560.snmprec")).expect("fixture");
+    let (rec, _) = Recording::parse("canon", &text);
+    let first = Ipv4Addr::new(127, 93, 0, 1);
+    let addrs: Vec<SocketAddr> = (0..DEVICES)
+        .map(|i| SocketAddr::new(Ipv4Addr::from(u32::from(first) + i).into(), 16161))
+        .collect();
+    let sim_cfg = SimConfig {
+        pages_per_minute: 60.0,
+        ..SimConfig::default()
+    };
+    let fleet = Arc::new(Fleet::new(sim_cfg, vec![Arc::new(rec)], addrs));
+    let sim = serve(fleet).await.expect("simulated fleet");
+
+    // The collector on a fixed port, so that it can restart on it.
+    let grpc = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let cdir = work.join("collector");
+    let cfg = Config::parse(
+        "faulty",
+        &collector_toml(&cdir, &grpc.to_string(), "127.0.0.1:0"),
+    )
+    .expect("collector config");
+    let pki = Pki::ensure(&cdir.join("pki"), "meterlink development CA").expect("pki");
+    let cert = pki
+        .issue(AGENT, false, &work.join("certs"), "agent", None)
+        .expect("agent certificate");
+    let mut collector = meterlink_collector::server::start(&cfg)
+        .await
+        .expect("collector");
+    let proxy = FaultProxy::start(grpc, Faults::default())
+        .await
+        .expect("proxy");
+
+    let adir = work.join("agent");
+    let last = Ipv4Addr::from(u32::from(first) + DEVICES - 1);
+    let mut spec = AgentToml::new(
+        AGENT,
+        &adir,
+        proxy.addr,
+        &pki.ca_cert(),
+        &cert.cert,
+        &cert.key,
+        &[&format!("{first}-{last}")],
+    );
+    spec.meter = "*/5 * * * * *".into();
+    spec.engine = Some((1.0, 1, 128));
+    let conf = work.join("agent.toml");
+    std::fs::write(&conf, spec.render()).expect("agent.toml");
+    let first_seq = {
+        let (b, _) = SledBuffer::open(&adir.join("buffer"), u64::MAX).expect("buffer");
+        b.stats().next_seq
+    };
+    let v = meterlink_agent::config::AgentConfig::load(&conf).expect("agent config");
+    let (stop_agent, rx) = tokio::sync::watch::channel(false);
+    let daemon = tokio::spawn(meterlink_agent::daemon::run(v, rx));
+
+    // A clean start: the fleet is read and acknowledged.
+    let t0 = now_ms();
+    acked_after(&adir, t0, Duration::from_secs(60), "the first acks").await;
+    until(
+        Duration::from_secs(60),
+        "a full read of the fleet",
+        || async { status(&adir).last_poll_read >= u64::from(DEVICES) },
+    )
+    .await;
+    let clean_s = (now_ms() - t0) as f64 / 1000.0;
+    println!(
+        "faulty: clean start, {DEVICES} devices read; {} observations, {} bytes up in {clean_s:.1} s",
+        status(&adir).next_seq - first_seq,
+        proxy.stats().bytes_up.load(Ordering::Relaxed)
+    );
+
+    // The collector restarts.
+    let stopped = stop_within(collector, Duration::from_secs(30)).await;
+    let down_at = now_ms();
+    collector = meterlink_collector::server::start(&cfg)
+        .await
+        .expect("collector restarts");
+    let up_at = now_ms();
+    let back = acked_after(
+        &adir,
+        up_at,
+        Duration::from_secs(30),
+        "acks after restart 1",
+    )
+    .await;
+    println!(
+        "faulty: restart 1: stopped in {:.2} s, down {} ms, acked again {} ms after it was up",
+        stopped.as_secs_f64(),
+        up_at - down_at,
+        back.as_millis()
+    );
+    assert!(
+        back <= Duration::from_secs(10),
+        "reconnect after restart 1 took {back:?}"
+    );
+
+    // A slow, lossy link: latency, a rate limit, stalls and resets at random
+    // offsets of every connection.
+    proxy.set_faults(Faults {
+        latency: Duration::from_millis(40),
+        bytes_per_sec: Some(2 << 20),
+        reset_below: Some(4 << 20),
+        stall_chance: 0.002,
+        stall_for: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let acked_before = status(&adir).last_ack;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    proxy.set_faults(Faults::default());
+    let slow_to = now_ms();
+    let s = proxy.stats();
+    println!(
+        "faulty: slow link for 30 s: {} connections, {} reset, {} stalls, {} bytes up; acked seq {} -> {}",
+        s.accepted.load(Ordering::Relaxed),
+        s.resets.load(Ordering::Relaxed),
+        s.stalls.load(Ordering::Relaxed),
+        s.bytes_up.load(Ordering::Relaxed),
+        acked_before,
+        status(&adir).last_ack
+    );
+    assert!(
+        s.resets.load(Ordering::Relaxed) > 0,
+        "connections were reset"
+    );
+    assert!(
+        status(&adir).last_ack > acked_before,
+        "data went through the slow link"
+    );
+    // A run of sessions cut before their first ack leaves the agent in its
+    // longest backoff: it may be waiting it out as the link recovers.
+    let back = acked_after(
+        &adir,
+        slow_to,
+        BACKOFF_BOUND + CONNECT_TIMEOUT + Duration::from_secs(5),
+        "acks after the slow link",
+    )
+    .await;
+    println!(
+        "faulty: acked again {:.1} s after the slow link ended (bound {} s)",
+        back.as_secs_f64(),
+        (BACKOFF_BOUND + CONNECT_TIMEOUT).as_secs()
+    );
+    assert!(
+        back <= BACKOFF_BOUND + CONNECT_TIMEOUT,
+        "after the slow link: {back:?}"
+    );
+
+    // The connection goes half-open: nothing passes, neither end is told.
+    let n = proxy.half_open_all();
+    assert!(n >= 1, "a connection to cut");
+    let cut_at = now_ms();
+    let back = acked_after(
+        &adir,
+        cut_at,
+        detect + BACKOFF_BOUND,
+        "acks after half-open",
+    )
+    .await;
+    println!(
+        "faulty: half-open: {n} connection(s) cut; acked again after {:.1} s (keepalive bound {} s)",
+        back.as_secs_f64(),
+        detect.as_secs()
+    );
+    assert!(
+        back <= detect + Duration::from_secs(5),
+        "half-open found late: {back:?}"
+    );
+
+    // A 60-second partition.
+    proxy.partition(true);
+    let part_at = now_ms();
+    // The status file is written every 2 s: after 3 s it shows the last
+    // ack that came before the partition.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = status(&adir).last_ack;
+    tokio::time::sleep(Duration::from_secs(57)).await;
+    assert_eq!(status(&adir).last_ack, during, "nothing passes a partition");
+    proxy.partition(false);
+    let healed_at = now_ms();
+    let back = acked_after(
+        &adir,
+        healed_at,
+        BACKOFF_BOUND + CONNECT_TIMEOUT + Duration::from_secs(5),
+        "acks after the partition",
+    )
+    .await;
+    println!(
+        "faulty: partition of {} s; acked again {:.1} s after it healed (bound {} s)",
+        (healed_at - part_at) / 1000,
+        back.as_secs_f64(),
+        (BACKOFF_BOUND + CONNECT_TIMEOUT).as_secs()
+    );
+    assert!(
+        back <= BACKOFF_BOUND + CONNECT_TIMEOUT,
+        "after the partition: {back:?}"
+    );
+
+    // Neither end keeps a dead connection: the half-open one and those
+    // opened across the partition are closed, the agent's live one stays.
+    let left = Instant::now() + detect;
+    while proxy.open() != 1 {
+        assert!(
+            Instant::now() < left,
+            "{} connections open, one expected: {:#?}",
+            proxy.open(),
+            proxy.describe_open()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    until(detect, "one agent stream at the collector", || async {
+        streams_open(&collector).await == Some(1)
+    })
+    .await;
+
+    // The collector restarts again; the link's earlier outage does not
+    // leave the agent waiting out a long backoff.
+    let stopped = stop_within(collector, Duration::from_secs(30)).await;
+    collector = meterlink_collector::server::start(&cfg)
+        .await
+        .expect("collector restarts");
+    let up_at = now_ms();
+    let back = acked_after(
+        &adir,
+        up_at,
+        Duration::from_secs(30),
+        "acks after restart 2",
+    )
+    .await;
+    println!(
+        "faulty: restart 2: stopped in {:.2} s, acked again {} ms after it was up",
+        stopped.as_secs_f64(),
+        back.as_millis()
+    );
+    assert!(
+        back <= Duration::from_secs(10),
+        "reconnect after restart 2 took {back:?}"
+    );
+
+    // Polling stops; what is buffered drains.
+    stop_agent.send(true).expect("stop");
+    daemon.await.expect("join").expect("daemon");
+    for t in &sim {
+        t.abort();
+    }
+    let s = status(&adir);
+    assert_eq!(s.dropped, 0, "the buffer's bound was not reached");
+    let next_seq = drain_agent(&mut spec, &conf).await;
+    let taken = next_seq - first_seq;
+
+    // Every observation taken is filed, once.
+    let db = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(cfg.sqlite_path())
+                .read_only(true),
+        )
+        .await
+        .expect("open the collector's database");
+    let (rows, distinct, lo, hi): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT seq), MIN(seq), MAX(seq) FROM observations WHERE agent_id = ?",
+    )
+    .bind(AGENT)
+    .fetch_one(&db)
+    .await
+    .expect("observations");
+    db.close().await;
+    println!(
+        "faulty: {taken} observations taken (seq {first_seq}..{}), {rows} filed, {distinct} distinct; proxy: {} connections, {} refused while the collector was down, {} reset, {} half-open, {} stalls, {} bytes up, {} down",
+        next_seq - 1,
+        proxy.stats().accepted.load(Ordering::Relaxed),
+        proxy.stats().upstream_refused.load(Ordering::Relaxed),
+        proxy.stats().resets.load(Ordering::Relaxed),
+        proxy.stats().half_opens.load(Ordering::Relaxed),
+        proxy.stats().stalls.load(Ordering::Relaxed),
+        proxy.stats().bytes_up.load(Ordering::Relaxed),
+        proxy.stats().bytes_down.load(Ordering::Relaxed),
+    );
+    assert_eq!(rows as u64, taken, "every observation filed");
+    assert_eq!(distinct, rows, "none filed twice");
+    assert_eq!((lo as u64, hi as u64), (first_seq, next_seq - 1));
+
+    // Everything stopped leaves nothing running.
+    stop_within(collector, Duration::from_secs(30)).await;
+    until(
+        Duration::from_secs(10),
+        "every proxied connection closed",
+        || async { proxy.open() == 0 },
+    )
+    .await;
+    drop(proxy);
+    let rt = tokio::runtime::Handle::current();
+    until(Duration::from_secs(10), "no task left", || async {
+        rt.metrics().num_alive_tasks() <= tasks_at_start
+    })
+    .await;
+}
+
+/// An echo server on loopback, for the proxy's own test.
+async fn echo() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = c.read(&mut buf).await {
+                    if n == 0 || c.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Sends `n` bytes through `addr` and reads the echo: the time it took, or
+/// the error that ended it and how many bytes came back before.
+async fn round_trip(addr: SocketAddr, n: usize) -> Result<Duration, (std::io::ErrorKind, usize)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Instant::now();
+    let c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut r, mut w) = c.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = w.write_all(&vec![7u8; n]).await;
+        w
+    });
+    let mut got = 0;
+    let mut buf = [0u8; 8192];
+    while got < n {
+        match r.read(&mut buf).await {
+            Ok(0) => return Err((std::io::ErrorKind::UnexpectedEof, got)),
+            Ok(k) => got += k,
+            Err(e) => return Err((e.kind(), got)),
+        }
+    }
+    let _ = writer.await;
+    Ok(t.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_proxy_delays_limits_resets_and_partitions() {
+    let upstream = echo().await;
+    let proxy = FaultProxy::start(upstream, Faults::default())
+        .await
+        .unwrap();
+    round_trip(proxy.addr, 1000).await.expect("clean");
+
+    proxy.set_faults(Faults {
+        latency: Duration::from_millis(100),
+        ..Faults::default()
+    });
+    let rtt = round_trip(proxy.addr, 10).await.expect("delayed");
+    assert!(
+        rtt >= Duration::from_millis(200),
+        "100 ms each way: {rtt:?}"
+    );
+
+    proxy.set_faults(Faults {
+        bytes_per_sec: Some(64 * 1024),
+        ..Faults::default()
+    });
+    let took = round_trip(proxy.addr, 128 * 1024).await.expect("limited");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "128 KiB at 64 KiB/s: {took:?}"
+    );
+
+    proxy.set_faults(Faults {
+        reset_below: Some(1000),
+        ..Faults::default()
+    });
+    let (kind, got) = round_trip(proxy.addr, 10_000).await.expect_err("reset");
+    assert_eq!(kind, std::io::ErrorKind::ConnectionReset);
+    assert!(got < 1000, "reset below 1,000 bytes: {got} came back");
+    assert!(proxy.stats().resets.load(Ordering::Relaxed) >= 1);
+
+    proxy.set_faults(Faults::default());
+    proxy.partition(true);
+    let across = tokio::spawn(round_trip(proxy.addr, 100));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!across.is_finished(), "nothing passes a partition");
+    proxy.partition(false);
+    across.await.unwrap().expect("through once healed");
+
+    until(
+        Duration::from_secs(5),
+        "the proxy's connections closed",
+        || async { proxy.open() == 0 },
+    )
+    .await;
+}
