@@ -32,6 +32,8 @@ pub struct AgentMetrics {
     pub uplink_connected: Gauge,
     pub last_ack_age_seconds: Gauge,
     pub certificate_expiry_seconds: Gauge,
+    /// Tasks alive in the agent's async runtime: flat over days, or a leak.
+    pub runtime_tasks: Gauge,
 }
 
 impl Default for AgentMetrics {
@@ -56,6 +58,7 @@ impl AgentMetrics {
             uplink_connected: Gauge::default(),
             last_ack_age_seconds: Gauge::default(),
             certificate_expiry_seconds: Gauge::default(),
+            runtime_tasks: Gauge::default(),
         };
         r.register(
             "polls",
@@ -106,6 +109,11 @@ impl AgentMetrics {
             "certificate_expiry_timestamp_seconds",
             "When the agent's certificate expires, Unix seconds (0: unknown)",
             m.certificate_expiry_seconds.clone(),
+        );
+        r.register(
+            "runtime_tasks",
+            "Tasks alive in the agent's async runtime",
+            m.runtime_tasks.clone(),
         );
         AgentMetrics { registry: r, ..m }
     }

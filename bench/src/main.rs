@@ -22,6 +22,7 @@ mod ingest;
 mod latency;
 mod login;
 mod portal;
+mod soak;
 mod store;
 mod web;
 
@@ -221,6 +222,23 @@ enum Mode {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// A day's soak, time-compressed: the collector (on PostgreSQL) and the
+    /// agent as their own processes, the fleet read every few seconds;
+    /// memory, files, threads, tasks and sizes every minute, and their
+    /// slopes. Needs the release binaries of both programs.
+    Soak {
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+        #[arg(long, default_value_t = 1_000)]
+        fleet: usize,
+        /// Seconds between meter reads (status reads in between).
+        #[arg(long, default_value_t = 10)]
+        meter_every: u64,
+        #[arg(long, default_value = "127.96.0.1")]
+        fleet_first: Ipv4Addr,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+        postgres: String,
+    },
     /// Internal: read `devices` devices with the agent library and print figures.
     AgentChild {
         #[arg(long)]
@@ -287,6 +305,22 @@ fn main() {
             secs,
         }) => {
             rt.block_on(web::web_bench(products, readings, postgres, clients, secs));
+            return;
+        }
+        Some(Mode::Soak {
+            minutes,
+            fleet,
+            meter_every,
+            fleet_first,
+            postgres,
+        }) => {
+            rt.block_on(soak::soak_bench(
+                minutes,
+                fleet,
+                meter_every.max(1),
+                fleet_first,
+                postgres,
+            ));
             return;
         }
         Some(Mode::Hostile { percent, rounds }) => {

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub email_dead: Gauge,
     pub store_connections: Gauge,
     pub store_connections_idle: Gauge,
+    /// Tasks alive in the collector's async runtime: flat over days, or a leak.
+    pub runtime_tasks: Gauge,
 }
 
 impl Default for Metrics {
@@ -95,6 +97,7 @@ impl Metrics {
             email_dead: Gauge::default(),
             store_connections: Gauge::default(),
             store_connections_idle: Gauge::default(),
+            runtime_tasks: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -186,6 +189,11 @@ impl Metrics {
             "store_connections_idle",
             "Of those, idle",
             m.store_connections_idle.clone(),
+        );
+        registry.register(
+            "runtime_tasks",
+            "Tasks alive in the collector's async runtime",
+            m.runtime_tasks.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -57,6 +57,11 @@ async fn metrics(State(s): State<Scraped>, headers: HeaderMap) -> Response {
         .filter(|e| *e > 0)
         .or(s.fixed_expiry_ms);
     m.certificate_expiry_seconds.set(expiry.unwrap_or(0) / 1000);
+    m.runtime_tasks.set(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks() as i64,
+    );
     let text = m.render();
     let openmetrics = headers
         .get(header::ACCEPT)

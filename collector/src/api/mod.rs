@@ -118,6 +118,11 @@ async fn metrics(
     let (size, idle) = s.pool_stats();
     m.store_connections.set(i64::from(size));
     m.store_connections_idle.set(idle as i64);
+    m.runtime_tasks.set(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks() as i64,
+    );
     let text = m.render();
     let openmetrics = headers
         .get(header::ACCEPT)

@@ -10,6 +10,7 @@ use sql::Tx;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 use std::collections::HashSet;
+use std::str::FromStr;
 use std::time::Duration;
 
 type Db = Postgres;
@@ -64,10 +65,23 @@ pub fn redact(url: &str) -> String {
 impl PgStore {
     pub async fn open(url: &str, settings: Settings) -> Result<PgStore, StoreError> {
         let label = redact(url);
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Db {
+                path: label.clone(),
+                source,
+            })?
+            // Each statement is planned with its own values and the tables'
+            // statistics as they are. A generic plan, which PostgreSQL takes
+            // after a few runs of a prepared statement, is costed on the
+            // statistics of its first runs: on a new store (or one whose
+            // tables autovacuum has not analysed yet) that is an empty
+            // table, and ingest's lookups by serial became sequential scans
+            // of every product, a thousand times slower as the fleet grew.
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(|source| StoreError::Db {
                 path: label.clone(),
@@ -253,6 +267,49 @@ mod tests {
         pool.close().await;
         let s = PgStore::open(&url, Settings::default()).await.unwrap();
         sql::migration_tests::check_users(&s).await;
+    }
+
+    #[tokio::test]
+    async fn a_lookup_by_serial_stays_an_index_scan_as_a_new_fleet_grows() {
+        let name = "a_lookup_by_serial_stays_an_index_scan_as_a_new_fleet_grows";
+        let Some(url) = super::super::scratch_postgres(name).await else {
+            return;
+        };
+        let s = PgStore::open(&url, Settings::default()).await.unwrap();
+        let mut c = s.pool.acquire().await.unwrap();
+        let add = |from: i64, to: i64| {
+            format!(
+                "INSERT INTO products (serial, first_seen_ms, last_seen_ms)
+                 SELECT 'S' || i, 0, 0 FROM generate_series({from}, {to}) AS i"
+            )
+        };
+        sqlx::query(&add(1, 10)).execute(&mut *c).await.unwrap();
+        // Run the lookup as a prepared statement often enough for
+        // PostgreSQL to consider a generic plan while the table is small...
+        sqlx::query(
+            "PREPARE by_serial(text[]) AS SELECT serial FROM products WHERE serial = ANY($1)",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap();
+        for _ in 0..10 {
+            sqlx::query("EXECUTE by_serial('{S1,S2}')")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        // ...then the fleet grows (no ANALYZE in between: autovacuum may
+        // be off, or not have come round yet).
+        sqlx::query(&add(11, 50_000))
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar("EXPLAIN EXECUTE by_serial('{S1,S2}')")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
     }
 
     #[tokio::test]
