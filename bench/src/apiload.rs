@@ -7,7 +7,7 @@
 
 use crate::ingest::{meter_batch, prepare, COUNTERS};
 use meterlink_collector::model::{NewRequest, Role, User};
-use meterlink_collector::store::{now_ms, Settings, Store};
+use meterlink_collector::store::{now_ms, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,16 +89,8 @@ pub(crate) async fn api_load_bench(
     postgres: Option<String>,
 ) {
     let tmp = tempfile::tempdir().expect("tmp");
-    let url = match &postgres {
-        Some(base) => {
-            std::env::set_var(meterlink_collector::store::TEST_DATABASE_ENV, base);
-            meterlink_collector::store::scratch_postgres("api load bench")
-                .await
-                .expect("schema")
-        }
-        None => tmp.path().join("api.db").display().to_string(),
-    };
-    let store = Arc::new(Store::open(&url, Settings::default()).await.expect("store"));
+    let (url, store) =
+        crate::setup::open_store(postgres.as_deref(), "api load bench", tmp.path(), "api.db").await;
     let rounds = readings.div_ceil(products * COUNTERS).max(1);
     println!(
         "# meterlink-bench api-load: {} store, {products} products x {} readings ({} in all), {requests} service requests; wrk {secs} s per address\n",
@@ -143,15 +135,7 @@ pub(crate) async fn api_load_bench(
     }
     eprintln!("{requests} requests in {:.1} s", t.elapsed().as_secs_f64());
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(meterlink_collector::api::serve(
-        listener,
-        store.clone(),
-        Arc::new(meterlink_collector::metrics::Metrics::new()),
-    ));
+    let addr = crate::setup::serve_api(&store).await;
     store
         .put_user(&User::new("bench", "bench", Role::Operator, None))
         .await
@@ -234,7 +218,5 @@ pub(crate) async fn api_load_bench(
             );
         }
     }
-    if postgres.is_some() {
-        meterlink_collector::store::drop_scratch_postgres(&url).await;
-    }
+    crate::setup::drop_store(&url).await;
 }

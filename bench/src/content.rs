@@ -253,15 +253,7 @@ pub(crate) async fn content_bench(
     let requests_s = t.elapsed().as_secs_f64();
     eprintln!("articles written in {load_s:.1} s, requests in {requests_s:.1} s");
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(meterlink_collector::api::serve(
-        listener,
-        store.clone(),
-        Arc::new(meterlink_collector::metrics::Metrics::new()),
-    ));
+    let addr = crate::setup::serve_api(&store).await;
     let token = |id: &'static str, role: Role, account: Option<&'static str>| {
         let store = store.clone();
         async move {

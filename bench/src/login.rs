@@ -51,15 +51,7 @@ pub async fn login_bench(logins: usize, checks: usize, concurrency: usize) {
         let phc = meterlink_collector::auth::password::hash(password, &[i as u8; 16]).unwrap();
         store.set_password(&id, &phc).await.expect("password");
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(meterlink_collector::api::serve(
-        listener,
-        store.clone(),
-        Arc::new(meterlink_collector::metrics::Metrics::new()),
-    ));
+    let addr = crate::setup::serve_api(&store).await;
 
     // Logins, `concurrency` users at once, each its own e-mail address.
     let started = Instant::now();

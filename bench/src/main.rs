@@ -22,6 +22,7 @@ mod ingest;
 mod latency;
 mod login;
 mod portal;
+mod setup;
 mod soak;
 mod store;
 mod web;

@@ -1,6 +1,5 @@
 //! The portal backend: filing at scale and API latency on both stores.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 pub(crate) async fn portal_bench(
@@ -9,18 +8,10 @@ pub(crate) async fn portal_bench(
     postgres: Option<String>,
     requests: usize,
 ) {
-    use meterlink_collector::store::{Settings, Store};
     let tmp = tempfile::tempdir().expect("tmp");
-    let url = match &postgres {
-        Some(base) => {
-            std::env::set_var(meterlink_collector::store::TEST_DATABASE_ENV, base);
-            meterlink_collector::store::scratch_postgres("portal bench")
-                .await
-                .expect("schema")
-        }
-        None => tmp.path().join("portal.db").display().to_string(),
-    };
-    let store = Arc::new(Store::open(&url, Settings::default()).await.expect("store"));
+    let (url, store) =
+        crate::setup::open_store(postgres.as_deref(), "portal bench", tmp.path(), "portal.db")
+            .await;
     let counters = crate::ingest::COUNTERS;
     let per_product = readings.div_ceil(counters);
     println!(
@@ -34,15 +25,7 @@ pub(crate) async fn portal_bench(
     println!("| what | figure |\n|---|---|");
     println!("| filing (store.ingest, batches of 5,000 x {counters}) | {:.0} counter values/s ({values} in {filing_s:.0} s) |", values as f64 / filing_s);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(meterlink_collector::api::serve(
-        listener,
-        store.clone(),
-        std::sync::Arc::new(meterlink_collector::metrics::Metrics::new()),
-    ));
+    let addr = crate::setup::serve_api(&store).await;
     // Every API call authenticates: an operator's token, as a portal would hold.
     store
         .put_user(&meterlink_collector::model::User::new(
@@ -116,7 +99,5 @@ pub(crate) async fn portal_bench(
     for (name, p50, p99) in [&health, &me, &list, &history] {
         println!("| {name} | {p50:.2} | {p99:.2} | {:.1} |", p99 / health.2);
     }
-    if postgres.is_some() {
-        meterlink_collector::store::drop_scratch_postgres(&url).await;
-    }
+    crate::setup::drop_store(&url).await;
 }

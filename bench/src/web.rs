@@ -5,11 +5,9 @@
 
 use meterlink_collector::auth::password;
 use meterlink_collector::model::{Account, ProductUpdate, Role, User};
-use meterlink_collector::store::{Settings, Store};
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{CounterValue, Identity, MeterReading, Observation};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 const COMPANY: &str = "c000";
@@ -98,16 +96,8 @@ pub(crate) async fn web_bench(
     secs: u64,
 ) {
     let tmp = tempfile::tempdir().expect("tmp");
-    let url = match &postgres {
-        Some(base) => {
-            std::env::set_var(meterlink_collector::store::TEST_DATABASE_ENV, base);
-            meterlink_collector::store::scratch_postgres("web bench")
-                .await
-                .expect("schema")
-        }
-        None => tmp.path().join("web.db").display().to_string(),
-    };
-    let store = Arc::new(Store::open(&url, Settings::default()).await.expect("store"));
+    let (url, store) =
+        crate::setup::open_store(postgres.as_deref(), "web bench", tmp.path(), "web.db").await;
     println!(
         "# meterlink-bench web: {} store, {products} products, {readings} readings of {BUSY}, \
          wrk with {clients} clients for {secs} s per page\n",
@@ -213,15 +203,7 @@ pub(crate) async fn web_bench(
     let phc = password::hash(PASSWORD, &[3u8; 16]).expect("hash");
     store.set_password("mia", &phc).await.expect("password");
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(meterlink_collector::api::serve(
-        listener,
-        store.clone(),
-        Arc::new(meterlink_collector::metrics::Metrics::new()),
-    ));
+    let addr = crate::setup::serve_api(&store).await;
     // Logged in as a person would be: the login form's cookie.
     let login = meterlink_tests::http::request_with(
         addr,
@@ -287,4 +269,5 @@ pub(crate) async fn web_bench(
     println!(
         "\nthe chart's history read afresh (counter_series, {readings} readings into 360 buckets): {series_ms:.2} ms"
     );
+    crate::setup::drop_store(&url).await;
 }

@@ -5,12 +5,10 @@
 //! (10,000 devices, a million observations and more).
 
 use crate::peers::fixtures_dir;
-use crate::stack::{collector_toml, AgentToml};
+use crate::stack::{collector_on_fixed_port, AgentToml};
 use meterlink_agent::buffer::{Buffer, SledBuffer};
 use meterlink_agent::config::AgentConfig;
 use meterlink_agent::daemon::StatusReport;
-use meterlink_collector::config::Config;
-use meterlink_collector::pki::Pki;
 use meterlink_sim::{serve, Fleet, Recording, SimConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -121,19 +119,8 @@ pub async fn run(p: &OutageParams, work: &Path) -> OutageReport {
     let _sim = serve(fleet.clone()).await.expect("simulated fleet");
 
     // The collector's address, reserved now, listened on only later.
-    let grpc = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port");
-    let cdir = work.join("collector");
-    let cfg = Config::parse(
-        "outage",
-        &collector_toml(&cdir, &grpc.to_string(), "127.0.0.1:0"),
-    )
-    .expect("collector config");
-    let pki = Pki::ensure(&cdir.join("pki"), "outage CA").expect("pki");
-    let cert = pki
-        .issue(AGENT_ID, false, &work.join("certs"), "agent", None)
-        .expect("agent certificate");
+    let (cfg, pki, cert) = collector_on_fixed_port(work, AGENT_ID);
+    let grpc = cfg.grpc.listen;
 
     let last = Ipv4Addr::from(first + p.devices as u32 - 1);
     let range = format!("{}-{}", p.first, last);

@@ -171,6 +171,35 @@ pub async fn start_collector(
     }
 }
 
+/// A collector's configuration in `work/collector` (embedded defaults) on a
+/// gRPC port reserved now and listened on when it starts, so that it can
+/// stop and start again on the same address; its CA, and a certificate for
+/// `agent_id` in `work/certs`.
+pub fn collector_on_fixed_port(
+    work: &Path,
+    agent_id: &str,
+) -> (
+    meterlink_collector::config::Config,
+    meterlink_collector::pki::Pki,
+    meterlink_collector::pki::Issued,
+) {
+    let grpc = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let cdir = work.join("collector");
+    let cfg = meterlink_collector::config::Config::parse(
+        "collector.toml",
+        &collector_toml(&cdir, &grpc.to_string(), "127.0.0.1:0"),
+    )
+    .expect("collector config");
+    let pki = meterlink_collector::pki::Pki::ensure(&cdir.join("pki"), "meterlink development CA")
+        .expect("development CA");
+    let cert = pki
+        .issue(agent_id, false, &work.join("certs"), "agent", None)
+        .expect("agent certificate");
+    (cfg, pki, cert)
+}
+
 /// Runs the agent daemon of `spec` (written to `conf`) with a schedule that
 /// does not fire until its buffer has drained to the collector, then checks
 /// the buffer is empty and returns its next sequence number: every seq below
