@@ -33,6 +33,37 @@ fn binary(name: &str) -> PathBuf {
     p
 }
 
+/// A program the soak started: stopped with it, also when the soak fails
+/// half-way (an orphan would go on reading the next run's fleet).
+struct Program(std::process::Child);
+
+impl Program {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn exited(&mut self) -> bool {
+        self.0.try_wait().ok().flatten().is_some()
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        // SIGTERM first, so that each program shuts down as it would under
+        // systemd; SIGKILL if it has not within 10 s.
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.exited() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// (resident kB, open files, threads) of a process.
 fn proc_figures(pid: u32) -> (u64, u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -179,13 +210,15 @@ pub(crate) async fn soak_bench(
     .expect("agent.toml");
 
     let log = |name: &str| std::fs::File::create(work.join(name)).expect("log file");
-    let mut collector = std::process::Command::new(binary("meterlink-collector"))
-        .args(["serve", "--config"])
-        .arg(&ctoml)
-        .stdout(log("collector.out"))
-        .stderr(log("collector.err"))
-        .spawn()
-        .expect("collector starts");
+    let mut collector = Program(
+        std::process::Command::new(binary("meterlink-collector"))
+            .args(["serve", "--config"])
+            .arg(&ctoml)
+            .stdout(log("collector.out"))
+            .stderr(log("collector.err"))
+            .spawn()
+            .expect("collector starts"),
+    );
     let ready = Instant::now();
     while tokio::net::TcpStream::connect(http).await.is_err()
         || meterlink_tests::http::get(http, "/healthz").await.status != 200
@@ -196,13 +229,15 @@ pub(crate) async fn soak_bench(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut agent = std::process::Command::new(binary("meterlink-agent"))
-        .args(["run", "--config"])
-        .arg(&atoml)
-        .stdout(log("agent.out"))
-        .stderr(log("agent.err"))
-        .spawn()
-        .expect("agent starts");
+    let mut agent = Program(
+        std::process::Command::new(binary("meterlink-agent"))
+            .args(["run", "--config"])
+            .arg(&atoml)
+            .stdout(log("agent.out"))
+            .stderr(log("agent.err"))
+            .spawn()
+            .expect("agent starts"),
+    );
     println!(
         "# meterlink-bench soak: {minutes} min, {devices} devices, meter every {meter_every_s} s, status every {status_every} s, buffer bound 64 MiB, collector on PostgreSQL\n"
     );
@@ -260,14 +295,8 @@ pub(crate) async fn soak_bench(
                 .join(" | ")
         );
         samples.push(s);
-        assert!(
-            collector.try_wait().ok().flatten().is_none(),
-            "the collector exited"
-        );
-        assert!(
-            agent.try_wait().ok().flatten().is_none(),
-            "the agent exited"
-        );
+        assert!(!collector.exited(), "the collector exited");
+        assert!(!agent.exited(), "the agent exited");
     }
 
     // Slopes over the second half (after the warm-up), per hour.
@@ -300,13 +329,8 @@ pub(crate) async fn soak_bench(
         dir_bytes(&adir.join("buffer"))
     );
 
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(agent.id().to_string())
-        .arg(collector.id().to_string())
-        .status();
-    let _ = agent.wait();
-    let _ = collector.wait();
+    drop(agent);
+    drop(collector);
     for t in sim {
         t.abort();
     }
