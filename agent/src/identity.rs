@@ -281,17 +281,17 @@ impl Reach {
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca_pem))
             .domain_name(self.server_name.clone())
-            .timeout(crate::uplink::CONNECT_TIMEOUT);
+            .timeout(crate::proxy::CONNECT_TIMEOUT);
         if let Some((cert, key)) = identity {
             tls = tls.identity(Identity::from_pem(cert, key));
         }
         let endpoint = Endpoint::from_shared(self.url.clone())
             .and_then(|e| e.tls_config(tls))
             .map_err(|e| IdentityError::Refused(format!("collector url {:?}: {e}", self.url)))?
-            .connect_timeout(crate::uplink::CONNECT_TIMEOUT)
+            .connect_timeout(crate::proxy::CONNECT_TIMEOUT)
             .timeout(Duration::from_secs(30))
-            .http2_keep_alive_interval(crate::uplink::KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(crate::uplink::KEEPALIVE_TIMEOUT);
+            .http2_keep_alive_interval(crate::proxy::KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(crate::proxy::KEEPALIVE_TIMEOUT);
         let connected = match &self.proxy {
             Some(p) => {
                 endpoint

@@ -1,5 +1,6 @@
 //! Tunnelling through an HTTP proxy with CONNECT; TLS runs inside the tunnel,
-//! end to end with the collector.
+//! end to end with the collector. Also the timeouts both gRPC clients (the
+//! uplink and enrollment) connect with.
 
 use hyper_util::rt::TokioIo;
 use std::future::Future;
@@ -8,6 +9,16 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tonic::transport::Uri;
+
+/// Longest a TCP connect, and then a TLS handshake, may take: a collector
+/// across a partition, or a peer that accepts and says nothing, must not
+/// hold the uplink.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The HTTP/2 pings that find a connection gone silent (a NAT that forgot
+/// it, a collector host that vanished): one after this much quiet...
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// ...and the connection is dropped when its answer takes longer than this.
+pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Clone)]
 pub struct Connect {

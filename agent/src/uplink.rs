@@ -161,15 +161,8 @@ pub fn is_fatal(code: Code) -> bool {
     )
 }
 
-/// Longest a TCP connect, and then a TLS handshake, may take: a collector
-/// across a partition, or a peer that accepts and says nothing, must not
-/// hold the uplink.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The HTTP/2 pings that find a connection gone silent (a NAT that forgot
-/// it, a collector host that vanished): one after this much quiet...
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-/// ...and the connection is dropped when its answer takes longer than this.
-pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+// How both gRPC clients connect (the uplink and enrollment).
+pub use crate::proxy::{CONNECT_TIMEOUT, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
 /// Longest from the start of a connection to the collector's answer to the
 /// stream (its response headers).
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
