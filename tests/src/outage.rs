@@ -232,15 +232,7 @@ pub async fn run(p: &OutageParams, work: &Path) -> OutageReport {
     daemon.await.expect("join").expect("daemon");
 
     // Filed in sequence order, and exactly what was buffered.
-    let db = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(cfg.sqlite_path())
-                .read_only(true),
-        )
-        .await
-        .expect("open the collector's database");
+    let db = crate::stack::read_only_database(&cfg).await;
     r.out_of_order = sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM (SELECT received_at_ms, LAG(received_at_ms) OVER (ORDER BY seq) AS prev
          FROM observations WHERE agent_id = ?) WHERE received_at_ms < prev",

@@ -200,6 +200,20 @@ pub fn collector_on_fixed_port(
     (cfg, pki, cert)
 }
 
+/// The SQLite database of a collector configured by `cfg`, opened read-only
+/// beside it, for a test to check what was filed.
+pub async fn read_only_database(cfg: &meterlink_collector::config::Config) -> sqlx::SqlitePool {
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(cfg.sqlite_path())
+                .read_only(true),
+        )
+        .await
+        .expect("open the collector's database")
+}
+
 /// Runs the agent daemon of `spec` (written to `conf`) with a schedule that
 /// does not fire until its buffer has drained to the collector, then checks
 /// the buffer is empty and returns its next sequence number: every seq below

@@ -318,15 +318,7 @@ async fn a_faulty_network_loses_nothing_and_files_nothing_twice() {
     let taken = next_seq - first_seq;
 
     // Every observation taken is filed, once.
-    let db = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(cfg.sqlite_path())
-                .read_only(true),
-        )
-        .await
-        .expect("open the collector's database");
+    let db = meterlink_tests::stack::read_only_database(&cfg).await;
     let (rows, distinct, lo, hi): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT COUNT(*), COUNT(DISTINCT seq), MIN(seq), MAX(seq) FROM observations WHERE agent_id = ?",
     )
