@@ -2,6 +2,7 @@
 //! `Store::ingest` (dedupe, products, filing rules, request rules; no gRPC)
 //! into SQLite and into PostgreSQL, and the ratio of their rates.
 
+use crate::setup::{drop_store, open_store};
 use meterlink_collector::model::Account;
 use meterlink_collector::store::{Settings, Store};
 use meterlink_proto::v1::observation::Body;
@@ -124,50 +125,58 @@ async fn agent_rounds(
     values
 }
 
-pub(crate) async fn ingest_bench(
-    products: usize,
-    readings: usize,
-    batch: usize,
-    agents: &[usize],
-    postgres: String,
-) {
-    let rounds = readings.div_ceil(COUNTERS);
+/// What the ingest benches file: `readings` per product in batches.
+pub(crate) struct Shape {
+    pub(crate) products: usize,
+    pub(crate) readings: usize,
+    pub(crate) batch: usize,
+}
+
+impl Shape {
+    fn rounds(&self) -> usize {
+        self.readings.div_ceil(COUNTERS)
+    }
+}
+
+/// `agents` agents filing at once, each its share of the products, agent
+/// `i` through `stores[i % stores.len()]`; counter values per second.
+async fn file_at_once(stores: &[Arc<Store>], agents: usize, shape: &Shape) -> f64 {
+    let share = shape.products.div_ceil(agents);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..agents)
+        .map(|i| {
+            let store = stores[i % stores.len()].clone();
+            let range = (i * share).min(shape.products)..((i + 1) * share).min(shape.products);
+            let (rounds, batch) = (shape.rounds(), shape.batch);
+            tokio::spawn(
+                async move { agent_rounds(&store, &agent_name(i), range, rounds, batch).await },
+            )
+        })
+        .collect();
+    let mut values = 0;
+    for t in tasks {
+        values += t.await.expect("an agent's task");
+    }
+    values as f64 / started.elapsed().as_secs_f64()
+}
+
+pub(crate) async fn ingest_bench(shape: &Shape, agents: &[usize], postgres: &str) {
     println!(
-        "# meterlink-bench ingest: {products} products x {} readings of {COUNTERS} counters, batches of {batch}\n",
-        rounds * COUNTERS
+        "# meterlink-bench ingest: {} products x {} readings of {COUNTERS} counters, batches of {}\n",
+        shape.products,
+        shape.rounds() * COUNTERS,
+        shape.batch
     );
-    std::env::set_var(meterlink_collector::store::TEST_DATABASE_ENV, &postgres);
     println!("| agents at once | SQLite values/s | PostgreSQL values/s | PostgreSQL / SQLite |\n|---|---|---|---|");
     for &n in agents {
         let n = n.max(1);
         let mut rates = Vec::new();
-        for backend in ["sqlite", "postgres"] {
+        for pg in [None, Some(postgres)] {
             let tmp = tempfile::tempdir().expect("tmp");
-            let url = match backend {
-                "sqlite" => tmp.path().join("ingest.db").display().to_string(),
-                _ => meterlink_collector::store::scratch_postgres("ingest bench")
-                    .await
-                    .expect("a PostgreSQL schema"),
-            };
-            let store = Arc::new(Store::open(&url, Settings::default()).await.expect("store"));
+            let (url, store) = open_store(pg, "ingest bench", tmp.path(), "ingest.db").await;
             prepare_agents(&store, n).await;
-            // Each agent polls its own share of the products.
-            let share = products.div_ceil(n);
-            let started = Instant::now();
-            let tasks: Vec<_> = (0..n)
-                .map(|i| {
-                    let store = store.clone();
-                    let range = (i * share).min(products)..((i + 1) * share).min(products);
-                    tokio::spawn(async move {
-                        agent_rounds(&store, &agent_name(i), range, rounds, batch).await
-                    })
-                })
-                .collect();
-            let mut values = 0;
-            for t in tasks {
-                values += t.await.expect("an agent's task");
-            }
-            rates.push(values as f64 / started.elapsed().as_secs_f64());
+            rates.push(file_at_once(&[store], n, shape).await);
+            drop_store(&url).await;
         }
         println!(
             "| {n} | {:.0} | {:.0} | {:.2} |",
@@ -175,5 +184,39 @@ pub(crate) async fn ingest_bench(
             rates[1],
             rates[1] / rates[0]
         );
+    }
+}
+
+/// PostgreSQL shared by collector replicas: one replica with
+/// `per_replica` agents, then `replicas` replicas (each a store with its
+/// own pool, as a replica process has) with `per_replica` agents each, on
+/// one fresh schema each run; the rates and their ratio.
+pub(crate) async fn replicas_bench(
+    shape: &Shape,
+    replicas: usize,
+    per_replica: usize,
+    postgres: &str,
+) {
+    println!("\n| PostgreSQL | agents | values/s | / one replica |\n|---|---|---|---|");
+    let mut one = None;
+    for n in [1, replicas] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (url, first) = open_store(Some(postgres), "ingest bench", tmp.path(), "").await;
+        let mut stores = vec![first];
+        for _ in 1..n {
+            stores.push(Arc::new(
+                Store::open(&url, Settings::default()).await.expect("store"),
+            ));
+        }
+        let agents = n * per_replica;
+        prepare_agents(&stores[0], agents).await;
+        let rate = file_at_once(&stores, agents, shape).await;
+        let base = *one.get_or_insert(rate);
+        println!(
+            "| {n} replica(s) | {agents} | {rate:.0} | {:.2} |",
+            rate / base
+        );
+        drop(stores);
+        drop_store(&url).await;
     }
 }

@@ -141,6 +141,13 @@ enum Mode {
         /// per figure given.
         #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         agents: Vec<usize>,
+        /// Then PostgreSQL alone with this many collector replicas (stores
+        /// with their own connection pools on one schema), each with as
+        /// many agents as `--agents-per-replica`, against one replica.
+        #[arg(long, default_value_t = 0)]
+        replicas: usize,
+        #[arg(long, default_value_t = 2)]
+        agents_per_replica: usize,
         /// PostgreSQL database (a fresh schema is made in it).
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
         postgres: String,
@@ -353,11 +360,24 @@ fn main() {
             readings,
             batch,
             agents,
+            replicas,
+            agents_per_replica,
             postgres,
         }) => {
-            rt.block_on(ingest::ingest_bench(
-                products, readings, batch, &agents, postgres,
-            ));
+            let shape = ingest::Shape {
+                products,
+                readings,
+                batch,
+            };
+            rt.block_on(ingest::ingest_bench(&shape, &agents, &postgres));
+            if replicas > 0 {
+                rt.block_on(ingest::replicas_bench(
+                    &shape,
+                    replicas,
+                    agents_per_replica.max(1),
+                    &postgres,
+                ));
+            }
             return;
         }
         Some(Mode::Login {

@@ -15,6 +15,10 @@ use std::sync::Mutex;
 
 const KIND_METER: u8 = 1;
 const KIND_OTHER: u8 = 2;
+/// sled's page cache (its default is 1 GiB). The buffer is written at its
+/// tail and read at its head, so a small cache serves it; the agent's memory
+/// then stays bounded on a small LAN host whatever the buffer's size.
+const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 
 pub struct SledBuffer {
     path: PathBuf,
@@ -131,7 +135,11 @@ impl SledBuffer {
         let opened = std::panic::catch_unwind(|| {
             // No background flusher: every append and ack flushes itself, and
             // without that thread the file lock goes with the last handle.
-            let db = sled::Config::new().path(path).flush_every_ms(None).open()?;
+            let db = sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_CAPACITY)
+                .flush_every_ms(None)
+                .open()?;
             let obs = db.open_tree("obs")?;
             let meta = db.open_tree("meta")?;
             let quarantine = db.open_tree("quarantine")?;

@@ -44,6 +44,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0016_product_supplies.sql"),
 ];
 
+/// `column` in a set of keys: an `IN` list (binding is cheap in-process).
+fn push_key_set<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, keys: &[&'a str]) {
+    qb.push(" IN ");
+    sql::in_list(qb, keys.iter().copied());
+}
+
 pub struct SqliteStore {
     pool: SqlitePool,
     label: String,
@@ -199,6 +205,30 @@ impl SqliteStore {
                     .push_bind(r.anomaly.clone());
             });
             qb.push(" ON CONFLICT DO NOTHING");
+            qb.build()
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Products' current values, multi-row upserts.
+    async fn write_current(
+        &self,
+        tx: &mut Tx,
+        rows: &[sql::CurrentRow<'_>],
+    ) -> Result<(), StoreError> {
+        for chunk in rows.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO product_current (serial, counters, latest_ms) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.serial)
+                    .push_bind(r.counters.as_str())
+                    .push_bind(r.latest_ms);
+            });
+            qb.push(sql::CURRENT_AGAIN);
             qb.build()
                 .execute(&mut **tx)
                 .await

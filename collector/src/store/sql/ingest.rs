@@ -10,8 +10,8 @@ use sqlx::{QueryBuilder, Row};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::requests::TrackEvent;
-use super::rows::{in_list, Tx};
-use super::{Backend, Db};
+use super::rows::Tx;
+use super::{push_key_set, Backend, Db};
 
 impl Backend {
     /// Records that an agent connected and the highest seq it holds;
@@ -70,17 +70,23 @@ impl Backend {
         let now = crate::store::now_ms();
         let mut tx = self.begin_write().await?;
         // Writing first takes SQLite's write lock, so the duplicate check and
-        // the inserts see the same state even with several agents.
-        sqlx::query(
+        // the inserts see the same state even with several agents. The same
+        // statement says the agent's account: an agent writes only to
+        // products of its own account, or to products no account owns yet
+        // (invariant 7).
+        let (agent_account, auto_create): (Option<String>, i64) = sqlx::query_as(
             "UPDATE agents SET highest_seq = CASE WHEN highest_seq > $1 THEN highest_seq ELSE $1 END,
-             last_seen_ms = $2 WHERE agent_id = $3",
+             last_seen_ms = $2 WHERE agent_id = $3
+             RETURNING account_id,
+                 COALESCE((SELECT a.auto_create FROM accounts a WHERE a.account_id = agents.account_id), 0)",
         )
         .bind(out.highest_seq as i64)
         .bind(now)
         .bind(agent)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| self.err(e))?;
+        .map_err(|e| self.err(e))?
+        .unwrap_or((None, 0));
         // 1. Raw observations: only those filed for the first time go on.
         let fresh_all = self.new_observations(&mut tx, agent, batch, now).await?;
         out.new = fresh_all.len() as u64;
@@ -89,17 +95,6 @@ impl Backend {
             .into_iter()
             .filter(|o| !o.serial.is_empty())
             .collect();
-        // An agent writes only to products of its own account, or to
-        // products no account owns yet (invariant 7).
-        let (agent_account, auto_create): (Option<String>, i64) = sqlx::query_as(
-            "SELECT g.account_id, COALESCE(a.auto_create, 0) FROM agents g
-             LEFT JOIN accounts a ON a.account_id = g.account_id WHERE g.agent_id = $1",
-        )
-        .bind(agent)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?
-        .unwrap_or((None, 0));
         let (foreign, addresses) = self
             .batch_products(&mut tx, agent_account.as_deref(), &fresh)
             .await?;
@@ -226,9 +221,9 @@ impl Backend {
         let mut addresses = BTreeMap::new();
         for chunk in serials.chunks(500) {
             let mut qb = QueryBuilder::<Db>::new(
-                "SELECT serial, account_id, address FROM products WHERE serial IN ",
+                "SELECT serial, account_id, address FROM products WHERE serial",
             );
-            in_list(&mut qb, chunk.iter().copied());
+            push_key_set(&mut qb, chunk);
             let rows: Vec<(String, Option<String>, Option<String>)> = qb
                 .build_query_as()
                 .fetch_all(&mut **tx)

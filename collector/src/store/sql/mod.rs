@@ -7,13 +7,18 @@
 //!   `label` and `settings`);
 //! - `MIGRATIONS` (its `migrations/<dialect>/*.sql`), `MIGRATION_LOCK`,
 //!   `VERSION_TABLE`, `LOCK_PRODUCTS`;
-//! - `Backend::new_observations`, the duplicate check, which differs by backend.
+//! - `Backend::new_observations`, the duplicate check, and the bulk writes
+//!   `write_products`, `write_readings` and `write_current`, which differ by
+//!   backend;
+//! - `push_key_set(qb, keys)`: ` = ANY($n)` or ` IN ($n, ...)` after a
+//!   column, as the backend binds a set of keys best.
 //!
 //! Placeholders are `$n`, which both backends accept; QueryBuilder writes
 //! each backend's own. Integers are 64-bit and flags are 0/1 in both.
 
 use super::{
-    Backend, Db, BACKEND, BEGIN_WRITE, LOCK_PRODUCTS, MIGRATIONS, MIGRATION_LOCK, VERSION_TABLE,
+    push_key_set, Backend, Db, BACKEND, BEGIN_WRITE, LOCK_PRODUCTS, MIGRATIONS, MIGRATION_LOCK,
+    VERSION_TABLE,
 };
 
 mod accounts;
@@ -38,6 +43,11 @@ mod readings;
 mod registrations;
 mod requests;
 mod rows;
+#[allow(
+    unused_imports,
+    reason = "the SQLite backend's push_key_set uses it; PostgreSQL binds an array"
+)]
+pub(crate) use rows::in_list;
 mod series;
 mod sessions;
 mod totp;
@@ -47,7 +57,7 @@ mod users;
 pub(super) mod migration_tests;
 
 pub(super) use ingest::{ProductSeen, PRODUCT_SEEN_AGAIN};
-pub(super) use readings::NewReading;
+pub(super) use readings::{CurrentRow, NewReading, CURRENT_AGAIN};
 pub(super) use rows::Tx;
 
 impl Backend {

@@ -10,8 +10,8 @@ use sqlx::{QueryBuilder, Row};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::requests::TrackEvent;
-use super::rows::{in_list, reading_from, DbRow, Tx, READING_COLS};
-use super::{Backend, Db, LOCK_PRODUCTS};
+use super::rows::{reading_from, DbRow, Tx, READING_COLS};
+use super::{push_key_set, Backend, Db, LOCK_PRODUCTS};
 
 /// A reading of one batch on its way into `readings`.
 pub(crate) struct NewReading<'a> {
@@ -24,6 +24,18 @@ pub(crate) struct NewReading<'a> {
     pub(crate) state: &'static str,
     pub(crate) anomaly: Option<String>,
 }
+
+/// A product's current filed values on their way into `product_current`.
+pub(crate) struct CurrentRow<'a> {
+    pub(crate) serial: &'a str,
+    /// counter -> value and time, as JSON (`render_current`).
+    pub(crate) counters: String,
+    pub(crate) latest_ms: i64,
+}
+
+/// What `product_current` does with a product's row written again.
+pub(crate) const CURRENT_AGAIN: &str =
+    " ON CONFLICT (serial) DO UPDATE SET counters = excluded.counters, latest_ms = excluded.latest_ms";
 
 impl Backend {
     /// Files the meter readings of `fresh` (sorted by product and time):
@@ -181,9 +193,9 @@ impl Backend {
         let mut out = HashMap::with_capacity(serials.len());
         for chunk in serials.chunks(500) {
             let mut qb = QueryBuilder::<Db>::new(
-                "SELECT serial, counters FROM product_current WHERE serial IN ",
+                "SELECT serial, counters FROM product_current WHERE serial",
             );
-            in_list(&mut qb, chunk.iter().copied());
+            push_key_set(&mut qb, chunk);
             let rows = qb
                 .build()
                 .fetch_all(&mut **tx)
@@ -198,37 +210,28 @@ impl Backend {
         Ok(out)
     }
 
-    /// Writes products' whole current-value maps back, one row each.
+    /// Writes products' whole current-value maps back, one row each (the
+    /// backend's bulk upsert).
     pub(super) async fn save_current(
         &self,
         tx: &mut Tx,
         products: &[(&str, &BTreeMap<String, Filed>)],
     ) -> Result<(), StoreError> {
-        for chunk in products.chunks(500) {
-            let rows = chunk
-                .iter()
-                .map(|(s, m)| {
-                    let latest = m.values().map(|f| f.taken_at_ms).max().unwrap_or(0);
-                    Ok((*s, render_current(s, m)?, latest))
-                })
-                .collect::<Result<Vec<(&str, String, i64)>, StoreError>>()?;
-            let mut qb = QueryBuilder::<Db>::new(
-                "INSERT INTO product_current (serial, counters, latest_ms) ",
-            );
-            qb.push_values(&rows, |mut b, (serial, json, latest)| {
-                b.push_bind(*serial)
-                    .push_bind(json.as_str())
-                    .push_bind(*latest);
-            });
-            qb.push(
-                " ON CONFLICT (serial) DO UPDATE SET counters = excluded.counters, latest_ms = excluded.latest_ms",
-            );
-            qb.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| self.err(e))?;
+        if products.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let rows = products
+            .iter()
+            .map(|(s, m)| {
+                let latest = m.values().map(|f| f.taken_at_ms).max().unwrap_or(0);
+                Ok(CurrentRow {
+                    serial: s,
+                    counters: render_current(s, m)?,
+                    latest_ms: latest,
+                })
+            })
+            .collect::<Result<Vec<CurrentRow>, StoreError>>()?;
+        self.write_current(tx, &rows).await
     }
 
     /// Writes the batch's readings so far (the backend's bulk insert) and

@@ -205,7 +205,7 @@ pub(super) fn within_accounts<'a>(
     }
 }
 
-pub(super) fn in_list<'a>(qb: &mut QueryBuilder<'a, Db>, items: impl IntoIterator<Item = &'a str>) {
+pub(crate) fn in_list<'a>(qb: &mut QueryBuilder<'a, Db>, items: impl IntoIterator<Item = &'a str>) {
     qb.push("(");
     let mut sep = qb.separated(", ");
     for i in items {
