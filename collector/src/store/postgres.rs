@@ -44,9 +44,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0015_room_for_updates.sql"),
 ];
 
-/// `column` in a set of keys, bound as one array: one statement text and
-/// an index scan whatever the set's size, where an `IN` list of hundreds of
-/// parameters was parsed and planned anew each time.
+/// After a column: that it is one of `keys`, bound as one array (one
+/// parameter, one statement text whatever the set's size, instead of an
+/// `IN` list of up to 500 parameters; about as fast in the ingest bench).
 fn push_key_set<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, keys: &[&'a str]) {
     qb.push(" = ANY(");
     qb.push_bind(keys.to_vec());

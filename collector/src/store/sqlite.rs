@@ -44,7 +44,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0016_product_supplies.sql"),
 ];
 
-/// `column` in a set of keys: an `IN` list (binding is cheap in-process).
+/// After a column: that it is one of `keys`, as an `IN` list (binding is
+/// cheap in-process).
 fn push_key_set<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, keys: &[&'a str]) {
     qb.push(" IN ");
     sql::in_list(qb, keys.iter().copied());
