@@ -143,14 +143,25 @@ impl LocalCollector {
 
 /// Starts a collector with its data in `dir` (`extra_toml` appended to its
 /// collector.toml) and issues `agent_id` a certificate into `certs`.
+///
+/// Its clock rules run once at start and then once a day, unless
+/// `extra_toml` has a `[requests]` table: the tests that use it file
+/// observations at fixed past times, and the clock's rules judge them
+/// against the wall clock, so a tick in the middle of a slow run would open
+/// "device silent" and "meter due" requests the test did not ask for.
 pub async fn start_collector(
     dir: &Path,
     extra_toml: &str,
     agent_id: &str,
     certs: &Path,
 ) -> LocalCollector {
+    let clock = if extra_toml.contains("[requests]") {
+        ""
+    } else {
+        "[requests]\ntick_secs = 86400\n"
+    };
     let text = format!(
-        "{}{extra_toml}",
+        "{}{extra_toml}\n{clock}",
         collector_toml(dir, "127.0.0.1:0", "127.0.0.1:0")
     );
     let config = meterlink_collector::config::Config::parse("collector.toml", &text)
