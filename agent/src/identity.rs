@@ -281,25 +281,20 @@ impl Reach {
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca_pem))
             .domain_name(self.server_name.clone())
-            .timeout(crate::proxy::CONNECT_TIMEOUT);
+            .timeout(crate::connect::CONNECT_TIMEOUT);
         if let Some((cert, key)) = identity {
             tls = tls.identity(Identity::from_pem(cert, key));
         }
         let endpoint = Endpoint::from_shared(self.url.clone())
             .and_then(|e| e.tls_config(tls))
             .map_err(|e| IdentityError::Refused(format!("collector url {:?}: {e}", self.url)))?
-            .connect_timeout(crate::proxy::CONNECT_TIMEOUT)
+            .connect_timeout(crate::connect::CONNECT_TIMEOUT)
             .timeout(Duration::from_secs(30))
-            .http2_keep_alive_interval(crate::proxy::KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(crate::proxy::KEEPALIVE_TIMEOUT);
-        let connected = match &self.proxy {
-            Some(p) => {
-                endpoint
-                    .connect_with_connector(crate::proxy::Connect::new(p))
-                    .await
-            }
-            None => endpoint.connect().await,
-        };
+            .http2_keep_alive_interval(crate::connect::KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(crate::connect::KEEPALIVE_TIMEOUT);
+        let connected = endpoint
+            .connect_with_connector(crate::connect::Connect::new(self.proxy.as_deref()))
+            .await;
         connected.map_err(|e| {
             IdentityError::Unreachable(format!("cannot connect to {}: {}", self.url, chain(&e)))
         })
@@ -310,35 +305,18 @@ impl Reach {
             .url
             .parse()
             .map_err(|e| IdentityError::Refused(format!("collector url {:?}: {e}", self.url)))?;
-        let unreachable = |e: std::io::Error| {
-            IdentityError::Unreachable(format!("cannot connect to {}: {e}", self.url))
-        };
-        match &self.proxy {
-            Some(p) => {
-                use tower::Service;
-                let io = crate::proxy::Connect::new(p)
-                    .call(uri)
-                    .await
-                    .map_err(unreachable)?;
-                Ok(io.into_inner())
-            }
-            None => {
-                let host = uri
-                    .host()
-                    .unwrap_or("")
-                    .trim_matches(['[', ']'])
-                    .to_string();
-                let port = uri.port_u16().unwrap_or(443);
-                tokio::time::timeout(
-                    Duration::from_secs(10),
-                    tokio::net::TcpStream::connect((host.as_str(), port)),
-                )
-                .await
-                .map_err(|_| {
-                    IdentityError::Unreachable(format!("cannot connect to {}: timed out", self.url))
-                })?
-                .map_err(unreachable)
-            }
+        let connect = crate::connect::Connect::new(self.proxy.as_deref());
+        match tokio::time::timeout(crate::connect::CONNECT_TIMEOUT, connect.open(&uri)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(IdentityError::Unreachable(format!(
+                "cannot connect to {}: {e}",
+                self.url
+            ))),
+            Err(_) => Err(IdentityError::Unreachable(format!(
+                "cannot connect to {}: no answer within {} s",
+                self.url,
+                crate::connect::CONNECT_TIMEOUT.as_secs()
+            ))),
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod buffer;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod daemon;
 pub mod discovery;
 pub mod identity;
@@ -11,7 +12,6 @@ pub mod metrics;
 pub mod observation;
 pub mod poll;
 pub mod profile;
-pub mod proxy;
 pub mod range;
 pub mod schedule;
 pub mod snmp;

@@ -162,7 +162,7 @@ pub fn is_fatal(code: Code) -> bool {
 }
 
 // How both gRPC clients connect (the uplink and enrollment).
-pub use crate::proxy::{CONNECT_TIMEOUT, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
+pub use crate::connect::{CONNECT_TIMEOUT, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, UNACKED_TIMEOUT};
 /// Longest from the start of a connection to the collector's answer to the
 /// stream (its response headers).
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -296,16 +296,8 @@ async fn session(
             })
         }
     };
-    let connecting = async {
-        match &cfg.proxy {
-            Some(p) => {
-                endpoint
-                    .connect_with_connector(crate::proxy::Connect::new(p))
-                    .await
-            }
-            None => endpoint.connect().await,
-        }
-    };
+    let connecting =
+        endpoint.connect_with_connector(crate::connect::Connect::new(cfg.proxy.as_deref()));
     let Ok(connected) = tokio::time::timeout(OPEN_TIMEOUT, connecting).await else {
         return Ended::Retry(format!(
             "cannot connect to {}: no answer within {} s",

@@ -242,9 +242,9 @@ fn agent_module_graph() {
             ("poll", &["snmp", "profile", "observation"]),
             ("discovery", &["snmp", "profile", "poll"]),
             ("config", &["snmp", "range", "schedule"]),
-            ("proxy", &[]),
-            ("identity", &["config", "proxy"]),
-            ("uplink", &["buffer", "identity", "proxy"]),
+            ("connect", &[]),
+            ("identity", &["config", "connect"]),
+            ("uplink", &["buffer", "connect", "identity"]),
             (
                 "daemon",
                 &[

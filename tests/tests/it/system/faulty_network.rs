@@ -256,8 +256,24 @@ async fn a_faulty_network_loses_nothing_and_files_nothing_twice() {
     // ack that came before the partition.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = status(&adir).last_ack;
-    tokio::time::sleep(Duration::from_secs(57)).await;
+    // The agent gives up the connection it had when the partition began
+    // (its pings go unanswered, or its data unacknowledged) and is
+    // connecting, in vain, before the partition heals.
+    let mut given_up_after = None;
+    let partition_end = Instant::now() + Duration::from_secs(57);
+    while Instant::now() < partition_end {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if given_up_after.is_none() && status(&adir).connection != "connected" {
+            given_up_after = Some(Duration::from_millis(now_ms() - part_at));
+        }
+    }
     assert_eq!(status(&adir).last_ack, during, "nothing passes a partition");
+    let given_up_after = given_up_after.expect("the connection is given up in a partition");
+    println!(
+        "faulty: the connection across the partition given up after {:.0} s (bound {} s)",
+        given_up_after.as_secs_f64(),
+        detect.as_secs()
+    );
     proxy.partition(false);
     let healed_at = now_ms();
     let back = acked_after(

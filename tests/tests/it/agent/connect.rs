@@ -1,5 +1,7 @@
-//! The uplink through an HTTP proxy (CONNECT), as agents behind a corporate
-//! proxy reach the collector. TLS runs end to end inside the tunnel.
+//! How the agent reaches the collector: the uplink through an HTTP proxy
+//! (CONNECT), as agents behind a corporate proxy do, TLS end to end inside
+//! the tunnel; and the kernel's bound on data the peer does not acknowledge,
+//! which ends a connection whose writes are blocked.
 
 use meterlink_agent::buffer::{Buffer, SledBuffer};
 use meterlink_agent::uplink::{self, UplinkConfig, UplinkStatus};
@@ -187,4 +189,68 @@ async fn uplink_through_a_connect_proxy() {
         task.await.unwrap().unwrap();
     }
     r.stop().await;
+}
+
+/// A listener whose accepted connections are never read, with a small
+/// receive buffer: a client's writes soon meet a zero window, as they meet
+/// silence across a partition.
+async fn sink() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let l = socket.listen(8).unwrap();
+    let addr = l.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((c, _)) = l.accept().await {
+            kept.push(c);
+        }
+    });
+    (addr, held)
+}
+
+/// Writes until a write fails; answers the error and how long after the
+/// first blocked write it came. Gives up (None) after `limit`.
+async fn write_until_failed(
+    s: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> Option<(std::io::Error, Duration)> {
+    let chunk = vec![0x55u8; 64 * 1024];
+    let end = Instant::now() + limit;
+    loop {
+        let started = Instant::now();
+        match tokio::time::timeout_at(end.into(), s.write_all(&chunk)).await {
+            Err(_) => return None,
+            Ok(Err(e)) => return Some((e, started.elapsed())),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_data_goes_unacknowledged_is_given_up() {
+    let (addr, _held) = sink().await;
+    let uri: tonic::transport::Uri = format!("https://{addr}").parse().unwrap();
+    let bound = Duration::from_secs(2);
+    let mut tuned = meterlink_agent::connect::Connect::new(None)
+        .unacked_timeout(bound)
+        .open(&uri)
+        .await
+        .expect("connects");
+    // The same peer without the bound: its writes wait for ever.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+
+    let limit = Duration::from_secs(30);
+    let (tuned_end, plain_end) = tokio::join!(
+        write_until_failed(&mut tuned, limit),
+        write_until_failed(&mut plain, bound * 4),
+    );
+    let (e, blocked) = tuned_end.expect("the connection is given up");
+    println!("unacknowledged: given up {blocked:?} after the write blocked ({e})");
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+    assert!(blocked >= bound, "not before the bound: {blocked:?}");
+    assert!(
+        plain_end.is_none(),
+        "without the bound the writes wait: {plain_end:?}"
+    );
 }
