@@ -280,12 +280,7 @@ fn supplies(snap: &Snapshot) -> Vec<Supply> {
         .map(|(idx, cols)| {
             let level = cols.get(&9).and_then(|v| v.as_i64());
             let max = cols.get(&8).and_then(|v| v.as_i64());
-            let percent = match (level, max) {
-                (Some(l), Some(m)) if l >= 0 && m > 0 => {
-                    Some(((l * 100 + m / 2) / m).clamp(0, 100) as u8)
-                }
-                _ => None,
-            };
+            let percent = level_percent(level, max);
             let state = match (level, percent) {
                 (Some(-3), _) => "some_remaining",
                 (Some(-2), _) | (None, _) => "unknown",
@@ -309,6 +304,19 @@ fn supplies(snap: &Snapshot) -> Vec<Supply> {
             }
         })
         .collect()
+}
+
+/// A supply's level as a percent of its maximum, rounded; none when either
+/// is not a real amount (negative levels are the MIB's "unknown", "some
+/// remaining"). In 128 bits: a device may answer with any 64-bit number.
+fn level_percent(level: Option<i64>, max: Option<i64>) -> Option<u8> {
+    match (level, max) {
+        (Some(l), Some(m)) if l >= 0 && m > 0 => {
+            let (l, m) = (i128::from(l), i128::from(m));
+            Some(((l * 100 + m / 2) / m).clamp(0, 100) as u8)
+        }
+        _ => None,
+    }
 }
 
 fn status(snap: &Snapshot) -> Status {
@@ -461,4 +469,19 @@ fn configuration(snap: &Snapshot) -> Vec<Component> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::level_percent;
+
+    #[test]
+    fn a_supplys_percent_is_rounded_and_any_64_bit_answer_is_safe() {
+        assert_eq!(level_percent(Some(125), Some(1000)), Some(13));
+        assert_eq!(level_percent(Some(i64::MAX), Some(1)), Some(100));
+        assert_eq!(level_percent(Some(i64::MAX), Some(i64::MAX)), Some(100));
+        assert_eq!(level_percent(Some(-3), Some(100)), None);
+        assert_eq!(level_percent(Some(50), Some(0)), None);
+        assert_eq!(level_percent(None, Some(100)), None);
+    }
 }

@@ -174,7 +174,10 @@ fn supply_of(s: &p::Supply) -> SupplyLevel {
     // both are real amounts (negative levels are the MIB's "unknown",
     // "some remaining").
     let percent = s.percent.or(match (s.level, s.max) {
-        (Some(l), Some(m)) if l >= 0 && m > 0 => Some(((l * 100) / m).clamp(0, 100) as u32),
+        // In 128 bits: an agent may send any 64-bit level.
+        (Some(l), Some(m)) if l >= 0 && m > 0 => {
+            Some((i128::from(l) * 100 / i128::from(m)).clamp(0, 100) as u32)
+        }
         _ => None,
     });
     SupplyLevel {
@@ -185,5 +188,31 @@ fn supply_of(s: &p::Supply) -> SupplyLevel {
         level: s.level,
         max: s.max,
         state: s.state.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn supply(level: Option<i64>, max: Option<i64>) -> p::Supply {
+        p::Supply {
+            level,
+            max,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_supplys_percent_is_its_level_over_its_maximum_whatever_the_numbers() {
+        let percent = |l, m| supply_of(&supply(l, m)).percent;
+        assert_eq!(percent(Some(250), Some(1000)), Some(25));
+        // Found by fuzzing: the level times 100 overflowed 64 bits.
+        assert_eq!(percent(Some(i64::MAX), Some(1)), Some(100));
+        assert_eq!(percent(Some(i64::MAX), Some(i64::MAX)), Some(100));
+        assert_eq!(percent(Some(i64::MAX / 2), Some(i64::MAX)), Some(49));
+        assert_eq!(percent(Some(-3), Some(1000)), None);
+        assert_eq!(percent(Some(5), Some(0)), None);
+        assert_eq!(percent(Some(5), None), None);
     }
 }
