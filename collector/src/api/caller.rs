@@ -5,7 +5,7 @@
 use super::error::{ApiError, ApiResult};
 use super::S;
 use crate::auth::Action;
-use crate::model::{Group, Product, Role, ServiceRequest, User};
+use crate::model::{Group, Product, ProductLatest, Role, ServiceRequest, User};
 use crate::store::Store;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
@@ -174,6 +174,14 @@ impl Caller {
     pub(crate) async fn product(&self, s: &Store, serial: &str) -> ApiResult<Product> {
         match s.product(serial).await? {
             Some(p) if self.sees_product(&p) => Ok(p),
+            _ => Err(ApiError::not_found(format!("product {serial:?}"))),
+        }
+    }
+
+    /// A product's latest values, when the caller may see the product.
+    pub(crate) async fn product_latest(&self, s: &Store, serial: &str) -> ApiResult<ProductLatest> {
+        match s.product_latest(serial).await? {
+            Some(p) if self.sees_product_of(p.account.as_deref(), &p.administrators) => Ok(p),
             _ => Err(ApiError::not_found(format!("product {serial:?}"))),
         }
     }

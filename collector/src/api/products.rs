@@ -87,13 +87,23 @@ async fn readings(
     c: Caller,
     Path(serial): Path<String>,
     q: Result<Query<HistoryQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ReadingsAnswer>> {
     let q = q?.0;
-    let p = c.product(&s, &serial).await?;
-    let r = s.history(&serial, &q).await?;
-    Ok(Json(
-        json!({"serial": serial, "latest": p.counters, "readings": r}),
-    ))
+    let p = c.product_latest(&s, &serial).await?;
+    let readings = s.history(&serial, &q).await?;
+    Ok(Json(ReadingsAnswer {
+        serial,
+        latest: p.counters,
+        readings,
+    }))
+}
+
+/// Serialised as it is: no JSON tree built first.
+#[derive(serde::Serialize)]
+struct ReadingsAnswer {
+    serial: String,
+    latest: std::collections::BTreeMap<String, u64>,
+    readings: Vec<Reading>,
 }
 
 async fn manual_reading(

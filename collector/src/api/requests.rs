@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 pub(super) fn routes() -> Routes {
     Routes::new()
@@ -39,9 +38,15 @@ async fn requests(
     State(s): S,
     c: Caller,
     q: Result<Query<RequestQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
-    let r = list(&s, &c, q?.0).await?;
-    Ok(Json(json!({"service_requests": r})))
+) -> ApiResult<Json<RequestList>> {
+    let service_requests = list(&s, &c, q?.0).await?;
+    Ok(Json(RequestList { service_requests }))
+}
+
+/// Serialised as it is: no JSON tree built first.
+#[derive(Serialize)]
+struct RequestList {
+    service_requests: Vec<ServiceRequest>,
 }
 
 /// The requests the caller sees that `q` asks for.

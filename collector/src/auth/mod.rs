@@ -72,12 +72,17 @@ impl User {
     }
 
     pub fn sees_product(&self, p: &Product) -> bool {
+        self.sees_product_of(p.account.as_deref(), &p.administrators)
+    }
+
+    /// `sees_product` from the two facts it rests on: the product's account
+    /// and its administrators (its own and its groups').
+    pub fn sees_product_of(&self, account: Option<&str>, administrators: &[String]) -> bool {
         match self.role {
             Role::Operator => true,
-            Role::AccountManager => self.sees_account_of(p.account.as_deref()),
+            Role::AccountManager => self.sees_account_of(account),
             Role::ProductAdministrator => {
-                self.sees_account_of(p.account.as_deref())
-                    && p.administrators.iter().any(|a| a == &self.id)
+                self.sees_account_of(account) && administrators.iter().any(|a| a == &self.id)
             }
         }
     }

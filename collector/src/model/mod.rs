@@ -37,8 +37,8 @@ pub use people::{
     Registration, RegistrationState,
 };
 pub use product::{
-    HistoryQuery, ManualReading, Page, Product, ProductEvent, ProductQuery, ProductUpdate, Reading,
-    SeriesPoint,
+    HistoryQuery, ManualReading, Page, Product, ProductEvent, ProductLatest, ProductQuery,
+    ProductUpdate, Reading, SeriesPoint,
 };
 pub use request::{
     NewRequest, RequestEvent, RequestNote, RequestQuery, ServiceRequest, REQUEST_STATUSES,

@@ -106,6 +106,15 @@ pub struct Reading {
     pub anomaly: Option<serde_json::Value>,
 }
 
+/// What a product's readings answer needs besides the readings: who may
+/// see the product (its account and administrators) and its latest values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductLatest {
+    pub account: Option<String>,
+    pub administrators: Vec<String>,
+    pub counters: BTreeMap<String, u64>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct HistoryQuery {
     pub counter: Option<String>,

@@ -30,9 +30,9 @@ use crate::model::{
     Account, AgentCredential, AgentInfo, Article, ArticleHit, ArticleQuery, ArticleViewer,
     EmailItem, Group, HistoryQuery, IngestOutcome, IssuedCert, IssuedJoinToken, IssuedToken,
     JoinToken, ManualReading, NewJoinToken, NewRequest, NotificationSetting, Organisation,
-    OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductQuery,
-    ProductUpdate, ProfileUpdate, Reading, RequestQuery, RequestTally, ServiceRequest, SessionUser,
-    TokenInfo, User, UserQuery, UserState,
+    OutboxCounts, OutboxItem, OutboxResult, Page, Product, ProductEvent, ProductLatest,
+    ProductQuery, ProductUpdate, ProfileUpdate, Reading, RequestQuery, RequestTally,
+    ServiceRequest, SessionUser, TokenInfo, User, UserQuery, UserState,
 };
 use crate::model::{
     AuditEntry, AuditQuery, Confirmed, ContractLine, LinkMail, NewAudit, NewContractLine,
@@ -136,6 +136,7 @@ dispatch! {
     pub async fn update_product(&self, serial: &str, u: &ProductUpdate) -> Result<Product, StoreError>;
     pub async fn readings(&self, serial: &str) -> Result<Vec<Reading>, StoreError>;
     pub async fn history(&self, serial: &str, q: &HistoryQuery) -> Result<Vec<Reading>, StoreError>;
+    pub async fn product_latest(&self, serial: &str) -> Result<Option<ProductLatest>, StoreError>;
     pub async fn manual_reading(&self, serial: &str, m: &ManualReading, now_ms: i64) -> Result<Reading, StoreError>;
     pub async fn observation(&self, agent: &str, seq: u64) -> Result<Option<meterlink_proto::v1::Observation>, StoreError>;
     pub async fn observation_count(&self, agent: &str) -> Result<u64, StoreError>;

@@ -2,7 +2,7 @@
 //! manual entries.
 
 use crate::filing::{self, Decision, Filed, Incoming};
-use crate::model::{HistoryQuery, IngestOutcome, ManualReading, Reading};
+use crate::model::{HistoryQuery, IngestOutcome, ManualReading, ProductLatest, Reading};
 use crate::store::encoding::{anomaly_text, parse_current, render_current};
 use crate::store::{Refusal, StoreError};
 use meterlink_proto::v1::{observation::Body, CounterValue, MeterReading, Observation};
@@ -296,6 +296,46 @@ impl Backend {
                 .collect(),
             None => BTreeMap::new(),
         })
+    }
+
+    /// A product's account, administrators and latest values in one
+    /// statement (a row per administrator); None when there is no such
+    /// product. The readings answer's other statement is the history.
+    pub async fn product_latest(&self, serial: &str) -> Result<Option<ProductLatest>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.account_id, c.counters, a.user_id FROM products p
+             LEFT JOIN product_current c ON c.serial = p.serial
+             LEFT JOIN (SELECT user_id FROM product_administrators WHERE serial = $1
+                        UNION SELECT ga.user_id FROM group_products gp
+                        JOIN group_administrators ga ON ga.group_id = gp.group_id
+                        WHERE gp.serial = $1) a ON TRUE
+             WHERE p.serial = $1",
+        )
+        .bind(serial)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let counters = match first.get::<Option<String>, _>(1) {
+            Some(j) => parse_current(serial, &j)?
+                .into_iter()
+                .map(|(c, f)| (c, f.value))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let mut administrators: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.get::<Option<String>, _>(2))
+            .collect();
+        administrators.sort();
+        administrators.dedup();
+        Ok(Some(ProductLatest {
+            account: first.get(0),
+            administrators,
+            counters,
+        }))
     }
 
     /// Every reading of a product (filed, anomalies and repeats), by counter and time.

@@ -115,3 +115,69 @@ async fn emaintenance_follows_contract_lines(s: Store) {
     assert!(!emaint().await, "ended");
 }
 on_both!(emaintenance_follows_contract_lines);
+
+/// What the readings answer reads in one statement agrees with the whole
+/// product: its account, its administrators (its own and its groups') and
+/// its latest values; an unknown serial is none.
+async fn product_latest_agrees_with_the_product(s: Store) {
+    use super::users::user;
+    use crate::model::{ProductUpdate, Role};
+    account(&s, "acme", true).await;
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    s.ingest(
+        "a1",
+        &[
+            meter_of(
+                1,
+                "L1",
+                T0,
+                vec![counter("canon.101", 100, 32), counter("canon.102", 7, 32)],
+            ),
+            meter(2, "L2", T0, 50),
+            status_of(3, "L3", T0, jam()),
+        ],
+    )
+    .await
+    .unwrap();
+    for who in ["pat", "pia", "pam"] {
+        s.put_user(&user(who, Role::ProductAdministrator, Some("acme")))
+            .await
+            .unwrap();
+    }
+    s.update_product(
+        "L1",
+        &ProductUpdate {
+            administrators: Some(vec!["pat".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let g = s.create_group("acme", "Floor 1", None).await.unwrap();
+    s.group_member(g.id, "L1", true).await.unwrap();
+    s.group_administrator(g.id, "pia", true).await.unwrap();
+    s.group_administrator(g.id, "pat", true).await.unwrap();
+
+    for serial in ["L1", "L2", "L3"] {
+        let p = s.product(serial).await.unwrap().unwrap();
+        let l = s.product_latest(serial).await.unwrap().unwrap();
+        assert_eq!(
+            (l.account, l.administrators, l.counters),
+            (p.account, p.administrators, p.counters),
+            "{serial}"
+        );
+    }
+    let l1 = s.product_latest("L1").await.unwrap().unwrap();
+    assert_eq!(l1.administrators, vec!["pat", "pia"]);
+    assert_eq!(l1.counters.get("canon.101"), Some(&100));
+    assert!(s
+        .product_latest("L3")
+        .await
+        .unwrap()
+        .unwrap()
+        .counters
+        .is_empty());
+    assert_eq!(s.product_latest("nowhere").await.unwrap(), None);
+}
+on_both!(product_latest_agrees_with_the_product);

@@ -660,6 +660,7 @@ async fn access_by_role(op: &Api, store: &Store) {
         ("pat", &pat, "POST", "/api/v1/products/A-1/readings".into(), Some(json!({"counter": "canon.101", "value": 1200, "user": "mia"})), 201, ""),
         ("pat", &pat, "GET", format!("/api/v1/service-requests/{sr_a1}"), None, 200, ""),
         ("pat", &pat, "GET", "/api/v1/products/A-2".into(), None, 404, "not_found"),
+        ("pat", &pat, "GET", "/api/v1/products/A-2/readings".into(), None, 404, "not_found"),
         ("pat", &pat, "GET", format!("/api/v1/service-requests/{sr_a3}"), None, 404, "not_found"),
         ("pat", &pat, "POST", format!("/api/v1/service-requests/{sr_a3}/close"), Some(json!({"reason": "x"})), 404, "not_found"),
         ("pat", &pat, "POST", "/api/v1/service-requests".into(), Some(json!({"account": "acme", "serial": "A-2", "kind": "move", "title": "x"})), 404, "not_found"),
