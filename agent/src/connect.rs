@@ -25,7 +25,8 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// before the kernel gives the connection up (TCP_USER_TIMEOUT). The pings
 /// cannot do this when the socket's send buffer is full, as it is when a
 /// partition begins during a backlog's drain: a ping's timer starts when
-/// the ping is written, and it never is. As long as the pings' answer.
+/// the ping is written, and it never is. The same 20 s as the pings'
+/// answer.
 pub const UNACKED_TIMEOUT: Duration = KEEPALIVE_TIMEOUT;
 
 #[derive(Clone)]
