@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tonic::transport::Uri;
+use tonic::transport::{ClientTlsConfig, Endpoint, Uri};
 
 /// Longest a TCP connect, and then a TLS handshake, may take: a collector
 /// across a partition, or a peer that accepts and says nothing, must not
@@ -28,6 +28,16 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// the ping is written, and it never is. The same 20 s as the pings'
 /// answer.
 pub const UNACKED_TIMEOUT: Duration = KEEPALIVE_TIMEOUT;
+
+/// The gRPC endpoint both clients use: `tls` with its handshake bounded,
+/// the connect bound and the keepalive pings. Connect it with a [`Connect`].
+pub fn endpoint(url: &str, tls: ClientTlsConfig) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_string())?
+        .tls_config(tls.timeout(CONNECT_TIMEOUT))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT))
+}
 
 #[derive(Clone)]
 pub struct Connect {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_rustls::rustls;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// Why the identity could not be read, made or renewed.
 #[derive(Debug, thiserror::Error)]
@@ -280,18 +280,13 @@ impl Reach {
     ) -> Result<Channel, IdentityError> {
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca_pem))
-            .domain_name(self.server_name.clone())
-            .timeout(crate::connect::CONNECT_TIMEOUT);
+            .domain_name(self.server_name.clone());
         if let Some((cert, key)) = identity {
             tls = tls.identity(Identity::from_pem(cert, key));
         }
-        let endpoint = Endpoint::from_shared(self.url.clone())
-            .and_then(|e| e.tls_config(tls))
+        let endpoint = crate::connect::endpoint(&self.url, tls)
             .map_err(|e| IdentityError::Refused(format!("collector url {:?}: {e}", self.url)))?
-            .connect_timeout(crate::connect::CONNECT_TIMEOUT)
-            .timeout(Duration::from_secs(30))
-            .http2_keep_alive_interval(crate::connect::KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(crate::connect::KEEPALIVE_TIMEOUT);
+            .timeout(Duration::from_secs(30));
         let connected = endpoint
             .connect_with_connector(crate::connect::Connect::new(self.proxy.as_deref()))
             .await;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 use tonic::Code;
 
 #[derive(Debug, Clone)]
@@ -282,13 +282,9 @@ async fn session(
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&ca_pem))
         .identity(Identity::from_pem(&cert_pem, &key_pem))
-        .domain_name(cfg.server_name.clone())
-        .timeout(CONNECT_TIMEOUT);
-    let endpoint = match Endpoint::from_shared(cfg.url.clone()).and_then(|e| e.tls_config(tls)) {
-        Ok(e) => e
-            .connect_timeout(CONNECT_TIMEOUT)
-            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(KEEPALIVE_TIMEOUT),
+        .domain_name(cfg.server_name.clone());
+    let endpoint = match crate::connect::endpoint(&cfg.url, tls) {
+        Ok(e) => e,
         Err(e) => {
             return Ended::Fatal(Fatal {
                 code: Code::InvalidArgument,

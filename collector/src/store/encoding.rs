@@ -100,6 +100,21 @@ pub(crate) fn parse_current(
         .collect())
 }
 
+/// A product's current values without their times; none when the product
+/// has no current values row.
+pub(crate) fn current_values(
+    serial: &str,
+    json: Option<&str>,
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    Ok(match json {
+        Some(j) => parse_current(serial, j)?
+            .into_iter()
+            .map(|(c, f)| (c, f.value))
+            .collect(),
+        None => BTreeMap::new(),
+    })
+}
+
 pub(crate) fn render_current(
     serial: &str,
     m: &BTreeMap<String, Filed>,

@@ -3,7 +3,7 @@
 
 use crate::filing::{self, Decision, Filed, Incoming};
 use crate::model::{HistoryQuery, IngestOutcome, ManualReading, ProductLatest, Reading};
-use crate::store::encoding::{anomaly_text, parse_current, render_current};
+use crate::store::encoding::{anomaly_text, current_values, parse_current, render_current};
 use crate::store::{Refusal, StoreError};
 use meterlink_proto::v1::{observation::Body, CounterValue, MeterReading, Observation};
 use sqlx::{QueryBuilder, Row};
@@ -289,13 +289,7 @@ impl Backend {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| self.err(e))?;
-        Ok(match json {
-            Some(j) => parse_current(serial, &j)?
-                .into_iter()
-                .map(|(c, f)| (c, f.value))
-                .collect(),
-            None => BTreeMap::new(),
-        })
+        current_values(serial, json.as_deref())
     }
 
     /// A product's account, administrators and latest values in one
@@ -318,13 +312,7 @@ impl Backend {
         let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let counters = match first.get::<Option<String>, _>(1) {
-            Some(j) => parse_current(serial, &j)?
-                .into_iter()
-                .map(|(c, f)| (c, f.value))
-                .collect(),
-            None => BTreeMap::new(),
-        };
+        let counters = current_values(serial, first.get::<Option<&str>, _>(1))?;
         let mut administrators: Vec<String> = rows
             .iter()
             .filter_map(|r| r.get::<Option<String>, _>(2))
