@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0013_knowledge_and_configuration.sql"),
     include_str!("migrations/postgres/0014_product_supplies.sql"),
     include_str!("migrations/postgres/0015_room_for_updates.sql"),
+    include_str!("migrations/postgres/0016_readings_by_product_time.sql"),
 ];
 
 /// After a column: that it is one of `keys`, bound as one array (one
@@ -294,6 +295,44 @@ mod tests {
         pool.close().await;
         let s = PgStore::open(&url, Settings::default()).await.unwrap();
         sql::migration_tests::check_current_values(&s).await;
+    }
+
+    #[tokio::test]
+    async fn readings_survive_the_move_to_the_product_time_index() {
+        let name = "readings_survive_the_move_to_the_product_time_index";
+        let Some(url) = super::super::scratch_postgres(name).await else {
+            return;
+        };
+        let pool = PgPoolOptions::new().connect(&url).await.unwrap();
+        sql::migration_tests::old_readings(&pool, 15).await;
+        pool.close().await;
+        let s = PgStore::open(&url, Settings::default()).await.unwrap();
+        sql::migration_tests::check_readings(&s).await;
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'readings'",
+        )
+        .fetch_all(&s.pool)
+        .await
+        .unwrap();
+        assert_eq!(indexes, ["readings_product_time"]);
+        // A product's readings in a time range are found through it, not
+        // by reading the table.
+        let mut c = s.pool.acquire().await.unwrap();
+        sqlx::query("SET enable_seqscan = off")
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(
+            "EXPLAIN SELECT value FROM readings WHERE serial = 'OLD1' AND counter_id = 'canon.101'
+             AND taken_at_ms < 5 ORDER BY taken_at_ms DESC LIMIT 1",
+        )
+        .fetch_all(&mut *c)
+        .await
+        .unwrap();
+        assert!(
+            plan.iter().any(|l| l.contains("readings_product_time")),
+            "{plan:#?}"
+        );
     }
 
     #[tokio::test]

@@ -287,6 +287,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn readings_keyed_by_product_and_time_survive_later_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = migrated_from(dir.path(), |pool| async move {
+            sql::migration_tests::old_readings(&pool, 4).await
+        })
+        .await;
+        sql::migration_tests::check_readings(&s).await;
+    }
+
+    #[tokio::test]
     async fn users_survive_the_move_to_operators_and_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let s = migrated_from(dir.path(), |pool| async move {

@@ -93,6 +93,55 @@ pub(crate) async fn check_current_values(s: &Backend) {
     assert_eq!(s.current("OLD1").await.unwrap(), want(1_200, 50));
 }
 
+/// Schema `version` with two readings of one product filed by an older
+/// collector.
+pub(crate) async fn old_readings(pool: &sqlx::Pool<Db>, version: usize) {
+    apply_up_to(pool, version).await;
+    sqlx::query("INSERT INTO products (serial, first_seen_ms, last_seen_ms) VALUES ('OLD1', 1, 2)")
+        .execute(pool)
+        .await
+        .unwrap();
+    for (seq, at, value) in [(1i64, 1i64, 1_000i64), (2, 2, 1_100)] {
+        sqlx::query(
+            "INSERT INTO readings (serial, counter_id, value, taken_at_ms, filed_at_ms, agent_id, seq)
+             VALUES ('OLD1', 'canon.101', $1, $2, $2, 'a', $3)",
+        )
+        .bind(value)
+        .bind(at)
+        .bind(seq)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// The old readings are read back, and a newer one is filed beside them.
+pub(crate) async fn check_readings(s: &Backend) {
+    s.agent_hello("a", "1", 0).await.unwrap();
+    let o = Observation {
+        seq: 3,
+        taken_at_ms: 3,
+        device_address: "10.0.0.1:161".into(),
+        serial: "OLD1".into(),
+        body: Some(Body::Meter(MeterReading {
+            counters: vec![CounterValue {
+                id: "canon.101".into(),
+                value: 1_200,
+                ..Default::default()
+            }],
+        })),
+    };
+    assert_eq!(s.ingest("a", &[o]).await.unwrap().counter_values, 1);
+    let read: Vec<(u64, i64)> = s
+        .readings("OLD1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.value, r.taken_at_ms))
+        .collect();
+    assert_eq!(read, [(1_000, 1), (1_100, 2), (1_200, 3)]);
+}
+
 /// The schema before the knowledge centre, with one article as an older
 /// collector wrote it (code as typed, no language, no models).
 pub(crate) async fn old_articles(pool: &sqlx::Pool<Db>) {
