@@ -44,8 +44,18 @@ pub fn expand(
             add(SocketAddr::new(ip, default_port), &mut out)?;
         } else if let Ok(net) = s.parse::<ipnet::IpNet>() {
             let hosts: Box<dyn Iterator<Item = IpAddr>> = match net {
-                ipnet::IpNet::V4(n) if n.prefix_len() >= 31 => Box::new(n.hosts().map(IpAddr::V4)),
-                ipnet::IpNet::V4(n) => Box::new(n.hosts().map(IpAddr::V4)),
+                ipnet::IpNet::V4(n) => {
+                    // Refused by its size before a single address is made:
+                    // a /2 is a billion of them.
+                    let size = 1u64 << (32 - n.prefix_len());
+                    if size > max as u64 + 2 {
+                        return Err(err(&format!(
+                            "a block of {size} addresses, more than {max}; \
+                             narrow the range or raise --max-hosts"
+                        )));
+                    }
+                    Box::new(n.hosts().map(IpAddr::V4))
+                }
                 ipnet::IpNet::V6(n) => {
                     if n.prefix_len() < 112 {
                         return Err(err("IPv6 blocks larger than /112 are not scanned"));
@@ -143,6 +153,17 @@ mod tests {
         assert!(e.what.contains("ends before"), "{e}");
         let e = expand(&s(&["10.0.0.0/8"]), 161, 1000).unwrap_err();
         assert!(e.what.contains("--max-hosts"), "{e}");
+        // A block too large is refused by its size, not after expanding the
+        // bound's worth of it (the agent_config fuzz target timed out on a
+        // pushed /2).
+        let e = expand(&s(&["192.0.2.9/2"]), 161, 1 << 20).unwrap_err();
+        assert_eq!(
+            e.what,
+            "a block of 1073741824 addresses, more than 1048576; \
+             narrow the range or raise --max-hosts"
+        );
+        // A block that fits (its network and broadcast addresses skipped).
+        assert_eq!(expand(&s(&["10.0.0.0/22"]), 161, 1022).unwrap().len(), 1022);
         let e = expand(&s(&["printer.local.x y"]), 161, 10).unwrap_err();
         assert!(e.what.contains("expected"), "{e}");
     }
