@@ -16,6 +16,7 @@
 
 mod encoding;
 mod error;
+mod pg_array;
 mod postgres;
 mod sqlite;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! others see the conflict and skip it (also when an agent moves to
 //! another replica in the middle of a stream).
 
-use super::{encoding, Settings, StoreError};
+use super::{encoding, pg_array, Settings, StoreError};
 use meterlink_proto::v1::Observation;
 use sql::Tx;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -42,7 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0013_knowledge_and_configuration.sql"),
     include_str!("migrations/postgres/0014_product_supplies.sql"),
     include_str!("migrations/postgres/0015_room_for_updates.sql"),
-    include_str!("migrations/postgres/0016_readings_by_product_time.sql"),
+    include_str!("migrations/postgres/0016_readings_per_observation.sql"),
 ];
 
 /// After a column: that it is one of `keys`, bound as one array (one
@@ -196,11 +196,12 @@ impl PgStore {
         Ok(())
     }
 
-    /// Readings in one statement, columns as arrays (UNNEST). A batch's
-    /// readings are new rows by construction (their observations are filed
-    /// for the first time in this transaction, and an observation names a
-    /// counter once), so they go in without a conflict check: that check
-    /// cost more than the insert.
+    /// Readings, one row of `reading_sets` per observation (migration 16):
+    /// a batch's readings come grouped by observation, its counters one
+    /// after another; each observation's columns go as array literals and
+    /// the observations as arrays (UNNEST), in one statement. They are new
+    /// rows by construction (their observations are filed for the first
+    /// time in this transaction), so they go in without a conflict check.
     async fn write_readings(
         &self,
         tx: &mut Tx,
@@ -208,26 +209,38 @@ impl PgStore {
         now: i64,
         rows: &[sql::NewReading<'_>],
     ) -> Result<(), StoreError> {
-        let col = |f: fn(&sql::NewReading) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-        let serials: Vec<&str> = rows.iter().map(|r| r.serial).collect();
-        let counters: Vec<&str> = rows.iter().map(|r| r.counter).collect();
-        let raws: Vec<Option<i64>> = rows.iter().map(|r| r.raw).collect();
-        let states: Vec<&str> = rows.iter().map(|r| r.state).collect();
-        let anomalies: Vec<Option<&str>> = rows.iter().map(|r| r.anomaly.as_deref()).collect();
+        let sets: Vec<&[sql::NewReading]> = rows
+            .chunk_by(|a, b| (a.serial, a.taken_at_ms, a.seq) == (b.serial, b.taken_at_ms, b.seq))
+            .collect();
+        let key =
+            |f: fn(&sql::NewReading) -> i64| sets.iter().map(|s| f(&s[0])).collect::<Vec<i64>>();
+        let per_set = |f: &dyn Fn(&[sql::NewReading]) -> String| -> Vec<String> {
+            sets.iter().map(|s| f(s)).collect()
+        };
+        let counters = per_set(&|s| pg_array::text(s.iter().map(|r| Some(r.counter))));
+        let states = per_set(&|s| pg_array::text(s.iter().map(|r| Some(r.state))));
+        let anomalies = per_set(&|s| pg_array::text(s.iter().map(|r| r.anomaly.as_deref())));
+        let ints = |f: fn(&sql::NewReading) -> Option<i64>| -> Vec<String> {
+            sets.iter()
+                .map(|s| pg_array::int8(s.iter().map(f)))
+                .collect()
+        };
+        let serials: Vec<&str> = sets.iter().map(|s| s[0].serial).collect();
         sqlx::query(
-            "INSERT INTO readings (serial, counter_id, value, raw_value, taken_at_ms, filed_at_ms, agent_id, seq, state, anomaly)
-             SELECT u.serial, u.counter, u.value, u.raw, u.taken, $1, $2, u.seq, u.state, u.anomaly
-             FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::text[])
-                  AS u(serial, counter, value, raw, taken, seq, state, anomaly)",
+            "INSERT INTO reading_sets (serial, taken_at_ms, filed_at_ms, agent_id, seq, counter_ids, vals, raw_values, states, anomalies)
+             SELECT u.serial, u.taken, $1, $2, u.seq, u.counters::text[], u.vals::int8[], u.raws::int8[],
+                    u.states::text[], u.anomalies::text[]
+             FROM UNNEST($3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+                  AS u(serial, taken, seq, counters, vals, raws, states, anomalies)",
         )
         .bind(now)
         .bind(agent)
         .bind(&serials)
+        .bind(key(|r| r.taken_at_ms))
+        .bind(key(|r| r.seq))
         .bind(&counters)
-        .bind(col(|r| r.value))
-        .bind(&raws)
-        .bind(col(|r| r.taken_at_ms))
-        .bind(col(|r| r.seq))
+        .bind(ints(|r| Some(r.value)))
+        .bind(ints(|r| r.raw))
         .bind(&states)
         .bind(&anomalies)
         .execute(&mut **tx)
@@ -298,8 +311,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn readings_survive_the_move_to_the_product_time_index() {
-        let name = "readings_survive_the_move_to_the_product_time_index";
+    async fn readings_survive_the_move_to_one_row_per_observation() {
+        let name = "readings_survive_the_move_to_one_row_per_observation";
         let Some(url) = super::super::scratch_postgres(name).await else {
             return;
         };
@@ -309,12 +322,12 @@ mod tests {
         let s = PgStore::open(&url, Settings::default()).await.unwrap();
         sql::migration_tests::check_readings(&s).await;
         let indexes: Vec<String> = sqlx::query_scalar(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'readings'",
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'reading_sets'",
         )
         .fetch_all(&s.pool)
         .await
         .unwrap();
-        assert_eq!(indexes, ["readings_product_time"]);
+        assert_eq!(indexes, ["reading_sets_product_time"]);
         // A product's readings in a time range are found through it, not
         // by reading the table.
         let mut c = s.pool.acquire().await.unwrap();
@@ -330,7 +343,7 @@ mod tests {
         .await
         .unwrap();
         assert!(
-            plan.iter().any(|l| l.contains("readings_product_time")),
+            plan.iter().any(|l| l.contains("reading_sets_product_time")),
             "{plan:#?}"
         );
     }

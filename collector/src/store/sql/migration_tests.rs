@@ -93,19 +93,25 @@ pub(crate) async fn check_current_values(s: &Backend) {
     assert_eq!(s.current("OLD1").await.unwrap(), want(1_200, 50));
 }
 
-/// Schema `version` with two readings of one product filed by an older
-/// collector.
+/// Schema `version` with three readings of one product, two of them of
+/// one observation, filed by an older collector.
 pub(crate) async fn old_readings(pool: &sqlx::Pool<Db>, version: usize) {
     apply_up_to(pool, version).await;
     sqlx::query("INSERT INTO products (serial, first_seen_ms, last_seen_ms) VALUES ('OLD1', 1, 2)")
         .execute(pool)
         .await
         .unwrap();
-    for (seq, at, value) in [(1i64, 1i64, 1_000i64), (2, 2, 1_100)] {
+    let old = [
+        (1i64, 1i64, "canon.101", 1_000i64),
+        (1, 1, "canon.102", 50),
+        (2, 2, "canon.101", 1_100),
+    ];
+    for (seq, at, counter, value) in old {
         sqlx::query(
             "INSERT INTO readings (serial, counter_id, value, taken_at_ms, filed_at_ms, agent_id, seq)
-             VALUES ('OLD1', 'canon.101', $1, $2, $2, 'a', $3)",
+             VALUES ('OLD1', $1, $2, $3, $3, 'a', $4)",
         )
+        .bind(counter)
         .bind(value)
         .bind(at)
         .bind(seq)
@@ -132,14 +138,20 @@ pub(crate) async fn check_readings(s: &Backend) {
         })),
     };
     assert_eq!(s.ingest("a", &[o]).await.unwrap().counter_values, 1);
-    let read: Vec<(u64, i64)> = s
-        .readings("OLD1")
-        .await
-        .unwrap()
+    let readings = s.readings("OLD1").await.unwrap();
+    let read: Vec<(&str, u64, i64, u64)> = readings
         .iter()
-        .map(|r| (r.value, r.taken_at_ms))
+        .map(|r| (r.counter.as_str(), r.value, r.taken_at_ms, r.seq))
         .collect();
-    assert_eq!(read, [(1_000, 1), (1_100, 2), (1_200, 3)]);
+    assert_eq!(
+        read,
+        [
+            ("canon.101", 1_000, 1, 1),
+            ("canon.101", 1_100, 2, 2),
+            ("canon.101", 1_200, 3, 3),
+            ("canon.102", 50, 1, 1)
+        ]
+    );
 }
 
 /// The schema before the knowledge centre, with one article as an older

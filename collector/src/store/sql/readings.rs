@@ -435,20 +435,17 @@ impl Backend {
             ));
         };
         let who = format!("manual:{}", m.user.as_deref().unwrap_or("unknown"));
-        sqlx::query(
-            "INSERT INTO readings (serial, counter_id, value, raw_value, taken_at_ms, filed_at_ms, agent_id, seq, state)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 'filed')",
-        )
-        .bind(serial)
-        .bind(&m.counter)
-        .bind(value as i64)
-        .bind((value != m.value).then_some(m.value as i64))
-        .bind(taken)
-        .bind(now)
-        .bind(&who)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let reading = NewReading {
+            serial,
+            counter: &m.counter,
+            value: value as i64,
+            raw: (value != m.value).then_some(m.value as i64),
+            taken_at_ms: taken,
+            seq: 0,
+            state: "filed",
+            anomaly: None,
+        };
+        self.write_readings(&mut tx, &who, now, &[reading]).await?;
         if latest {
             // The reading's insert above holds SQLite's write lock; the
             // product row is locked on PostgreSQL.

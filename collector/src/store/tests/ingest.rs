@@ -318,6 +318,60 @@ async fn agents_write_only_to_products_of_their_account(s: Store) {
     assert_eq!((out.foreign, out.counter_values), (0, 1));
 }
 
+on_both!(an_observations_counters_come_back_whatever_their_names);
+/// Counter ids are the agent's text: quotes, backslashes, commas, braces,
+/// the word NULL and spaces are filed and read back as sent, each with its
+/// own value, also when several share an observation (PostgreSQL stores an
+/// observation's counters as arrays).
+async fn an_observations_counters_come_back_whatever_their_names(s: Store) {
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    let names = ["canon.101", r#"a"b\c"#, "x,{y}", "NULL", " è ", ""];
+    let at = |seq: u64, taken: i64, base: u64| {
+        let counters = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.is_empty())
+            .map(|(i, n)| counter(n, base + i as u64, 0))
+            .collect();
+        meter_of(seq, "ODD", taken, counters)
+    };
+    let out = s
+        .ingest("a1", &[at(1, T0, 100), at(2, T0 + DAY, 200)])
+        .await
+        .unwrap();
+    assert_eq!(out.counter_values, 10);
+    let mut got: Vec<(String, u64, i64)> = s
+        .readings("ODD")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.counter, r.value, r.taken_at_ms))
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, u64, i64)> = Vec::new();
+    for (taken, base) in [(T0, 100), (T0 + DAY, 200)] {
+        for (i, n) in names.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
+            want.push((n.to_string(), base + i as u64, taken));
+        }
+    }
+    want.sort();
+    assert_eq!(got, want);
+    let one = s
+        .history(
+            "ODD",
+            &HistoryQuery {
+                counter: Some(r#"a"b\c"#.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let values: Vec<u64> = one.iter().map(|r| r.value).collect();
+    assert_eq!(values, [201, 101], "newest first");
+    let p = s.product("ODD").await.unwrap().unwrap();
+    assert_eq!(p.counters["x,{y}"], 202);
+}
+
 /// Two stores on one PostgreSQL schema (two collector replicas) file the
 /// same stream at the same time: every observation once.
 #[tokio::test]
