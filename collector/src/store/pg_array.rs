@@ -6,31 +6,27 @@
 /// `{"first","second",NULL}`: every element quoted, with `"` and `\`
 /// escaped, so no text can end an element or the array early.
 pub(crate) fn text<'a>(items: impl IntoIterator<Item = Option<&'a str>>) -> String {
-    let mut out = String::from("{");
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match item {
-            None => out.push_str("NULL"),
-            Some(s) => {
-                out.push('"');
-                for ch in s.chars() {
-                    if ch == '"' || ch == '\\' {
-                        out.push('\\');
-                    }
-                    out.push(ch);
-                }
-                out.push('"');
+    literal(items, |out, s| {
+        out.push('"');
+        for ch in s.chars() {
+            if ch == '"' || ch == '\\' {
+                out.push('\\');
             }
+            out.push(ch);
         }
-    }
-    out.push('}');
-    out
+        out.push('"');
+    })
 }
 
 /// `{1,-2,NULL}`.
 pub(crate) fn int8(items: impl IntoIterator<Item = Option<i64>>) -> String {
+    literal(items, |out, v| out.push_str(&v.to_string()))
+}
+
+fn literal<T>(
+    items: impl IntoIterator<Item = Option<T>>,
+    mut element: impl FnMut(&mut String, T),
+) -> String {
     let mut out = String::from("{");
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
@@ -38,7 +34,7 @@ pub(crate) fn int8(items: impl IntoIterator<Item = Option<i64>>) -> String {
         }
         match item {
             None => out.push_str("NULL"),
-            Some(v) => out.push_str(&v.to_string()),
+            Some(v) => element(&mut out, v),
         }
     }
     out.push('}');

@@ -68,25 +68,30 @@ pub(crate) async fn old_current_values(pool: &sqlx::Pool<Db>, version: usize) {
     }
 }
 
+/// A meter reading of the old product's canon.101, as an agent sends it.
+fn canon_101_of_old1(seq: u64, taken_at_ms: i64, value: u64) -> Observation {
+    Observation {
+        seq,
+        taken_at_ms,
+        device_address: "10.0.0.1:161".into(),
+        serial: "OLD1".into(),
+        body: Some(Body::Meter(MeterReading {
+            counters: vec![CounterValue {
+                id: "canon.101".into(),
+                value,
+                ..Default::default()
+            }],
+        })),
+    }
+}
+
 /// After the migration the values are there, and filing goes on from them.
 pub(crate) async fn check_current_values(s: &Backend) {
     let want = |a: u64, b: u64| {
         BTreeMap::from([("canon.101".to_string(), a), ("canon.102".to_string(), b)])
     };
     assert_eq!(s.current("OLD1").await.unwrap(), want(1_000, 50));
-    let o = Observation {
-        seq: 1,
-        taken_at_ms: 3,
-        device_address: "10.0.0.1:161".into(),
-        serial: "OLD1".into(),
-        body: Some(Body::Meter(MeterReading {
-            counters: vec![CounterValue {
-                id: "canon.101".into(),
-                value: 1_200,
-                ..Default::default()
-            }],
-        })),
-    };
+    let o = canon_101_of_old1(1, 3, 1_200);
     s.agent_hello("a", "1", 0).await.unwrap();
     let out = s.ingest("a", &[o]).await.unwrap();
     assert_eq!(out.counter_values, 1);
@@ -124,19 +129,7 @@ pub(crate) async fn old_readings(pool: &sqlx::Pool<Db>, version: usize) {
 /// The old readings are read back, and a newer one is filed beside them.
 pub(crate) async fn check_readings(s: &Backend) {
     s.agent_hello("a", "1", 0).await.unwrap();
-    let o = Observation {
-        seq: 3,
-        taken_at_ms: 3,
-        device_address: "10.0.0.1:161".into(),
-        serial: "OLD1".into(),
-        body: Some(Body::Meter(MeterReading {
-            counters: vec![CounterValue {
-                id: "canon.101".into(),
-                value: 1_200,
-                ..Default::default()
-            }],
-        })),
-    };
+    let o = canon_101_of_old1(3, 3, 1_200);
     assert_eq!(s.ingest("a", &[o]).await.unwrap().counter_values, 1);
     let readings = s.readings("OLD1").await.unwrap();
     let read: Vec<(&str, u64, i64, u64)> = readings
