@@ -363,7 +363,8 @@ impl Backend {
         } else {
             qb.push(" AND state = 'filed'");
         }
-        // The primary key's own order, read backwards: no sort, and LIMIT stops early.
+        // The key's order read backwards (SQLite; on PostgreSQL the index's,
+        // each observation's counters sorted on the way): LIMIT stops early.
         qb.push(" ORDER BY taken_at_ms DESC, counter_id DESC LIMIT ")
             .push_bind(q.limit.unwrap_or(1000).clamp(1, 10_000) as i64);
         let rows = qb
