@@ -94,10 +94,30 @@ fn normal() -> Priority {
 
 mod opt_regex {
     use serde::{Deserialize, Deserializer};
+
+    /// The largest a console pattern may compile to. A console code is a
+    /// few characters (the embedded rules' `E\d{3}-\d{4}` is below
+    /// it); the regex crate's own bound (10 MiB) let a repeated Unicode
+    /// class such as `\d{411}` take a good part of a second to compile,
+    /// per rule.
+    const SIZE_LIMIT: usize = 256 * 1024;
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<regex::Regex>, D::Error> {
         let s: Option<String> = Option::deserialize(d)?;
-        s.map(|p| regex::Regex::new(&p).map_err(serde::de::Error::custom))
-            .transpose()
+        s.map(|p| {
+            regex::RegexBuilder::new(&p)
+                .size_limit(SIZE_LIMIT)
+                .build()
+                .map_err(|e| match e {
+                    regex::Error::CompiledTooBig(_) => serde::de::Error::custom(format!(
+                        "console_pattern {p:?} is too large a regex (over {} KiB compiled): \
+                         shorten its repetitions, or use [0-9] for \\d",
+                        SIZE_LIMIT / 1024
+                    )),
+                    e => serde::de::Error::custom(e),
+                })
+        })
+        .transpose()
     }
 }
 

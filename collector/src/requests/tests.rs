@@ -78,6 +78,13 @@ fn the_embedded_rules_parse_and_bad_rules_are_named() {
     assert!(e.contains("\"x\"") && e.contains("matches nothing"), "{e}");
     let e = Rules::parse("rules.toml", "hold_down_secs = 1\nsilent_after_secs = 1\nmeter_due_grace_secs = 1\n[supplies]\nthreshold_percent = 10\nreplaced_above_percent = 50\n[[rules]]\nname = \"x\"\nconsole_pattern = \"E(\"\n").unwrap_err().to_string();
     assert!(e.contains("rules.toml") && e.contains("regex"), "{e}");
+    // A pattern that compiles too large is refused, not compiled for a
+    // good part of a second (the rules fuzz target timed out on it).
+    let e = Rules::parse("rules.toml", "hold_down_secs = 1\nsilent_after_secs = 1\nmeter_due_grace_secs = 1\n[supplies]\nthreshold_percent = 10\nreplaced_above_percent = 50\n[[rules]]\nname = \"x\"\nconsole_pattern = 'E\\d{3}-\\d{411}'\n").unwrap_err().to_string();
+    assert!(
+        e.contains("rules.toml") && e.contains("too large a regex"),
+        "{e}"
+    );
 }
 
 #[test]
