@@ -256,6 +256,10 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         .build_v1()
         .map_err(|e| StartError::Tls(e.to_string()))?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    // The clock's first run, before anything is served: what it finds is
+    // what the store held at start, not whatever arrives while a spawned
+    // task waits for its turn.
+    clock_tick(&store, &metrics).await;
     let (credentials_tx, credentials) = tokio::sync::watch::channel(Default::default());
     let enrollment = tls_m.signer.map(|signer| {
         Arc::new(crate::ingest::enroll::Enrollment {
@@ -416,30 +420,36 @@ async fn first_operator(store: &Store, data_dir: &std::path::Path) -> Result<(),
     Ok(())
 }
 
-/// Runs the clock's request rules every `every` until stopped.
+/// Runs the clock's request rules every `every` until stopped; the first
+/// run is `start`'s own, before it serves.
 async fn tick_loop(
     store: Arc<Store>,
     metrics: Arc<crate::metrics::Metrics>,
     every: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut interval = tokio::time::interval(every);
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = stop.changed() => return,
         }
-        match store.tick(crate::store::now_ms()).await {
-            Ok(t) if t.total() == 0 => {}
-            Ok(t) => {
-                metrics.record_requests(t.iter());
-                metrics.request_changes.inc_by(t.total());
-                tracing::info!(changes = t.total(), "service requests changed by the clock");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "clock rules failed; trying again at the next tick")
-            }
+        clock_tick(&store, &metrics).await;
+    }
+}
+
+/// One run of the clock's request rules (device silent, meter due, ...).
+async fn clock_tick(store: &Store, metrics: &crate::metrics::Metrics) {
+    match store.tick(crate::store::now_ms()).await {
+        Ok(t) if t.total() == 0 => {}
+        Ok(t) => {
+            metrics.record_requests(t.iter());
+            metrics.request_changes.inc_by(t.total());
+            tracing::info!(changes = t.total(), "service requests changed by the clock");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "clock rules failed; trying again at the next tick")
         }
     }
 }

@@ -144,11 +144,12 @@ impl LocalCollector {
 /// Starts a collector with its data in `dir` (`extra_toml` appended to its
 /// collector.toml) and issues `agent_id` a certificate into `certs`.
 ///
-/// Its clock rules run once at start and then once a day, unless
-/// `extra_toml` has a `[requests]` table: the tests that use it file
-/// observations at fixed past times, and the clock's rules judge them
-/// against the wall clock, so a tick in the middle of a slow run would open
-/// "device silent" and "meter due" requests the test did not ask for.
+/// Its clock rules run once as it starts (before it serves, so before the
+/// test files anything) and then once a day, unless `extra_toml` has a
+/// `[requests]` table: the tests that use it file observations at fixed
+/// past times, and the clock's rules judge them against the wall clock, so
+/// a tick in the middle of a slow run would open "device silent" and
+/// "meter due" requests the test did not ask for.
 pub async fn start_collector(
     dir: &Path,
     extra_toml: &str,
