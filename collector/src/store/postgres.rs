@@ -212,20 +212,20 @@ impl PgStore {
         let sets: Vec<&[sql::NewReading]> = rows
             .chunk_by(|a, b| (a.serial, a.taken_at_ms, a.seq) == (b.serial, b.taken_at_ms, b.seq))
             .collect();
-        let key =
-            |f: fn(&sql::NewReading) -> i64| sets.iter().map(|s| f(&s[0])).collect::<Vec<i64>>();
-        let per_set = |f: &dyn Fn(&[sql::NewReading]) -> String| -> Vec<String> {
-            sets.iter().map(|s| f(s)).collect()
-        };
-        let counters = per_set(&|s| pg_array::text(s.iter().map(|r| Some(r.counter))));
-        let states = per_set(&|s| pg_array::text(s.iter().map(|r| Some(r.state))));
-        let anomalies = per_set(&|s| pg_array::text(s.iter().map(|r| r.anomaly.as_deref())));
-        let ints = |f: fn(&sql::NewReading) -> Option<i64>| -> Vec<String> {
-            sets.iter()
-                .map(|s| pg_array::int8(s.iter().map(f)))
-                .collect()
-        };
-        let serials: Vec<&str> = sets.iter().map(|s| s[0].serial).collect();
+        // One column a parameter: the sets' keys, and each set's arrays as literals.
+        let (mut serials, mut taken, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut counters, mut values, mut raws) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut states, mut anomalies) = (Vec::new(), Vec::new());
+        for set in &sets {
+            serials.push(set[0].serial);
+            taken.push(set[0].taken_at_ms);
+            seqs.push(set[0].seq);
+            counters.push(pg_array::text(set.iter().map(|r| Some(r.counter))));
+            values.push(pg_array::int8(set.iter().map(|r| Some(r.value))));
+            raws.push(pg_array::int8(set.iter().map(|r| r.raw)));
+            states.push(pg_array::text(set.iter().map(|r| Some(r.state))));
+            anomalies.push(pg_array::text(set.iter().map(|r| r.anomaly.as_deref())));
+        }
         sqlx::query(
             "INSERT INTO reading_sets (serial, taken_at_ms, filed_at_ms, agent_id, seq, counter_ids, vals, raw_values, states, anomalies)
              SELECT u.serial, u.taken, $1, $2, u.seq, u.counters::text[], u.vals::int8[], u.raws::int8[],
@@ -236,11 +236,11 @@ impl PgStore {
         .bind(now)
         .bind(agent)
         .bind(&serials)
-        .bind(key(|r| r.taken_at_ms))
-        .bind(key(|r| r.seq))
+        .bind(&taken)
+        .bind(&seqs)
         .bind(&counters)
-        .bind(ints(|r| Some(r.value)))
-        .bind(ints(|r| r.raw))
+        .bind(&values)
+        .bind(&raws)
         .bind(&states)
         .bind(&anomalies)
         .execute(&mut **tx)
