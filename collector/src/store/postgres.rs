@@ -116,20 +116,32 @@ impl PgStore {
     }
 
     /// Inserts the observations of `batch` not filed before and returns them.
-    /// ON CONFLICT DO NOTHING RETURNING names the rows this transaction
-    /// inserted: a replica filing the same (agent, seq) at the same moment
-    /// makes this one wait for its commit and then skip the row.
+    ///
+    /// With the agent's row locked (`agent_locked`: every ingest of that
+    /// agent takes it first, so no other transaction files its observations
+    /// until this one ends), the seqs already filed in the batch's range are
+    /// read in the same statement and the rest go in as plain rows: cheaper
+    /// than ON CONFLICT's speculative insertion, which cost twice as much per
+    /// row. Without the lock (an agent with no row yet) ON CONFLICT DO NOTHING
+    /// RETURNING names the rows this transaction inserted: a replica filing
+    /// the same (agent, seq) at the same moment makes this one wait for its
+    /// commit and then skip the row.
     async fn new_observations<'a>(
         &self,
         tx: &mut Tx,
         agent: &str,
         batch: &'a [Observation],
         now: i64,
+        agent_locked: bool,
     ) -> Result<Vec<&'a Observation>, StoreError> {
         let mut sorted: Vec<&Observation> = batch.iter().collect();
         // One lock order for every replica: no deadlocks between them.
         sorted.sort_by_key(|o| o.seq);
         sorted.dedup_by_key(|o| o.seq);
+        let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
+            return Ok(Vec::new());
+        };
+        let (lo, hi) = (first.seq as i64, last.seq as i64);
         // Columns as arrays, one statement for the whole batch (UNNEST):
         // the same prepared statement whatever the batch's size, instead of
         // a new multi-row text of thousands of parameters to parse and plan.
@@ -139,26 +151,38 @@ impl PgStore {
         let addresses: Vec<&str> = sorted.iter().map(|o| o.device_address.as_str()).collect();
         let taken: Vec<i64> = sorted.iter().map(|o| o.taken_at_ms).collect();
         let bodies: Vec<Vec<u8>> = sorted.iter().map(|o| encoding::stored_body(o)).collect();
-        let inserted: HashSet<i64> = sqlx::query_scalar(
+        let statement = if agent_locked {
             "INSERT INTO observations (agent_id, seq, kind, serial, device_address, taken_at_ms, received_at_ms, body)
              SELECT $1, u.seq, u.kind, u.serial, u.address, u.taken, $2, u.body
              FROM UNNEST($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::bytea[])
                   AS u(seq, kind, serial, address, taken, body)
-             ON CONFLICT DO NOTHING RETURNING seq",
-        )
-        .bind(agent)
-        .bind(now)
-        .bind(&seqs)
-        .bind(&kinds)
-        .bind(&serials)
-        .bind(&addresses)
-        .bind(&taken)
-        .bind(&bodies)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?
-        .into_iter()
-        .collect();
+             WHERE u.seq NOT IN (SELECT f.seq FROM observations f WHERE f.agent_id = $1 AND f.seq BETWEEN $9 AND $10)
+             RETURNING seq"
+        } else {
+            "INSERT INTO observations (agent_id, seq, kind, serial, device_address, taken_at_ms, received_at_ms, body)
+             SELECT $1, u.seq, u.kind, u.serial, u.address, u.taken, $2, u.body
+             FROM UNNEST($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::bytea[])
+                  AS u(seq, kind, serial, address, taken, body)
+             ON CONFLICT DO NOTHING RETURNING seq"
+        };
+        let mut query = sqlx::query_scalar(statement)
+            .bind(agent)
+            .bind(now)
+            .bind(&seqs)
+            .bind(&kinds)
+            .bind(&serials)
+            .bind(&addresses)
+            .bind(&taken)
+            .bind(&bodies);
+        if agent_locked {
+            query = query.bind(lo).bind(hi);
+        }
+        let inserted: HashSet<i64> = query
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .into_iter()
+            .collect();
         Ok(sorted
             .into_iter()
             .filter(|o| inserted.contains(&(o.seq as i64)))

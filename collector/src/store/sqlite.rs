@@ -102,13 +102,15 @@ impl SqliteStore {
     /// Inserts the observations of `batch` not filed before and returns them.
     /// Already-filed ones (resent after a reconnect) are found with one range
     /// query: RETURNING would cost a round trip to SQLite's thread per row.
-    /// The caller's transaction has written first, so it holds the write lock.
+    /// The caller's transaction has written first, so it holds the write lock
+    /// (the whole database's: whether the agent has a row does not matter).
     async fn new_observations<'a>(
         &self,
         tx: &mut Tx,
         agent: &str,
         batch: &'a [Observation],
         now: i64,
+        _agent_locked: bool,
     ) -> Result<Vec<&'a Observation>, StoreError> {
         let (lo, hi) = batch
             .iter()

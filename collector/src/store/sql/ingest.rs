@@ -74,7 +74,7 @@ impl Backend {
         // statement says the agent's account: an agent writes only to
         // products of its own account, or to products no account owns yet
         // (invariant 7).
-        let (agent_account, auto_create): (Option<String>, i64) = sqlx::query_as(
+        let agent_row: Option<(Option<String>, i64)> = sqlx::query_as(
             "UPDATE agents SET highest_seq = CASE WHEN highest_seq > $1 THEN highest_seq ELSE $1 END,
              last_seen_ms = $2 WHERE agent_id = $3
              RETURNING account_id,
@@ -85,10 +85,15 @@ impl Backend {
         .bind(agent)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| self.err(e))?
-        .unwrap_or((None, 0));
+        .map_err(|e| self.err(e))?;
+        // The update locked the agent's row, if it has one, until this
+        // transaction ends: no other ingest of the agent's files meanwhile.
+        let agent_locked = agent_row.is_some();
+        let (agent_account, auto_create) = agent_row.unwrap_or((None, 0));
         // 1. Raw observations: only those filed for the first time go on.
-        let fresh_all = self.new_observations(&mut tx, agent, batch, now).await?;
+        let fresh_all = self
+            .new_observations(&mut tx, agent, batch, now, agent_locked)
+            .await?;
         out.new = fresh_all.len() as u64;
         out.duplicates = batch.len() as u64 - out.new;
         let mut fresh: Vec<&Observation> = fresh_all

@@ -44,6 +44,15 @@ async fn dedupes_and_keeps_the_newest_current_value(s: Store) {
     // The same seq from another agent is another observation.
     let o = s.ingest("a2", &[meter(2, "S2", 2000, 7)]).await.unwrap();
     assert_eq!(o.new, 1);
+    // That agent, known from its next hello on, resends it with a new one:
+    // the filed one is found whether it came before the agent's row or not.
+    s.agent_hello("a2", "1", 3).await.unwrap();
+    let o = s
+        .ingest("a2", &[meter(3, "S2", 3000, 8), meter(2, "S2", 2000, 7)])
+        .await
+        .unwrap();
+    assert_eq!((o.new, o.duplicates), (1, 1));
+    assert_eq!(s.filed_seqs("a2").await.unwrap(), vec![2, 3]);
     assert_eq!(s.filed_seqs("a1").await.unwrap(), vec![1, 2, 3, 4]);
     // Raw observations come back as sent, whether their values live in
     // the readings table or in the stored body.
