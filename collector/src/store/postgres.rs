@@ -122,10 +122,10 @@ impl PgStore {
     /// until this one ends), the seqs already filed in the batch's range are
     /// read in the same statement and the rest go in as plain rows: cheaper
     /// than ON CONFLICT's speculative insertion, which cost twice as much per
-    /// row. Without the lock (an agent with no row yet) ON CONFLICT DO NOTHING
-    /// RETURNING names the rows this transaction inserted: a replica filing
-    /// the same (agent, seq) at the same moment makes this one wait for its
-    /// commit and then skip the row.
+    /// row. Without the lock (an agent with no row yet), or for a batch of
+    /// scattered seqs, ON CONFLICT DO NOTHING RETURNING names the rows this
+    /// transaction inserted: a replica filing the same (agent, seq) at the
+    /// same moment makes this one wait for its commit and then skip the row.
     async fn new_observations<'a>(
         &self,
         tx: &mut Tx,
@@ -151,7 +151,13 @@ impl PgStore {
         let addresses: Vec<&str> = sorted.iter().map(|o| o.device_address.as_str()).collect();
         let taken: Vec<i64> = sorted.iter().map(|o| o.taken_at_ms).collect();
         let bodies: Vec<Vec<u8>> = sorted.iter().map(|o| encoding::stored_body(o)).collect();
-        let statement = if agent_locked {
+        // The range read is one index descent for a batch as agents send
+        // them (seqs one after another); one whose seqs lie far apart would
+        // read every observation filed between them, and takes the conflict
+        // check instead.
+        let dense = hi - lo < 4 * sorted.len() as i64;
+        let plain = agent_locked && dense;
+        let statement = if plain {
             "INSERT INTO observations (agent_id, seq, kind, serial, device_address, taken_at_ms, received_at_ms, body)
              SELECT $1, u.seq, u.kind, u.serial, u.address, u.taken, $2, u.body
              FROM UNNEST($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::bytea[])
@@ -174,7 +180,7 @@ impl PgStore {
             .bind(&addresses)
             .bind(&taken)
             .bind(&bodies);
-        if agent_locked {
+        if plain {
             query = query.bind(lo).bind(hi);
         }
         let inserted: HashSet<i64> = query

@@ -99,11 +99,58 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// The seqs of `batch` already filed from `agent`: with one range read
+    /// for a batch as agents send them (seqs one after another), by the
+    /// seqs themselves for one whose seqs lie far apart, which would
+    /// otherwise read every observation filed between them.
+    async fn filed_among(
+        &self,
+        tx: &mut Tx,
+        agent: &str,
+        batch: &[Observation],
+    ) -> Result<HashSet<i64>, StoreError> {
+        let (lo, hi) = batch
+            .iter()
+            .fold((u64::MAX, 0), |(lo, hi), o| (lo.min(o.seq), hi.max(o.seq)));
+        if hi.saturating_sub(lo) < 4 * batch.len() as u64 {
+            let filed: Vec<i64> = sqlx::query_scalar(
+                "SELECT seq FROM observations WHERE agent_id = $1 AND seq BETWEEN $2 AND $3",
+            )
+            .bind(agent)
+            .bind(lo as i64)
+            .bind(hi as i64)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            return Ok(filed.into_iter().collect());
+        }
+        let mut filed = HashSet::new();
+        let seqs: Vec<i64> = batch.iter().map(|o| o.seq as i64).collect();
+        for chunk in seqs.chunks(500) {
+            let mut qb =
+                sqlx::QueryBuilder::<Db>::new("SELECT seq FROM observations WHERE agent_id = ");
+            qb.push_bind(agent).push(" AND seq IN (");
+            let mut list = qb.separated(", ");
+            for seq in chunk {
+                list.push_bind(*seq);
+            }
+            qb.push(")");
+            let found: Vec<i64> = qb
+                .build_query_scalar()
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            filed.extend(found);
+        }
+        Ok(filed)
+    }
+
     /// Inserts the observations of `batch` not filed before and returns them.
-    /// Already-filed ones (resent after a reconnect) are found with one range
-    /// query: RETURNING would cost a round trip to SQLite's thread per row.
-    /// The caller's transaction has written first, so it holds the write lock
-    /// (the whole database's: whether the agent has a row does not matter).
+    /// Already-filed ones (resent after a reconnect) are found first
+    /// (`filed_among`): RETURNING would cost a round trip to SQLite's thread
+    /// per row. The caller's transaction has written first, so it holds the
+    /// write lock (the whole database's: whether the agent has a row does
+    /// not matter).
     async fn new_observations<'a>(
         &self,
         tx: &mut Tx,
@@ -112,20 +159,7 @@ impl SqliteStore {
         now: i64,
         _agent_locked: bool,
     ) -> Result<Vec<&'a Observation>, StoreError> {
-        let (lo, hi) = batch
-            .iter()
-            .fold((u64::MAX, 0), |(lo, hi), o| (lo.min(o.seq), hi.max(o.seq)));
-        let filed: HashSet<i64> = sqlx::query_scalar(
-            "SELECT seq FROM observations WHERE agent_id = $1 AND seq BETWEEN $2 AND $3",
-        )
-        .bind(agent)
-        .bind(lo as i64)
-        .bind(hi as i64)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?
-        .into_iter()
-        .collect();
+        let filed = self.filed_among(tx, agent, batch).await?;
         let mut new: HashSet<i64> = HashSet::new();
         let to_insert: Vec<&Observation> = batch
             .iter()

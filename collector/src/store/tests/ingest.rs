@@ -52,7 +52,16 @@ async fn dedupes_and_keeps_the_newest_current_value(s: Store) {
         .await
         .unwrap();
     assert_eq!((o.new, o.duplicates), (1, 1));
-    assert_eq!(s.filed_seqs("a2").await.unwrap(), vec![2, 3]);
+    // Seqs far apart (not a range worth reading): filed and found alike.
+    let o = s
+        .ingest(
+            "a2",
+            &[meter(1 << 40, "S2", 4000, 9), meter(3, "S2", 3000, 8)],
+        )
+        .await
+        .unwrap();
+    assert_eq!((o.new, o.duplicates), (1, 1));
+    assert_eq!(s.filed_seqs("a2").await.unwrap(), vec![2, 3, 1 << 40]);
     assert_eq!(s.filed_seqs("a1").await.unwrap(), vec![1, 2, 3, 4]);
     // Raw observations come back as sent, whether their values live in
     // the readings table or in the stored body.
