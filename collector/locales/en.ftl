@@ -46,6 +46,8 @@ error-title = Something went wrong
 error-back = Back to the home page
 not-found-title = Page not found
 not-found-text = There is no page at this address. Check the address, or go back to the home page.
+invalid-text-title = Text not accepted
+invalid-text-text = What was sent holds a character no text may contain (NUL). Go back, type the text again rather than pasting it, and send it again.
 session-ended = Your session has ended. Log in again.
 csrf-failed = The form had expired. Please try again.
 

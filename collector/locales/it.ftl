@@ -46,6 +46,8 @@ error-title = Si è verificato un problema
 error-back = Torna alla home
 not-found-title = Pagina non trovata
 not-found-text = Non esiste una pagina a questo indirizzo. Controlla l'indirizzo o torna alla home.
+invalid-text-title = Testo non accettato
+invalid-text-text = Quanto inviato contiene un carattere che nessun testo può contenere (NUL). Torna indietro, digita di nuovo il testo invece di incollarlo e invialo di nuovo.
 session-ended = La sessione è terminata. Accedi di nuovo.
 csrf-failed = Il modulo era scaduto. Riprova.
 

@@ -1,12 +1,13 @@
 //! Requests that carry a NUL character are refused before any handler
 //! (400 `invalid_text`): no name, code or search needs one, and
 //! PostgreSQL's text cannot hold it, so it would otherwise fail there as a
-//! server error on one store and be kept on the other.
+//! server error on one store and be kept on the other. A web page's form
+//! or address gets a page saying so instead.
 
 use super::error::ApiError;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -34,7 +35,12 @@ pub(super) fn json_nul(body: &[u8]) -> bool {
     false
 }
 
-fn refused(where_: &str) -> Response {
+/// People's browsers get a page; programs the API's JSON (as the router's
+/// fallback decides).
+fn refused(path: &str, headers: &HeaderMap, where_: &str) -> Response {
+    if !(path.starts_with("/api/") || path == "/metrics") {
+        return super::web::invalid_text(headers);
+    }
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "invalid_text",
@@ -47,7 +53,7 @@ pub(super) async fn refuse_nul(req: Request, next: Next) -> Response {
     let uri = req.uri();
     if escaped_nul(uri.path().as_bytes()) || uri.query().is_some_and(|q| escaped_nul(q.as_bytes()))
     {
-        return refused("the address");
+        return refused(uri.path(), req.headers(), "the address");
     }
     let kind = req
         .headers()
@@ -73,7 +79,7 @@ pub(super) async fn refuse_nul(req: Request, next: Next) -> Response {
         .into_response();
     };
     if bytes.contains(&0) || (json && json_nul(&bytes)) || (form && escaped_nul(&bytes)) {
-        return refused("the request's body");
+        return refused(parts.uri.path(), &parts.headers, "the request's body");
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

@@ -229,18 +229,33 @@ fn not_twice(t: &'static Texts, link: Link, f: &PasswordForm) -> Option<Response
         .then(|| set_password_page(t, link, f.token.clone(), Some(t.get("password-mismatch"))))
 }
 
+/// What a link's password form passes before its token is used: sent from
+/// this site's page, the password typed twice alike. The texts in the
+/// form's language, or the page to answer with.
+fn checked(
+    link: Link,
+    headers: &HeaderMap,
+    f: &PasswordForm,
+) -> Result<&'static Texts, Box<Response>> {
+    let t = texts_for(Some(&f.lang), headers);
+    if !same_origin(headers) {
+        return Err(Box::new(foreign(t)));
+    }
+    match not_twice(t, link, f) {
+        Some(r) => Err(Box::new(r)),
+        None => Ok(t),
+    }
+}
+
 pub(super) async fn confirm(
     State(s): S,
     headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> Response {
-    let t = texts_for(Some(&f.lang), &headers);
-    if !same_origin(&headers) {
-        return foreign(t);
-    }
-    if let Some(r) = not_twice(t, Link::Registration, &f) {
-        return r;
-    }
+    let t = match checked(Link::Registration, &headers, &f) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
     let body = people::Confirm {
         token: f.token.clone(),
         password: f.password,
@@ -259,13 +274,10 @@ pub(super) async fn accept(
     headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> Response {
-    let t = texts_for(Some(&f.lang), &headers);
-    if !same_origin(&headers) {
-        return foreign(t);
-    }
-    if let Some(r) = not_twice(t, Link::Invitation, &f) {
-        return r;
-    }
+    let t = match checked(Link::Invitation, &headers, &f) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
     let body = people::Accept {
         token: f.token.clone(),
         password: f.password,

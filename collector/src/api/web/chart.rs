@@ -148,12 +148,16 @@ pub fn svg(points: &[Point], billing: &[(i64, u64)], counter: &str, width: u32) 
     // Some room above and below, and a range even for one reading.
     let pad = ((hi - lo) / 10).max(10);
     let (y0, y1) = (lo.saturating_sub(pad), hi + pad);
+    // At least a day across, a shorter history in its middle: one reading
+    // alone is a dot in the middle, not on the axis.
+    let span = last.at_ms.saturating_sub(first.at_ms);
+    let widen = (86_400_000 - span.min(86_400_000)) / 2;
     let (x0, x1) = (
-        day(first.at_ms),
-        day(last.at_ms.max(first.at_ms + 86_400_000)),
+        day(first.at_ms.saturating_sub(widen)),
+        day(last.at_ms.saturating_add(widen)),
     );
     // Dates for a long history, hours too for a short one.
-    let short = last.at_ms - first.at_ms < 4 * 86_400_000;
+    let short = span < 4 * 86_400_000;
     let fmt = if short { "%m-%d %H:%M" } else { "%Y-%m-%d" };
     let mut out = String::new();
     {
@@ -281,8 +285,19 @@ mod tests {
         assert!(s.contains("canon.101"));
         assert!(!s.contains("style="), "no inline style (the pages' CSP)");
         assert!(svg(&[], &[], "x", WIDTH).is_none());
-        // One reading still draws: a dot.
-        assert!(svg(&pts[..1], &[], "x", WIDTH).unwrap().contains("<circle"));
+        // One reading still draws: a dot, in the middle, not on the axis.
+        let one = svg(&pts[..1], &[], "x", WIDTH).unwrap();
+        let cx: f64 = one
+            .split("<circle cx=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("a dot: {one}"));
+        let middle = f64::from(WIDTH) / 2.0;
+        assert!(
+            (cx - middle).abs() < f64::from(WIDTH) / 10.0,
+            "cx {cx} in {one}"
+        );
         // A phone's chart is as wide as asked, within bounds.
         let phone = svg(&pts, &[], "canon.101", PHONE_WIDTH).unwrap();
         assert!(phone.contains("width=\"360\""), "{}", &phone[..120]);

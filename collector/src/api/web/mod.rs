@@ -410,6 +410,18 @@ pub(super) fn not_found(headers: &HeaderMap) -> Response {
     ))
 }
 
+/// A form or address holding a NUL character (`nul::refuse_nul`), as a page.
+pub(super) fn invalid_text(headers: &HeaderMap) -> Response {
+    let t = i18n::texts(i18n::choose(None, accept_language(headers)));
+    secured(error_page(
+        t,
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid-text-title",
+        "invalid-text-text",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::same_origin;

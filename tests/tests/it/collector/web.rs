@@ -366,6 +366,27 @@ async fn portal(op: &Api, store: &Store, name: &str, maildir: &std::path::Path) 
     .await;
     assert_eq!(forged.status, 403, "{}", forged.body);
     assert!(forged.header("set-cookie").is_none());
+    // A NUL in a form's text: a page saying so, in the person's language;
+    // the API's own answer stays JSON (tests/it/collector/api.rs).
+    let nul = meterlink_tests::http::request_with(
+        op.addr,
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Accept-Language", "it-IT,it;q=0.9"),
+        ],
+        Some("email=mia%40example.com%00&password=correct+horse+battery"),
+    )
+    .await;
+    assert_eq!(nul.status, 400, "{}", nul.body);
+    assert!(nul
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/html"));
+    assert!(nul.body.contains("Testo non accettato"), "{}", nul.body);
+    assert!(nul.header("content-security-policy").is_some());
+    assert!(nul.header("set-cookie").is_none());
 
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/screenshots")
