@@ -97,6 +97,9 @@ enum Mode {
         /// The buffer's bound in MiB (the agent's default is 512).
         #[arg(long, default_value_t = 512)]
         bound_mib: u64,
+        /// PostgreSQL database (a fresh schema is made in it); default SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
     },
     /// Poll-to-ack latency: the agent daemon polls the fleet on a schedule
     /// with the collector up; from each device read's start to the Ack.
@@ -409,17 +412,34 @@ fn main() {
             devices,
             observations,
             bound_mib,
+            postgres,
         }) => {
+            let postgres = match postgres {
+                Some(base) => {
+                    std::env::set_var(meterlink_collector::store::TEST_DATABASE_ENV, base);
+                    rt.block_on(meterlink_collector::store::scratch_postgres("outage"))
+                }
+                None => None,
+            };
             let p = meterlink_tests::outage::OutageParams {
                 devices,
                 min_observations: observations,
                 bound_bytes: bound_mib << 20,
                 first: "127.92.0.1".parse().expect("address"),
                 limit: Duration::from_secs(3600),
+                postgres,
             };
             let dir = tempfile::tempdir().expect("temp dir");
-            println!("# meterlink-bench outage: {devices} devices, at least {observations} observations, bound {bound_mib} MiB\n");
+            let store = if p.postgres.is_some() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            };
+            println!("# meterlink-bench outage: {devices} devices, at least {observations} observations, bound {bound_mib} MiB, collector on {store}\n");
             let r = rt.block_on(meterlink_tests::outage::run(&p, dir.path()));
+            if let Some(url) = &p.postgres {
+                rt.block_on(meterlink_collector::store::drop_scratch_postgres(url));
+            }
             r.print();
             // A day of 15-minute meter reads of this fleet (4 observations
             // per device and poll), and how long it takes to send.

@@ -28,6 +28,9 @@ pub struct OutageParams {
     pub first: Ipv4Addr,
     /// Longest the whole scenario may take.
     pub limit: Duration,
+    /// The collector's store on PostgreSQL (a URL naming an empty schema);
+    /// `None`: SQLite in the work folder.
+    pub postgres: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -119,7 +122,11 @@ pub async fn run(p: &OutageParams, work: &Path) -> OutageReport {
     let _sim = serve(fleet.clone()).await.expect("simulated fleet");
 
     // The collector's address, reserved now, listened on only later.
-    let (cfg, pki, cert) = collector_on_fixed_port(work, AGENT_ID);
+    let (mut cfg, pki, cert) = collector_on_fixed_port(work, AGENT_ID);
+    cfg.store.postgres = p
+        .postgres
+        .clone()
+        .map(meterlink_collector::config::DatabaseUrl);
     let grpc = cfg.grpc.listen;
 
     let last = Ipv4Addr::from(first + p.devices as u32 - 1);
@@ -232,33 +239,31 @@ pub async fn run(p: &OutageParams, work: &Path) -> OutageReport {
     daemon.await.expect("join").expect("daemon");
 
     // Filed in sequence order, and exactly what was buffered.
-    let db = crate::stack::read_only_database(&cfg).await;
-    r.out_of_order = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM (SELECT received_at_ms, LAG(received_at_ms) OVER (ORDER BY seq) AS prev
-         FROM observations WHERE agent_id = ?) WHERE received_at_ms < prev",
-    )
-    .bind(AGENT_ID)
-    .fetch_one(&db)
-    .await
-    .expect("order query") as u64;
-    let (lo, hi): (i64, i64) =
-        sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM observations WHERE agent_id = ?")
-            .bind(AGENT_ID)
-            .fetch_one(&db)
-            .await
-            .expect("range query");
+    let db = match &p.postgres {
+        Some(url) => Filed::Postgres(sqlx::PgPool::connect(url).await.expect("PostgreSQL")),
+        None => Filed::Sqlite(crate::stack::read_only_database(&cfg).await),
+    };
+    r.out_of_order = db
+        .count(
+            "SELECT COUNT(*) FROM (SELECT received_at_ms, LAG(received_at_ms) OVER (ORDER BY seq) AS prev
+             FROM observations WHERE agent_id = $1) AS filed WHERE received_at_ms < prev",
+        )
+        .await;
+    let lo = db
+        .count("SELECT MIN(seq) FROM observations WHERE agent_id = $1")
+        .await;
+    let hi = db
+        .count("SELECT MAX(seq) FROM observations WHERE agent_id = $1")
+        .await;
     assert_eq!(
-        Some(lo as u64),
+        Some(lo),
         held_first,
         "the oldest buffered observation is filed"
     );
-    assert!(hi as u64 <= held_last);
-    r.counter_values =
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM readings WHERE agent_id = ?")
-            .bind(AGENT_ID)
-            .fetch_one(&db)
-            .await
-            .expect("readings query") as u64;
+    assert!(hi <= held_last);
+    r.counter_values = db
+        .count("SELECT COUNT(*) FROM readings WHERE agent_id = $1")
+        .await;
     db.close().await;
 
     // Every device's latest counter survived the bound with the right value.
@@ -280,4 +285,29 @@ pub async fn run(p: &OutageParams, work: &Path) -> OutageReport {
         .count();
     collector.stop().await;
     r
+}
+
+/// The filed rows, read beside the collector on either store.
+enum Filed {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Filed {
+    /// A count or a seq of the outage agent's rows (`$1` is its id).
+    async fn count(&self, sql: &str) -> u64 {
+        let n: Option<i64> = match self {
+            Filed::Sqlite(db) => sqlx::query_scalar(sql).bind(AGENT_ID).fetch_one(db).await,
+            Filed::Postgres(db) => sqlx::query_scalar(sql).bind(AGENT_ID).fetch_one(db).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        n.unwrap_or(0) as u64
+    }
+
+    async fn close(self) {
+        match self {
+            Filed::Sqlite(db) => db.close().await,
+            Filed::Postgres(db) => db.close().await,
+        }
+    }
 }

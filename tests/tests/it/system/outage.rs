@@ -16,6 +16,7 @@ async fn collector_down_buffer_holds_its_bound_then_drains_in_order() {
         bound_bytes: 3 << 20,
         first: "127.91.0.1".parse().unwrap(),
         limit: Duration::from_secs(240),
+        postgres: None,
     };
     let r = run(&p, tmp.path()).await;
     r.print();
