@@ -48,6 +48,8 @@ not-found-title = Page not found
 not-found-text = There is no page at this address. Check the address, or go back to the home page.
 invalid-text-title = Text not accepted
 invalid-text-text = What was sent holds a character no text may contain (NUL). Go back, type the text again rather than pasting it, and send it again.
+not-understood-title = Request not understood
+not-understood-text = The address or the form sent could not be read. Go back and try again, or start again from the home page.
 session-ended = Your session has ended. Log in again.
 csrf-failed = The form had expired. Please try again.
 
@@ -103,6 +105,7 @@ product-history = Meter reading history
 history-show = Show
 history-caption = The counter's filed readings over time; orange dots are readings entered by hand.
 history-per-month = Pages per month
+history-one-reading = One reading so far; pages per month are counted from the second.
 col-month = Month
 col-pages = Pages
 reading-enter = Enter a meter reading

@@ -48,6 +48,8 @@ not-found-title = Pagina non trovata
 not-found-text = Non esiste una pagina a questo indirizzo. Controlla l'indirizzo o torna alla home.
 invalid-text-title = Testo non accettato
 invalid-text-text = Quanto inviato contiene un carattere che nessun testo può contenere (NUL). Torna indietro, digita di nuovo il testo invece di incollarlo e invialo di nuovo.
+not-understood-title = Richiesta non compresa
+not-understood-text = Non è stato possibile leggere l'indirizzo o il modulo inviato. Torna indietro e riprova, oppure riparti dalla home.
 session-ended = La sessione è terminata. Accedi di nuovo.
 csrf-failed = Il modulo era scaduto. Riprova.
 
@@ -103,6 +105,7 @@ product-history = Storico delle letture
 history-show = Mostra
 history-caption = Le letture del contatore nel tempo; i punti arancioni sono letture inserite a mano.
 history-per-month = Pagine al mese
+history-one-reading = Una sola lettura finora; le pagine al mese si contano dalla seconda.
 col-month = Mese
 col-pages = Pagine
 reading-enter = Inserisci una lettura

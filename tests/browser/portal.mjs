@@ -50,7 +50,7 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
   await page.waitForURL(`${base}/products/A-1`);
   const product = await page.locator("main").textContent();
   for (const want of ["iR-ADV C5560", "184527", "Drawer 2", "A3, 420 x 297 mm", "Some left", "Finisher Tray A",
-                      "Paper jam in tray 2", "Knowledge centre",
+                      "Paper jam in tray 2", "Knowledge centre", "One reading so far",
                       "Black Toner", "42 %", "Within 8 hours of coverage", "Mon Tue Wed Thu Fri, 08:00–18:00", "On site"]) {
     if (!product.includes(want)) fail(`${label}: the product page lacks ${JSON.stringify(want)}`);
   }

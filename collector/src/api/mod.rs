@@ -76,9 +76,19 @@ struct AccountFilter {
     account: Option<String>,
 }
 
+/// Whether a path is for programs (the API's JSON, the metrics); the rest
+/// are people's pages, which answer with a page in their language.
+fn for_programs(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
 /// Extractor refusals that axum writes as plain text (a path segment that
-/// is not a number, bad percent-encoding) become JSON errors like the rest.
-async fn json_errors(r: Response) -> Response {
+/// is not a number, bad percent-encoding, a form without a field) become
+/// JSON errors like the rest of the API's, or a page for a person's browser.
+async fn readable_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let page_language = (!for_programs(req.uri().path()))
+        .then(|| req.headers().get(header::ACCEPT_LANGUAGE).cloned());
+    let r = next.run(req).await;
     let plain = r
         .headers()
         .get(header::CONTENT_TYPE)
@@ -88,6 +98,13 @@ async fn json_errors(r: Response) -> Response {
         return r;
     }
     let status = r.status();
+    if let Some(language) = page_language {
+        let mut headers = axum::http::HeaderMap::new();
+        if let Some(l) = language {
+            headers.insert(header::ACCEPT_LANGUAGE, l);
+        }
+        return web::request_not_understood(&headers, status);
+    }
     let text = axum::body::to_bytes(r.into_body(), 64 * 1024)
         .await
         .map(|b| String::from_utf8_lossy(&b).to_string())
@@ -202,8 +219,7 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> R
         .merge(v1)
         .fallback(
             |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
-                // People's browsers get a page; programs the API's JSON.
-                if uri.path().starts_with("/api/") || uri.path() == "/metrics" {
+                if for_programs(uri.path()) {
                     ApiError::new(
                         StatusCode::NOT_FOUND,
                         "not_found",
@@ -223,7 +239,7 @@ pub fn router(store: Arc<Store>, metrics: Arc<Metrics>, settings: Settings) -> R
             )
         })
         .layer(axum::middleware::from_fn(nul::refuse_nul))
-        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(readable_errors))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), track))
         .layer(Extension(metrics))
         .layer(Extension(settings.joining))

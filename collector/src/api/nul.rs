@@ -35,10 +35,9 @@ pub(super) fn json_nul(body: &[u8]) -> bool {
     false
 }
 
-/// People's browsers get a page; programs the API's JSON (as the router's
-/// fallback decides).
+/// People's browsers get a page; programs the API's JSON.
 fn refused(path: &str, headers: &HeaderMap, where_: &str) -> Response {
-    if !(path.starts_with("/api/") || path == "/metrics") {
+    if !super::for_programs(path) {
         return super::web::invalid_text(headers);
     }
     ApiError::new(

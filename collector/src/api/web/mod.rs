@@ -422,6 +422,19 @@ pub(super) fn invalid_text(headers: &HeaderMap) -> Response {
     ))
 }
 
+/// An address or form the handlers' extractors could not read (a path
+/// segment that is not a number, a form without a field), as a page.
+pub(super) fn request_not_understood(headers: &HeaderMap, status: StatusCode) -> Response {
+    let t = i18n::texts(i18n::choose(None, accept_language(headers)));
+    secured(error_page(
+        t,
+        None,
+        status,
+        "not-understood-title",
+        "not-understood-text",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::same_origin;

@@ -35,6 +35,9 @@ pub(super) struct Section {
     pub chart_alt: String,
     /// Whether the counter has filed readings (else no chart).
     pub has_history: bool,
+    /// Whether the counter has a single reading so far (no pages to count
+    /// between two yet).
+    pub one_reading: bool,
     pub months: Vec<(String, u64)>,
     pub entry_error: Option<String>,
     pub entry_value: String,
@@ -154,6 +157,7 @@ pub(super) async fn section(
             None => counter.clone(),
         },
         has_history: ends.is_some(),
+        one_reading: matches!(ends, Some(((t0, _), (t1, _))) if t0 == t1),
         months,
         counters,
         counter,

@@ -387,6 +387,38 @@ async fn portal(op: &Api, store: &Store, name: &str, maildir: &std::path::Path) 
     assert!(nul.body.contains("Testo non accettato"), "{}", nul.body);
     assert!(nul.header("content-security-policy").is_some());
     assert!(nul.header("set-cookie").is_none());
+    // An address or a form the handlers cannot read (a group's number that
+    // is not one, a login form without its password): a page too, with
+    // the refusal's status, not the API's JSON.
+    for (method, path, body, status) in [
+        ("GET", "/groups/abc", None, 400),
+        ("POST", "/login", Some("email=mia%40example.com"), 422),
+    ] {
+        let r = meterlink_tests::http::request_with(
+            op.addr,
+            method,
+            path,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept-Language", "it-IT,it;q=0.9"),
+            ],
+            body,
+        )
+        .await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.body);
+        assert!(
+            r.header("content-type")
+                .unwrap_or_default()
+                .starts_with("text/html"),
+            "{method} {path}: {:?}",
+            r.header("content-type")
+        );
+        assert!(r.body.contains("Richiesta non compresa"), "{}", r.body);
+        assert!(r.header("content-security-policy").is_some());
+    }
+    let api = op.request("DELETE", "/api/v1/groups/abc", None).await;
+    assert_eq!(api.status, 400, "{}", api.body);
+    assert_eq!(api.json()["error"]["code"], "invalid_request");
 
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/screenshots")
