@@ -6,8 +6,9 @@
 //! connections, resets them (RST both ways) at random byte offsets, turns
 //! them half-open (nothing passes and neither end is told, as when a NAT
 //! forgets a flow) and partitions the network (nothing passes on any
-//! connection; a new one is accepted but reaches the upstream only when the
-//! partition ends, as SYNs retried across it would). The faults can change
+//! connection, and the proxy reads none, so senders block at their own
+//! socket buffers; a new one is accepted but reaches the upstream only when
+//! the partition ends, as SYNs retried across it would). The faults can change
 //! while connections are open; every connection is counted until both of
 //! its ends have closed, so a test sees the connections an end leaks.
 
@@ -55,6 +56,10 @@ pub struct ProxyStats {
     pub open: AtomicU64,
     pub bytes_up: AtomicU64,
     pub bytes_down: AtomicU64,
+    /// Bytes read from either end: what the network took in. Across a
+    /// partition it takes nothing, so a sender fills its own socket's
+    /// buffer and blocks there.
+    pub bytes_taken: AtomicU64,
 }
 
 struct Shared {
@@ -335,9 +340,18 @@ async fn pipe(
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             let r = tokio::select! {
-                r = from.read(&mut buf) => r,
+                r = async {
+                    reader_shared.until_healed().await;
+                    from.read(&mut buf).await
+                } => r,
                 _ = reset_for_reader.wait_for(|r| *r) => return,
             };
+            if let Ok(n) = r {
+                reader_shared
+                    .stats
+                    .bytes_taken
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
             let end = match dir {
                 Direction::Up => &reader_conn.client_closed,
                 Direction::Down => &reader_conn.upstream_closed,

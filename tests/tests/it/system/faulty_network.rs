@@ -463,6 +463,44 @@ async fn the_fault_proxy_delays_limits_resets_and_partitions() {
     proxy.partition(false);
     across.await.unwrap().expect("through once healed");
 
+    // An open connection across a partition: the network takes in nothing
+    // of what is sent (a read already waiting when it began may take one
+    // chunk), the sender's bytes wait in its own socket, and all of them
+    // arrive once it heals.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut c = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        c.write_all(b"x").await.unwrap();
+        let mut one = [0u8; 1];
+        c.read_exact(&mut one).await.unwrap();
+        proxy.partition(true);
+        let taken = proxy.stats().bytes_taken.load(Ordering::Relaxed);
+        let sent = 1 << 20;
+        let (mut r, mut w) = c.into_split();
+        let writer = tokio::spawn(async move {
+            w.write_all(&vec![7u8; sent]).await.unwrap();
+            w
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let across = proxy.stats().bytes_taken.load(Ordering::Relaxed) - taken;
+        assert!(
+            across <= 16 * 1024,
+            "the network took in {across} bytes across a partition"
+        );
+        proxy.partition(false);
+        let mut got = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        while got < sent {
+            let n = tokio::time::timeout(Duration::from_secs(10), r.read(&mut buf))
+                .await
+                .expect("the echo once healed")
+                .unwrap();
+            assert_ne!(n, 0, "closed after {got} bytes");
+            got += n;
+        }
+        drop(writer.await.unwrap());
+    }
+
     until(
         Duration::from_secs(5),
         "the proxy's connections closed",
