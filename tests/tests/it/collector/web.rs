@@ -325,6 +325,67 @@ async fn setup_beta(op: &Api, store: &Store) {
     );
 }
 
+/// A form posted as a browser would, with extra headers.
+async fn form_post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> meterlink_tests::http::Reply {
+    let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    meterlink_tests::http::request_with(addr, "POST", path, &all, Some(body)).await
+}
+
+/// An answer is a page (not JSON) with this status and title, under the
+/// pages' content security policy, setting no cookie.
+fn assert_error_page(r: &meterlink_tests::http::Reply, status: u16, title: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    let kind = r.header("content-type").unwrap_or_default();
+    assert!(kind.starts_with("text/html"), "{kind}: {}", r.body);
+    assert!(r.body.contains(title), "no {title:?} in {}", r.body);
+    assert!(r.header("content-security-policy").is_some());
+    assert!(r.header("set-cookie").is_none());
+}
+
+/// What a person's browser gets for what no page answers, in the person's
+/// language; the API's answers stay JSON.
+async fn error_pages(op: &Api) {
+    let it = ("Accept-Language", "it-IT,it;q=0.9");
+    assert_error_page(&get(op.addr, "/no-such-page").await, 404, "Page not found");
+    let api = op.get("/api/v1/no-such-endpoint").await;
+    assert_eq!((api.status, api.code().as_str()), (404, "not_found"));
+    // Another site's form cannot log anyone in (login CSRF).
+    let forged = form_post(
+        op.addr,
+        "/login",
+        &[("Origin", "https://evil.example")],
+        "email=mia%40example.com&password=correct+horse+battery",
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.header("set-cookie").is_none());
+    // A NUL in a form's text (the API's answer: tests/it/collector/api.rs).
+    let nul = form_post(
+        op.addr,
+        "/login",
+        &[it],
+        "email=mia%40example.com%00&password=correct+horse+battery",
+    )
+    .await;
+    assert_error_page(&nul, 400, "Testo non accettato");
+    // An address or a form the handlers cannot read (a group's number that
+    // is not one, a login form without its password), with the refusal's
+    // status.
+    let group =
+        meterlink_tests::http::request_with(op.addr, "GET", "/groups/abc", &[it], None).await;
+    assert_error_page(&group, 400, "Richiesta non compresa");
+    let login = form_post(op.addr, "/login", &[it], "email=mia%40example.com").await;
+    assert_error_page(&login, 422, "Richiesta non compresa");
+    let api = op.request("DELETE", "/api/v1/groups/abc", None).await;
+    assert_eq!((api.status, api.code().as_str()), (400, "invalid_request"));
+}
+
 async fn portal(op: &Api, store: &Store, name: &str, maildir: &std::path::Path) {
     setup(op, store).await;
     setup_beta(op, store).await;
@@ -341,84 +402,7 @@ async fn portal(op: &Api, store: &Store, name: &str, maildir: &std::path::Path) 
     assert_eq!(home.status, 303, "{}", home.body);
     assert_eq!(home.header("location").as_deref(), Some("/login"));
 
-    // An address that is no page: a page saying so; the API's stay JSON.
-    let lost = get(op.addr, "/no-such-page").await;
-    assert_eq!(lost.status, 404);
-    assert!(lost
-        .header("content-type")
-        .unwrap_or_default()
-        .starts_with("text/html"));
-    assert!(lost.body.contains("Page not found"), "{}", lost.body);
-    assert!(lost.header("content-security-policy").is_some());
-    let api = op.get("/api/v1/no-such-endpoint").await;
-    assert_eq!((api.status, api.code().as_str()), (404, "not_found"));
-    // Another site's form cannot log anyone in (login CSRF).
-    let forged = meterlink_tests::http::request_with(
-        op.addr,
-        "POST",
-        "/login",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Origin", "https://evil.example"),
-        ],
-        Some("email=mia%40example.com&password=correct+horse+battery"),
-    )
-    .await;
-    assert_eq!(forged.status, 403, "{}", forged.body);
-    assert!(forged.header("set-cookie").is_none());
-    // A NUL in a form's text: a page saying so, in the person's language;
-    // the API's own answer stays JSON (tests/it/collector/api.rs).
-    let nul = meterlink_tests::http::request_with(
-        op.addr,
-        "POST",
-        "/login",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Accept-Language", "it-IT,it;q=0.9"),
-        ],
-        Some("email=mia%40example.com%00&password=correct+horse+battery"),
-    )
-    .await;
-    assert_eq!(nul.status, 400, "{}", nul.body);
-    assert!(nul
-        .header("content-type")
-        .unwrap_or_default()
-        .starts_with("text/html"));
-    assert!(nul.body.contains("Testo non accettato"), "{}", nul.body);
-    assert!(nul.header("content-security-policy").is_some());
-    assert!(nul.header("set-cookie").is_none());
-    // An address or a form the handlers cannot read (a group's number that
-    // is not one, a login form without its password): a page too, with
-    // the refusal's status, not the API's JSON.
-    for (method, path, body, status) in [
-        ("GET", "/groups/abc", None, 400),
-        ("POST", "/login", Some("email=mia%40example.com"), 422),
-    ] {
-        let r = meterlink_tests::http::request_with(
-            op.addr,
-            method,
-            path,
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Accept-Language", "it-IT,it;q=0.9"),
-            ],
-            body,
-        )
-        .await;
-        assert_eq!(r.status, status, "{method} {path}: {}", r.body);
-        assert!(
-            r.header("content-type")
-                .unwrap_or_default()
-                .starts_with("text/html"),
-            "{method} {path}: {:?}",
-            r.header("content-type")
-        );
-        assert!(r.body.contains("Richiesta non compresa"), "{}", r.body);
-        assert!(r.header("content-security-policy").is_some());
-    }
-    let api = op.request("DELETE", "/api/v1/groups/abc", None).await;
-    assert_eq!(api.status, 400, "{}", api.body);
-    assert_eq!(api.json()["error"]["code"], "invalid_request");
+    error_pages(op).await;
 
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/screenshots")
