@@ -23,6 +23,21 @@ const BEGIN_WRITE: &str = "BEGIN";
 /// Replicas starting together: one migrates, the others wait for it.
 const MIGRATION_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7220145339)");
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)";
+/// A counter's filed reading at or before a time, and the first after it.
+/// The index is on (serial, taken_at_ms), so these walk a product's
+/// observations from that time until one holds the counter filed: a
+/// counter the product rarely or never reported walks its whole history.
+/// The array test rules out an observation without the counter before its
+/// arrays are unnested (about 7x faster on such a walk: 4 ms against 29 ms
+/// over 11,700 observations).
+const READING_BEFORE: &str = "SELECT u.value, r.taken_at_ms FROM reading_sets r \
+     CROSS JOIN LATERAL unnest(r.counter_ids, r.vals, r.states) AS u(counter_id, value, state) \
+     WHERE r.serial = $1 AND r.taken_at_ms <= $3 AND r.counter_ids @> ARRAY[$2::TEXT] \
+     AND u.counter_id = $2 AND u.state = 'filed' ORDER BY r.taken_at_ms DESC, u.value DESC LIMIT 1";
+const READING_AFTER: &str = "SELECT u.value, r.taken_at_ms FROM reading_sets r \
+     CROSS JOIN LATERAL unnest(r.counter_ids, r.vals, r.states) AS u(counter_id, value, state) \
+     WHERE r.serial = $1 AND r.taken_at_ms > $3 AND r.counter_ids @> ARRAY[$2::TEXT] \
+     AND u.counter_id = $2 AND u.state = 'filed' ORDER BY r.taken_at_ms ASC, u.value ASC LIMIT 1";
 
 /// Schema migrations, applied in order; the index is the schema version.
 /// The first is the SQLite store's schema after its first three migrations.

@@ -23,6 +23,14 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// Taken before migrating: SQLite's write lock comes with the first write.
 const MIGRATION_LOCK: Option<&str> = None;
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
+/// A counter's filed reading at or before a time, and the first after it
+/// (`readings`' primary key leads with serial and counter: one seek each).
+const READING_BEFORE: &str =
+    "SELECT value, taken_at_ms FROM readings WHERE serial = $1 AND counter_id = $2 \
+     AND state = 'filed' AND taken_at_ms <= $3 ORDER BY taken_at_ms DESC, value DESC LIMIT 1";
+const READING_AFTER: &str =
+    "SELECT value, taken_at_ms FROM readings WHERE serial = $1 AND counter_id = $2 \
+     AND state = 'filed' AND taken_at_ms > $3 ORDER BY taken_at_ms ASC, value ASC LIMIT 1";
 
 /// Schema migrations, applied in order; the index is the schema version.
 const MIGRATIONS: &[&str] = &[

@@ -6,7 +6,8 @@
 //! - `Db`, the sqlx database, and `Backend`, the store struct (with `pool`,
 //!   `label` and `settings`);
 //! - `MIGRATIONS` (its `migrations/<dialect>/*.sql`), `MIGRATION_LOCK`,
-//!   `VERSION_TABLE`, `LOCK_PRODUCTS`;
+//!   `VERSION_TABLE`, `LOCK_PRODUCTS`, `READING_BEFORE` and `READING_AFTER`
+//!   (a counter's filed neighbours of a time);
 //! - `Backend::new_observations`, the duplicate check, and the bulk writes
 //!   `write_products`, `write_readings` and `write_current`, which differ by
 //!   backend;
@@ -18,7 +19,7 @@
 
 use super::{
     push_key_set, Backend, Db, BACKEND, BEGIN_WRITE, LOCK_PRODUCTS, MIGRATIONS, MIGRATION_LOCK,
-    VERSION_TABLE,
+    READING_AFTER, READING_BEFORE, VERSION_TABLE,
 };
 
 mod accounts;

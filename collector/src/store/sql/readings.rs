@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::requests::TrackEvent;
 use super::rows::{reading_from, DbRow, Tx, READING_COLS};
-use super::{push_key_set, Backend, Db, LOCK_PRODUCTS};
+use super::{push_key_set, Backend, Db, LOCK_PRODUCTS, READING_AFTER, READING_BEFORE};
 
 /// A reading of one batch on its way into `readings`.
 pub(crate) struct NewReading<'a> {
@@ -265,20 +265,14 @@ impl Backend {
                 taken_at_ms: r.get(1),
             })
         };
-        let before = one(
-            "SELECT value, taken_at_ms FROM readings WHERE serial = $1 AND counter_id = $2 AND state = 'filed'
-             AND taken_at_ms <= $3 ORDER BY taken_at_ms DESC, value DESC LIMIT 1",
-        )
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        let after = one(
-            "SELECT value, taken_at_ms FROM readings WHERE serial = $1 AND counter_id = $2 AND state = 'filed'
-             AND taken_at_ms > $3 ORDER BY taken_at_ms ASC, value ASC LIMIT 1",
-        )
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let before = one(READING_BEFORE)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let after = one(READING_AFTER)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok((to_filed(before), to_filed(after)))
     }
 

@@ -188,6 +188,77 @@ async fn filing_rules_apply_at_ingest(s: Store) {
     assert!(all.windows(2).all(|w| w[0].value <= w[1].value));
 }
 
+on_both!(a_late_reading_is_judged_past_observations_without_its_counter);
+/// A late reading of a counter the product reports only now and then is
+/// judged against the nearest observations that hold it, however many
+/// without it lie between.
+async fn a_late_reading_is_judged_past_observations_without_its_counter(s: Store) {
+    account(&s, "acme", true).await;
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    const HOUR: i64 = 3_600_000;
+    let both = |seq, t, total, colour| {
+        meter_of(
+            seq,
+            "R",
+            T0 + t * HOUR,
+            vec![
+                counter("canon.101", total, 32),
+                counter("canon.112", colour, 32),
+            ],
+        )
+    };
+    let mut batch = vec![both(1, 0, 1_000, 50)];
+    for i in 1..=20u64 {
+        batch.push(meter_of(
+            1 + i,
+            "R",
+            T0 + i as i64 * HOUR,
+            vec![counter("canon.101", 1_000 + i * 10, 32)],
+        ));
+    }
+    batch.push(both(30, 30, 1_400, 90));
+    s.ingest("a1", &batch).await.unwrap();
+    let colour = |seq, t, value| {
+        meter_of(
+            seq,
+            "R",
+            T0 + t * HOUR,
+            vec![counter("canon.112", value, 32)],
+        )
+    };
+    // Between 50 (hour 0) and 90 (hour 30): filed.
+    s.ingest("a1", &[colour(31, 10, 70)]).await.unwrap();
+    // Below 50, four observations without the counter back: lower than
+    // before it.
+    s.ingest("a1", &[colour(32, 5, 45)]).await.unwrap();
+    // Above 90, eight observations without it ahead: higher than after.
+    s.ingest("a1", &[colour(33, 12, 95)]).await.unwrap();
+    let mut got: Vec<(i64, u64, String)> = s
+        .readings("R")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.counter == "canon.112")
+        .map(|r| ((r.taken_at_ms - T0) / HOUR, r.value, r.state))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (0, 50, "filed".to_string()),
+            (5, 45, "anomaly".to_string()),
+            (10, 70, "filed".to_string()),
+            (12, 95, "anomaly".to_string()),
+            (30, 90, "filed".to_string()),
+        ]
+    );
+    assert_eq!(
+        s.product("R").await.unwrap().unwrap().counters["canon.112"],
+        90
+    );
+}
+
 on_both!(unknown_serials_wait_for_an_operator);
 async fn unknown_serials_wait_for_an_operator(s: Store) {
     account(&s, "acme", false).await;
