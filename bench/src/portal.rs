@@ -24,6 +24,7 @@ pub(crate) async fn portal_bench(
     let (values, filing_s) = crate::ingest::file_rounds(&store, products, per_product, 5_000).await;
     println!("| what | figure |\n|---|---|");
     println!("| filing (store.ingest, batches of 5,000 x {counters}) | {:.0} counter values/s ({values} in {filing_s:.0} s) |", values as f64 / filing_s);
+    clock_ticks(&store).await;
 
     let addr = crate::setup::serve_api(&store).await;
     // Every API call authenticates: an operator's token, as a portal would hold.
@@ -100,4 +101,27 @@ pub(crate) async fn portal_bench(
         println!("| {name} | {p50:.2} | {p99:.2} | {:.1} |", p99 / health.2);
     }
     crate::setup::drop_store(&url).await;
+}
+
+/// The clock's rules over the whole fleet, whose readings are years old: as
+/// a collector starts (absences wait for the catch-up time), once absences
+/// are judged (every product silent: a request each), and again (nothing new).
+async fn clock_ticks(store: &meterlink_collector::store::Store) {
+    let now = meterlink_collector::store::now_ms();
+    for (what, since) in [
+        ("at start, absences not judged yet", now),
+        ("absences judged: every product silent", i64::MIN),
+        ("again, nothing new", i64::MIN),
+    ] {
+        let t = Instant::now();
+        let changes = store
+            .tick(now, since)
+            .await
+            .expect("the clock's rules")
+            .total();
+        println!(
+            "| clock tick over every product, {what} | {:.0} ms, {changes} request changes |",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
 }

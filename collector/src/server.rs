@@ -258,8 +258,10 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     let metrics = Arc::new(crate::metrics::Metrics::new());
     // The clock's first run, before anything is served: what it finds is
     // what the store held at start, not whatever arrives while a spawned
-    // task waits for its turn.
-    clock_tick(&store, &metrics).await;
+    // task waits for its turn. Absences are judged from `listening_since`
+    // on, once the agents have had the rules' catch-up time to deliver.
+    let listening_since = crate::store::now_ms();
+    clock_tick(&store, &metrics, listening_since).await;
     let (credentials_tx, credentials) = tokio::sync::watch::channel(Default::default());
     let enrollment = tls_m.signer.map(|signer| {
         Arc::new(crate::ingest::enroll::Enrollment {
@@ -341,6 +343,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             store.clone(),
             metrics.clone(),
             cfg.tick(),
+            listening_since,
             stop_tick_rx.clone(),
         )),
         tokio::spawn(crate::ingest::enroll::watch_credentials(
@@ -426,6 +429,7 @@ async fn tick_loop(
     store: Arc<Store>,
     metrics: Arc<crate::metrics::Metrics>,
     every: std::time::Duration,
+    listening_since: i64,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -435,13 +439,13 @@ async fn tick_loop(
             _ = interval.tick() => {}
             _ = stop.changed() => return,
         }
-        clock_tick(&store, &metrics).await;
+        clock_tick(&store, &metrics, listening_since).await;
     }
 }
 
 /// One run of the clock's request rules (device silent, meter due, ...).
-async fn clock_tick(store: &Store, metrics: &crate::metrics::Metrics) {
-    match store.tick(crate::store::now_ms()).await {
+async fn clock_tick(store: &Store, metrics: &crate::metrics::Metrics, listening_since: i64) {
+    match store.tick(crate::store::now_ms(), listening_since).await {
         Ok(t) if t.total() == 0 => {}
         Ok(t) => {
             metrics.record_requests(t.iter());

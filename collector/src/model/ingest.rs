@@ -41,6 +41,13 @@ impl RequestTally {
     pub fn total(&self) -> u64 {
         self.0.values().sum()
     }
+
+    /// Adds another tally's counts to this one.
+    pub fn merge(&mut self, other: RequestTally) {
+        for (key, n) in other.0 {
+            *self.0.entry(key).or_default() += n;
+        }
+    }
 }
 
 /// Calls `$f` on every text field of an observation, by `&` or (with

@@ -134,11 +134,22 @@ pub struct Rules {
     pub hold_down_secs: u64,
     pub silent_after_secs: u64,
     pub meter_due_grace_secs: u64,
+    /// After the collector starts, how long the absence rules (device
+    /// silent, meter due) wait before judging: agents reconnect and send
+    /// what they buffered while it was away.
+    #[serde(default = "default_catch_up_secs")]
+    pub catch_up_secs: u64,
     pub supplies: SupplyRule,
     pub rules: Vec<Rule>,
 }
 
 pub const DEFAULT_RULES: &str = include_str!("default-rules.toml");
+
+/// Twenty times an agent's longest reconnect wait (30 s), with time to send
+/// a day's buffer.
+fn default_catch_up_secs() -> u64 {
+    600
+}
 
 /// A rules file that cannot be used: which file, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +180,15 @@ impl Rules {
             }
         }
         Ok(r)
+    }
+
+    /// Whether an absence (no report, no billing read) means anything at
+    /// `now`: only once the collector, listening since `listening_since`,
+    /// has given the agents `catch_up_secs` to deliver. Without it, the
+    /// first tick after an outage longer than `silent_after_secs` would
+    /// call every device silent while the reports sat in its agents' buffers.
+    pub fn judges_absence(&self, now: i64, listening_since: i64) -> bool {
+        now.saturating_sub(listening_since) >= (self.catch_up_secs as i64).saturating_mul(1000)
     }
 
     pub fn defaults() -> Rules {

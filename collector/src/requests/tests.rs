@@ -273,6 +273,28 @@ fn toner_threshold_once_per_cartridge() {
 }
 
 #[test]
+fn absence_is_judged_only_after_the_catch_up_time() {
+    let r = Rules::defaults();
+    assert_eq!(r.catch_up_secs, 600);
+    let since = T0;
+    #[rustfmt::skip]
+    let cases: Vec<(&str, i64, bool)> = vec![
+        ("at start", since, false),
+        ("a minute short of catch-up", since + 9 * MIN, false),
+        ("catch-up over", since + 10 * MIN, true),
+        ("a clock before the start", since - MIN, false),
+        ("listening since the beginning of time", i64::MAX, true),
+    ];
+    for (what, now, want) in cases {
+        let listening = if now == i64::MAX { i64::MIN } else { since };
+        assert_eq!(r.judges_absence(now, listening), want, "{what}");
+    }
+    // A rules file of an older collector, without the setting, gets the default.
+    let old = "hold_down_secs = 1\nsilent_after_secs = 1\nmeter_due_grace_secs = 1\n[supplies]\nthreshold_percent = 10\nreplaced_above_percent = 50\n[[rules]]\nname = \"x\"\nconsole_pattern = \"E000\"\n";
+    assert_eq!(Rules::parse("rules.toml", old).unwrap().catch_up_secs, 600);
+}
+
+#[test]
 fn silent_device_table() {
     let r = Rules::defaults();
     let day = 1440 * MIN;

@@ -128,7 +128,7 @@ impl Store {
 dispatch! {
     pub async fn agent_hello(&self, agent: &str, version: &str, held: u64) -> Result<u64, StoreError>;
     pub async fn ingest(&self, agent: &str, batch: &[meterlink_proto::v1::Observation]) -> Result<IngestOutcome, StoreError>;
-    pub async fn tick(&self, now_ms: i64) -> Result<RequestTally, StoreError>;
+    pub async fn tick(&self, now_ms: i64, listening_since_ms: i64) -> Result<RequestTally, StoreError>;
     pub async fn ready(&self) -> Result<(), StoreError>;
     pub async fn products(&self) -> Result<Vec<Product>, StoreError>;
     pub async fn product_page(&self, q: &ProductQuery) -> Result<Page<Product>, StoreError>;

@@ -9,16 +9,22 @@ use std::collections::HashSet;
 
 use super::{Backend, Db};
 
+/// Products the clock's rules change in one transaction.
+const TICK_CHUNK: usize = 500;
+
 impl Backend {
     /// The clock's rules at `now`: hold-down closes that no observation has
     /// triggered, device-silent requests for eMaintenance products and their
     /// close once the device reports, meter-due requests after the billing
-    /// cutoff and their close once the billing read is filed. Returns how many
-    /// request changes it wrote.
-    pub async fn tick(&self, now: i64) -> Result<RequestTally, StoreError> {
+    /// cutoff and their close once the billing read is filed. Absences open
+    /// requests only once the collector, listening since `listening_since`,
+    /// has waited the rules' catch-up time (`Rules::judges_absence`).
+    /// Returns how many request changes it wrote.
+    pub async fn tick(&self, now: i64, listening_since: i64) -> Result<RequestTally, StoreError> {
         // First: which products are eMaintenance products today.
         self.emaintenance_on(now).await?;
         let rules = &self.settings.rules;
+        let absence = rules.judges_absence(now, listening_since);
         let silent_before = now - (rules.silent_after_secs as i64).saturating_mul(1000);
         // Candidates are found outside the transaction (SQLite has one
         // writer; ingest should not wait for these reads).
@@ -37,17 +43,45 @@ impl Backend {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let meter_changes = self.meter_due_candidates(now).await?;
-        let mut tx = self.begin_write().await?;
-        let mut changes: Vec<(String, Change)> = Vec::new();
-        let refs: Vec<&str> = serials
+        let meter_changes = self.meter_due_candidates(now, absence).await?;
+        let mut refs: Vec<&str> = serials
             .iter()
             .map(String::as_str)
             .chain(meter_changes.iter().map(|m| m.0.as_str()))
             .collect();
-        let mut tracks = self.load_tracks(&mut tx, &refs).await?;
+        refs.sort_unstable();
+        refs.dedup();
         // A set: with many silent products a list lookup per track is quadratic.
         let clocked: HashSet<&str> = serials.iter().map(String::as_str).collect();
+        let mut tally = RequestTally::default();
+        // A transaction per chunk of products: a fleet gone silent at once
+        // (a site's network down, a clock jump) opens a request per
+        // product, and one transaction for all of them would hold SQLite's
+        // write lock, or PostgreSQL's product rows, from ingest meanwhile.
+        for chunk in refs.chunks(TICK_CHUNK) {
+            tally.merge(
+                self.tick_products(chunk, &clocked, &meter_changes, absence, now)
+                    .await?,
+            );
+        }
+        Ok(tally)
+    }
+
+    /// The clock's rules for `serials`, in one transaction: those in
+    /// `clocked` (something due, silent, or reporting again) and those with
+    /// a meter-due change.
+    async fn tick_products(
+        &self,
+        serials: &[&str],
+        clocked: &HashSet<&str>,
+        meter_changes: &[(String, String, i64, bool)],
+        absence: bool,
+        now: i64,
+    ) -> Result<RequestTally, StoreError> {
+        let rules = &self.settings.rules;
+        let mut tx = self.begin_write().await?;
+        let mut tracks = self.load_tracks(&mut tx, serials).await?;
+        let mut changes: Vec<(String, Change)> = Vec::new();
         for (serial, t) in tracks
             .iter_mut()
             .filter(|(s, _)| clocked.contains(s.as_str()))
@@ -64,12 +98,12 @@ impl Backend {
             }
             c.extend(
                 t.track
-                    .tick(rules, t.emaintenance && t.account.is_some(), now),
+                    .tick(rules, absence && t.emaintenance && t.account.is_some(), now),
             );
             t.changed = true;
             changes.extend(c.into_iter().map(|c| (serial.clone(), c)));
         }
-        for (serial, period, cutoff, has_read) in &meter_changes {
+        for (serial, period, cutoff, has_read) in meter_changes {
             if let Some(t) = tracks.get_mut(serial) {
                 let c = t.track.meter_due(rules, period, *cutoff, *has_read, now);
                 t.changed = true;
@@ -84,10 +118,12 @@ impl Backend {
 
     /// Products whose meter-due request should open (billing read still
     /// missing after cutoff and grace) or close (billing read filed):
-    /// (serial, period, cutoff, has billing read).
+    /// (serial, period, cutoff, has billing read). Without `absence` judged,
+    /// only closes.
     pub(super) async fn meter_due_candidates(
         &self,
         now: i64,
+        absence: bool,
     ) -> Result<Vec<(String, String, i64, bool)>, StoreError> {
         // Meter due: products with a billing day, per account time zone.
         let rows = sqlx::query(
@@ -147,7 +183,7 @@ impl Backend {
                     .map(|(_, _, c)| *c)
                     .unwrap_or(now);
                 let grace = (rules.meter_due_grace_secs as i64).saturating_mul(1000);
-                if (open && has_read) || (!open && !has_read && now >= cutoff + grace) {
+                if (open && has_read) || (absence && !open && !has_read && now >= cutoff + grace) {
                     meter_changes.push((serial, period, cutoff, has_read));
                 }
             }

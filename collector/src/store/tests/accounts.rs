@@ -107,11 +107,11 @@ async fn emaintenance_follows_contract_lines(s: Store) {
     s.put_contract_lines(&[line]).await.unwrap();
     let emaint = || async { s.product("E-1").await.unwrap().unwrap().emaintenance };
     // Before the line starts, during it, after it ends.
-    s.tick(T0).await.unwrap();
+    s.tick(T0, LISTENING).await.unwrap();
     assert!(!emaint().await, "not started");
-    s.tick(T0 + 2 * DAY).await.unwrap();
+    s.tick(T0 + 2 * DAY, LISTENING).await.unwrap();
     assert!(emaint().await, "running");
-    s.tick(T0 + 5 * DAY).await.unwrap();
+    s.tick(T0 + 5 * DAY, LISTENING).await.unwrap();
     assert!(!emaint().await, "ended");
 }
 on_both!(emaintenance_follows_contract_lines);

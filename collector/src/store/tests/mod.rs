@@ -11,6 +11,9 @@ const MIN: i64 = 60_000;
 const DAY: i64 = 86_400_000;
 /// 2026-09-21T...: a fixed "now" keeps the tests independent of the date.
 const T0: i64 = 1_790_000_000_000;
+/// The collector of these tests has been listening since the day before T0:
+/// absences are judged at every tick from T0 on.
+const LISTENING: i64 = T0 - DAY;
 
 /// Generates `<name>::sqlite` and `<name>::postgres`, each calling
 /// `<name>(store)` with a fresh store opened with `settings`.

@@ -64,8 +64,8 @@ async fn service_requests_open_update_and_close(s: Store) {
     let open = open_requests(&s, "P1").await;
     assert_eq!((open.len(), open[0].occurrences), (1, 2));
     // Clear for the hold-down time: the clock closes it.
-    assert_eq!(s.tick(T0 + 100 * MIN).await.unwrap().total(), 0);
-    let closed = s.tick(T0 + 111 * MIN).await.unwrap();
+    assert_eq!(s.tick(T0 + 100 * MIN, LISTENING).await.unwrap().total(), 0);
+    let closed = s.tick(T0 + 111 * MIN, LISTENING).await.unwrap();
     assert_eq!(closed.total(), 1);
     assert_eq!(closed.0.get(&("incident".to_string(), "closed")), Some(&1));
     assert!(open_requests(&s, "P1").await.is_empty());
@@ -176,7 +176,7 @@ async fn clock_rules_silent_and_meter_due(s: Store) {
     .await
     .unwrap();
     // A day later E1 (eMaintenance) is silent; M1 (manual readings) is not watched.
-    let n = s.tick(T0 + DAY + MIN).await.unwrap().total();
+    let n = s.tick(T0 + DAY + MIN, LISTENING).await.unwrap().total();
     assert_eq!(n, 1);
     let open = open_requests(&s, "E1").await;
     assert_eq!(open[0].kind, "device_silent");
@@ -185,14 +185,17 @@ async fn clock_rules_silent_and_meter_due(s: Store) {
     s.ingest("a1", &[meter(3, "E1", T0 + DAY + 2 * MIN, 150)])
         .await
         .unwrap();
-    assert_eq!(s.tick(T0 + DAY + 3 * MIN).await.unwrap().total(), 1);
+    assert_eq!(
+        s.tick(T0 + DAY + 3 * MIN, LISTENING).await.unwrap().total(),
+        1
+    );
     assert!(open_requests(&s, "E1").await.is_empty());
     // The cutoff passes without a billing read: after the grace, meter due
     // for both (E1 silent again too).
     let cutoff =
         crate::filing::billing_cutoff_ms(2026, 10, 1, chrono_tz::Europe::Amsterdam).unwrap();
     let after_grace = cutoff + 3 * DAY + MIN;
-    s.tick(after_grace).await.unwrap();
+    s.tick(after_grace, LISTENING).await.unwrap();
     let due: Vec<String> = s
         .requests(&RequestQuery {
             kind: Some("meter_due".into()),
@@ -220,7 +223,7 @@ async fn clock_rules_silent_and_meter_due(s: Store) {
         .await
         .unwrap();
     assert_eq!((r.source.as_str(), r.agent.as_str()), ("manual", "jan"));
-    s.tick(after_grace + MIN).await.unwrap();
+    s.tick(after_grace + MIN, LISTENING).await.unwrap();
     assert!(open_requests(&s, "M1")
         .await
         .iter()
@@ -266,4 +269,88 @@ async fn clock_rules_silent_and_meter_due(s: Store) {
     assert_eq!(m1.read.map(|r| r.value), Some(900));
     assert_eq!(m1.previous.map(|r| r.value), Some(100));
     assert_eq!(m1.pages, Some(800));
+}
+
+on_both!(absence_waits_for_the_agents_after_an_outage);
+/// A collector back from an outage longer than `silent_after` (and past a
+/// billing cutoff's grace) calls no device silent and no billing read
+/// missing before its agents have had the catch-up time to deliver what
+/// they buffered; after it, only what is still absent opens a request.
+async fn absence_waits_for_the_agents_after_an_outage(s: Store) {
+    account(&s, "acme", true).await;
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    s.ingest("a1", &[meter(1, "E1", T0, 100), meter(2, "E2", T0, 100)])
+        .await
+        .unwrap();
+    for serial in ["E1", "E2"] {
+        let billing_day = ProductUpdate {
+            billing_day: Some(1),
+            ..Default::default()
+        };
+        s.update_product(serial, &billing_day).await.unwrap();
+    }
+    // Away from just after T0 until past the 2026-10 cutoff and its grace.
+    let cutoff =
+        crate::filing::billing_cutoff_ms(2026, 10, 1, chrono_tz::Europe::Amsterdam).unwrap();
+    let back = cutoff + 3 * DAY + MIN;
+    assert_eq!(s.tick(back, back).await.unwrap().total(), 0, "first tick");
+    // E1's agent delivers its buffer: the billing read and the days since.
+    s.ingest(
+        "a1",
+        &[
+            meter(3, "E1", cutoff + 60 * MIN, 200),
+            meter(4, "E1", back - MIN, 300),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.tick(back + 9 * MIN, back).await.unwrap().total(), 0);
+    for serial in ["E1", "E2"] {
+        assert!(open_requests(&s, serial).await.is_empty(), "{serial}");
+    }
+    // Catch-up over (600 s): E2 sent nothing, E1 is fine.
+    assert_eq!(s.tick(back + 10 * MIN, back).await.unwrap().total(), 2);
+    assert!(open_requests(&s, "E1").await.is_empty());
+    let mut e2: Vec<String> = open_requests(&s, "E2")
+        .await
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    e2.sort();
+    assert_eq!(e2, ["device_silent", "meter_due"]);
+}
+
+on_both!(a_fleet_gone_silent_at_once_gets_a_request_per_product);
+/// More products than the clock changes in one transaction fall silent at
+/// once: every one gets its request, none twice, across the chunks.
+async fn a_fleet_gone_silent_at_once_gets_a_request_per_product(s: Store) {
+    account(&s, "acme", true).await;
+    s.agent_hello("a1", "1", 0).await.unwrap();
+    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    let fleet: Vec<_> = (0..1_201u64)
+        .map(|i| meter(i + 1, &format!("F{i:05}"), T0, 100))
+        .collect();
+    for batch in fleet.chunks(500) {
+        s.ingest("a1", batch).await.unwrap();
+    }
+    let opened = s.tick(T0 + DAY + MIN, LISTENING).await.unwrap();
+    assert_eq!(opened.total(), 1_201);
+    assert_eq!(
+        s.tick(T0 + DAY + 2 * MIN, LISTENING).await.unwrap().total(),
+        0
+    );
+    let open = s
+        .requests(&RequestQuery {
+            kind: Some("device_silent".into()),
+            state: Some("open".into()),
+            limit: Some(5_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut serials: Vec<String> = open.into_iter().filter_map(|r| r.serial).collect();
+    serials.sort();
+    serials.dedup();
+    assert_eq!(serials.len(), 1_201);
 }
