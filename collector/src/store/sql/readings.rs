@@ -40,8 +40,9 @@ pub(crate) const CURRENT_AGAIN: &str =
 impl Backend {
     /// Files the meter readings of `fresh` (sorted by product and time):
     /// each value goes through `filing::decide` against the filed history,
-    /// lands in `readings` as filed, anomaly or repeat, and moves the
-    /// current value only when it is the newest filed one.
+    /// lands in `readings` as filed or anomaly (a reading held already, the
+    /// same time and value, is not stored again), and moves the current
+    /// value only when it is the newest filed one.
     pub(super) async fn file_readings<'b>(
         &self,
         tx: &mut Tx,
@@ -144,8 +145,21 @@ impl Backend {
                         out.counter_values += 1;
                         (value, "filed", None)
                     }
-                    Decision::Duplicate => (c.value, "repeat", None),
+                    // Nothing new: the observation itself is kept (in
+                    // `observations`), a second row of the same reading is
+                    // not. An agent resending an observation under new
+                    // numbers would otherwise pile up rows at one time that
+                    // every late reading's lookup of its neighbours reads.
+                    Decision::Duplicate => continue,
                     Decision::Anomaly(a) => {
+                        // The same anomaly again is nothing new either: no
+                        // second row, no further occurrence of its request.
+                        if self
+                            .anomaly_held(tx, &rows, key, o.taken_at_ms, c.value)
+                            .await?
+                        {
+                            continue;
+                        }
                         out.anomalies += 1;
                         anomalies.push((c.id.clone(), anomaly_text(&a)));
                         (
@@ -250,6 +264,37 @@ impl Backend {
         Ok(())
     }
 
+    /// Whether the anomaly of `key` at `at` with `value` is held already:
+    /// among this batch's rows not yet written, or in `readings`.
+    async fn anomaly_held(
+        &self,
+        tx: &mut Tx,
+        pending: &[NewReading<'_>],
+        key: (&str, &str),
+        at: i64,
+        value: u64,
+    ) -> Result<bool, StoreError> {
+        let value = value as i64;
+        if pending.iter().any(|r| {
+            (r.serial, r.counter, r.taken_at_ms, r.value, r.state)
+                == (key.0, key.1, at, value, "anomaly")
+        }) {
+            return Ok(true);
+        }
+        let held: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM readings WHERE serial = $1 AND taken_at_ms = $2 AND counter_id = $3
+             AND value = $4 AND state = 'anomaly' LIMIT 1",
+        )
+        .bind(key.0)
+        .bind(at)
+        .bind(key.1)
+        .bind(value)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(held.is_some())
+    }
+
     /// The filed readings just before (at or before `at`) and just after `at`.
     pub(super) async fn neighbours(
         &self,
@@ -320,7 +365,8 @@ impl Backend {
         }))
     }
 
-    /// Every reading of a product (filed, anomalies and repeats), by counter and time.
+    /// Every reading of a product (filed and anomalies; stores older than
+    /// this collector may hold repeats too), by counter and time.
     pub async fn readings(&self, serial: &str) -> Result<Vec<Reading>, StoreError> {
         let sql = format!(
             "SELECT {READING_COLS} FROM readings WHERE serial = $1 ORDER BY counter_id, taken_at_ms, seq"
