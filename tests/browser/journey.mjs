@@ -283,6 +283,7 @@ for (const [width, height, label] of [[1280, 800, "desktop"], [390, 844, "phone"
     ["request-information", "/requests/new?kind=information"], ["users", "/users"],
     ["invite", "/users/invite"], ["knowledge", "/knowledge?q=paper+jam"],
     ["article", "/knowledge/kb-jam-duplex"], ["profile", "/profile"], ["not-found", "/no-such-page"],
+    ["not-understood", "/groups/not-a-number"],
   ]) {
     await p.goto(`${base}${path}`);
     await checkPage(p, `${label}-${name}`, visit.problems);

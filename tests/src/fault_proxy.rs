@@ -65,7 +65,8 @@ pub struct ProxyStats {
 struct Shared {
     upstream: SocketAddr,
     faults: Mutex<Faults>,
-    partitioned: AtomicBool,
+    /// Whether the network is partitioned; waiters wake when it heals.
+    partitioned: tokio::sync::watch::Sender<bool>,
     stats: ProxyStats,
     /// Open connections' "go half-open now" switches.
     conns: Mutex<Vec<std::sync::Weak<Conn>>>,
@@ -82,9 +83,8 @@ impl Shared {
 
     /// Wait while the network is partitioned.
     async fn until_healed(&self) {
-        while self.partitioned.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // The sender lives in `self`, so the wait cannot fail.
+        let _ = self.partitioned.subscribe().wait_for(|p| !*p).await;
     }
 }
 
@@ -148,7 +148,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             faults: Mutex::new(faults),
-            partitioned: AtomicBool::new(false),
+            partitioned: tokio::sync::watch::Sender::new(false),
             stats: ProxyStats::default(),
             conns: Mutex::new(Vec::new()),
             seed: AtomicU64::new(0x5eed_u64 ^ u64::from(addr.port())),
@@ -183,7 +183,7 @@ impl FaultProxy {
     /// Starts or ends a partition: nothing passes either way on any
     /// connection while it lasts.
     pub fn partition(&self, on: bool) {
-        self.shared.partitioned.store(on, Ordering::Relaxed);
+        self.shared.partitioned.send_replace(on);
     }
 
     /// Every open connection goes half-open now.
@@ -246,7 +246,7 @@ async fn connection(shared: &Arc<Shared>, mut client: TcpStream) {
     // Across a partition the upstream sees nothing of a new connection;
     // what the client sends meanwhile is kept, and its giving up is noticed.
     let mut early = Vec::new();
-    if shared.partitioned.load(Ordering::Relaxed) {
+    if *shared.partitioned.borrow() {
         let mut buf = [0u8; 4096];
         loop {
             tokio::select! {

@@ -98,33 +98,9 @@ fn actions_by_role() {
 
 fn request(account: Option<&str>, serial: Option<&str>) -> ServiceRequest {
     ServiceRequest {
-        number: "SR-000001".into(),
         account: account.map(Into::into),
         serial: serial.map(Into::into),
-        kind: "incident".into(),
-        priority: "normal".into(),
-        state: "open".into(),
-        opened_by: "automatic".into(),
-        fingerprint: None,
-        title: String::new(),
-        code: None,
-        kb_article: None,
-        occurrences: 1,
-        first_seen_ms: 0,
-        last_seen_ms: 0,
-        opened_at_ms: 0,
-        closed_at_ms: None,
-        close_reason: None,
-        description: String::new(),
-        contact_name: String::new(),
-        contact_phone: String::new(),
-        location: String::new(),
-        destination_address: None,
-        destination_location: None,
-        status: "new".into(),
-        due_at_ms: None,
-        overdue: false,
-        events: Vec::new(),
+        ..ServiceRequest::example()
     }
 }
 

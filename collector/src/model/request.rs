@@ -83,6 +83,43 @@ pub struct ServiceRequest {
     pub events: Vec<RequestEvent>,
 }
 
+#[cfg(test)]
+impl ServiceRequest {
+    /// An open automatic incident with nothing else said: tests set what
+    /// they look at with struct update syntax.
+    pub(crate) fn example() -> ServiceRequest {
+        ServiceRequest {
+            number: "SR-000001".into(),
+            account: None,
+            serial: None,
+            kind: "incident".into(),
+            priority: "normal".into(),
+            state: "open".into(),
+            opened_by: "automatic".into(),
+            fingerprint: None,
+            title: String::new(),
+            code: None,
+            kb_article: None,
+            occurrences: 1,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            opened_at_ms: 0,
+            closed_at_ms: None,
+            close_reason: None,
+            description: String::new(),
+            contact_name: String::new(),
+            contact_phone: String::new(),
+            location: String::new(),
+            destination_address: None,
+            destination_location: None,
+            status: "new".into(),
+            due_at_ms: None,
+            overdue: false,
+            events: Vec::new(),
+        }
+    }
+}
+
 /// An operator's status update (with an optional text), or anyone's
 /// comment (no status).
 #[derive(Debug, Clone, Deserialize, Serialize)]
