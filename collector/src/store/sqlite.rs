@@ -23,6 +23,8 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// Taken before migrating: SQLite's write lock comes with the first write.
 const MIGRATION_LOCK: Option<&str> = None;
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
+/// SQLite plans these statements by their indexes, without statistics.
+const ANALYZE_REQUESTS: Option<&str> = None;
 /// A counter's filed reading at or before a time, and the first after it.
 /// `readings`' primary key is (serial, taken_at_ms, counter_id, ...): a
 /// plain range on the time would read every row of every time it passes

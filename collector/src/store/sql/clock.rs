@@ -7,10 +7,13 @@ use crate::store::StoreError;
 use sqlx::{QueryBuilder, Row};
 use std::collections::HashSet;
 
-use super::{Backend, Db};
+use super::{Backend, Db, ANALYZE_REQUESTS};
 
 /// Products the clock's rules change in one transaction.
 const TICK_CHUNK: usize = 500;
+/// Request changes in one tick after which the store's statistics are
+/// renewed (PostgreSQL): the next tick's plan depends on them.
+const ANALYZE_AFTER: u64 = 1_000;
 
 impl Backend {
     /// The clock's rules at `now`: hold-down closes that no observation has
@@ -25,7 +28,13 @@ impl Backend {
         self.emaintenance_on(now).await?;
         let rules = &self.settings.rules;
         let absence = rules.judges_absence(now, listening_since);
-        let silent_before = now - (rules.silent_after_secs as i64).saturating_mul(1000);
+        // Not judging absences yet: no product is a silent candidate (the
+        // whole fleet would be after an outage, each track read and written
+        // back for nothing).
+        let silent_before = match absence {
+            true => now.saturating_sub((rules.silent_after_secs as i64).saturating_mul(1000)),
+            false => i64::MIN,
+        };
         // Candidates are found outside the transaction (SQLite has one
         // writer; ingest should not wait for these reads).
         // Products whose track has something due, that went silent, or that
@@ -63,6 +72,12 @@ impl Backend {
                 self.tick_products(chunk, &clocked, &meter_changes, absence, now)
                     .await?,
             );
+        }
+        if let Some(sql) = ANALYZE_REQUESTS.filter(|_| tally.total() >= ANALYZE_AFTER) {
+            sqlx::query(sql)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
         }
         Ok(tally)
     }

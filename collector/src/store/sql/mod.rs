@@ -18,8 +18,8 @@
 //! each backend's own. Integers are 64-bit and flags are 0/1 in both.
 
 use super::{
-    push_key_set, Backend, Db, BACKEND, BEGIN_WRITE, LOCK_PRODUCTS, MIGRATIONS, MIGRATION_LOCK,
-    READING_AFTER, READING_BEFORE, VERSION_TABLE,
+    push_key_set, Backend, Db, ANALYZE_REQUESTS, BACKEND, BEGIN_WRITE, LOCK_PRODUCTS, MIGRATIONS,
+    MIGRATION_LOCK, READING_AFTER, READING_BEFORE, VERSION_TABLE,
 };
 
 mod accounts;
