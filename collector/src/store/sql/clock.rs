@@ -5,9 +5,12 @@ use crate::requests::Change;
 use crate::store::encoding::current_period;
 use crate::store::StoreError;
 use sqlx::{QueryBuilder, Row};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{Backend, Db, ANALYZE_REQUESTS};
+
+/// A meter-due change: (serial, period, cutoff, has billing read).
+type MeterChange = (String, String, i64, bool);
 
 /// Products the clock's rules change in one transaction.
 const TICK_CHUNK: usize = 500;
@@ -60,8 +63,13 @@ impl Backend {
             .collect();
         refs.sort_unstable();
         refs.dedup();
-        // A set: with many silent products a list lookup per track is quadratic.
+        // A set and a map: with many silent or billing products a list walk
+        // per track, or per chunk, is quadratic.
         let clocked: HashSet<&str> = serials.iter().map(String::as_str).collect();
+        let mut meter_by_serial: HashMap<&str, Vec<&MeterChange>> = HashMap::new();
+        for m in &meter_changes {
+            meter_by_serial.entry(m.0.as_str()).or_default().push(m);
+        }
         let mut tally = RequestTally::default();
         // A transaction per chunk of products: a fleet gone silent at once
         // (a site's network down, a clock jump) opens a request per
@@ -69,7 +77,7 @@ impl Backend {
         // write lock, or PostgreSQL's product rows, from ingest meanwhile.
         for chunk in refs.chunks(TICK_CHUNK) {
             tally.merge(
-                self.tick_products(chunk, &clocked, &meter_changes, absence, now)
+                self.tick_products(chunk, &clocked, &meter_by_serial, absence, now)
                     .await?,
             );
         }
@@ -89,7 +97,7 @@ impl Backend {
         &self,
         serials: &[&str],
         clocked: &HashSet<&str>,
-        meter_changes: &[(String, String, i64, bool)],
+        meter_changes: &HashMap<&str, Vec<&MeterChange>>,
         absence: bool,
         now: i64,
     ) -> Result<RequestTally, StoreError> {
@@ -118,7 +126,11 @@ impl Backend {
             t.changed = true;
             changes.extend(c.into_iter().map(|c| (serial.clone(), c)));
         }
-        for (serial, period, cutoff, has_read) in meter_changes {
+        let meter = serials
+            .iter()
+            .filter_map(|s| meter_changes.get(s))
+            .flatten();
+        for (serial, period, cutoff, has_read) in meter {
             if let Some(t) = tracks.get_mut(serial) {
                 let c = t.track.meter_due(rules, period, *cutoff, *has_read, now);
                 t.changed = true;
@@ -139,7 +151,7 @@ impl Backend {
         &self,
         now: i64,
         absence: bool,
-    ) -> Result<Vec<(String, String, i64, bool)>, StoreError> {
+    ) -> Result<Vec<MeterChange>, StoreError> {
         // Meter due: products with a billing day, per account time zone.
         let rows = sqlx::query(
             "SELECT p.serial, p.billing_day, a.time_zone FROM products p JOIN accounts a ON a.account_id = p.account_id

@@ -353,4 +353,39 @@ async fn a_fleet_gone_silent_at_once_gets_a_request_per_product(s: Store) {
     serials.sort();
     serials.dedup();
     assert_eq!(serials.len(), 1_201);
+    // A billing day for a product in every chunk: after the cutoff's grace
+    // each gets its meter-due request, whichever chunk it falls in.
+    let billing: Vec<String> = (0..1_201)
+        .step_by(100)
+        .map(|i| format!("F{i:05}"))
+        .collect();
+    for serial in &billing {
+        let day = ProductUpdate {
+            billing_day: Some(1),
+            ..Default::default()
+        };
+        s.update_product(serial, &day).await.unwrap();
+    }
+    let cutoff =
+        crate::filing::billing_cutoff_ms(2026, 10, 1, chrono_tz::Europe::Amsterdam).unwrap();
+    let due = s.tick(cutoff + 3 * DAY + MIN, LISTENING).await.unwrap();
+    assert_eq!(
+        due.0.get(&("meter_due".to_string(), "opened")),
+        Some(&(billing.len() as u64)),
+        "{due:?}"
+    );
+    let mut due: Vec<String> = s
+        .requests(&RequestQuery {
+            kind: Some("meter_due".into()),
+            state: Some("open".into()),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.serial)
+        .collect();
+    due.sort();
+    assert_eq!(due, billing);
 }
