@@ -4,9 +4,10 @@
 
 use crate::setup::{drop_store, open_store};
 use meterlink_collector::model::Account;
-use meterlink_collector::store::{Settings, Store};
+use meterlink_collector::store::Store;
 use meterlink_proto::v1::observation::Body;
 use meterlink_proto::v1::{CounterValue, MeterReading, Observation};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,7 +28,7 @@ fn agent_name(i: usize) -> String {
     }
 }
 
-async fn prepare_agents(store: &Store, agents: usize) {
+pub(crate) async fn prepare_agents(store: &Store, agents: usize) {
     store
         .put_account(&Account {
             id: "acme".into(),
@@ -133,17 +134,23 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
-    fn rounds(&self) -> usize {
+    pub(crate) fn rounds(&self) -> usize {
         self.readings.div_ceil(COUNTERS)
     }
 }
 
-/// `agents` agents filing at once, each its share of the products, agent
-/// `i` through `stores[i % stores.len()]`; counter values per second.
-async fn file_at_once(stores: &[Arc<Store>], agents: usize, shape: &Shape) -> f64 {
-    let share = shape.products.div_ceil(agents);
+/// Agents `agents` (of `total` that share the products) filing at once,
+/// agent `i` through `stores[i % stores.len()]`; the counter values filed
+/// and the seconds it took.
+pub(crate) async fn file_agents(
+    stores: &[Arc<Store>],
+    agents: Range<usize>,
+    total: usize,
+    shape: &Shape,
+) -> (u64, f64) {
+    let share = shape.products.div_ceil(total.max(1));
     let started = Instant::now();
-    let tasks: Vec<_> = (0..agents)
+    let tasks: Vec<_> = agents
         .map(|i| {
             let store = stores[i % stores.len()].clone();
             let range = (i * share).min(shape.products)..((i + 1) * share).min(shape.products);
@@ -157,7 +164,14 @@ async fn file_at_once(stores: &[Arc<Store>], agents: usize, shape: &Shape) -> f6
     for t in tasks {
         values += t.await.expect("an agent's task");
     }
-    values as f64 / started.elapsed().as_secs_f64()
+    (values, started.elapsed().as_secs_f64())
+}
+
+/// `agents` agents filing at once, each its share of the products;
+/// counter values per second.
+pub(crate) async fn file_at_once(stores: &[Arc<Store>], agents: usize, shape: &Shape) -> f64 {
+    let (values, secs) = file_agents(stores, 0..agents, agents, shape).await;
+    values as f64 / secs
 }
 
 pub(crate) async fn ingest_bench(shape: &Shape, agents: &[usize], postgres: &str) {
@@ -184,39 +198,5 @@ pub(crate) async fn ingest_bench(shape: &Shape, agents: &[usize], postgres: &str
             rates[1],
             rates[1] / rates[0]
         );
-    }
-}
-
-/// PostgreSQL shared by collector replicas: one replica with
-/// `per_replica` agents, then `replicas` replicas (each a store with its
-/// own pool, as a replica process has) with `per_replica` agents each, on
-/// one fresh schema each run; the rates and their ratio.
-pub(crate) async fn replicas_bench(
-    shape: &Shape,
-    replicas: usize,
-    per_replica: usize,
-    postgres: &str,
-) {
-    println!("\n| PostgreSQL | agents | values/s | / one replica |\n|---|---|---|---|");
-    let mut one = None;
-    for n in [1, replicas] {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let (url, first) = open_store(Some(postgres), "ingest bench", tmp.path(), "").await;
-        let mut stores = vec![first];
-        for _ in 1..n {
-            stores.push(Arc::new(
-                Store::open(&url, Settings::default()).await.expect("store"),
-            ));
-        }
-        let agents = n * per_replica;
-        prepare_agents(&stores[0], agents).await;
-        let rate = file_at_once(&stores, agents, shape).await;
-        let base = *one.get_or_insert(rate);
-        println!(
-            "| {n} replica(s) | {agents} | {rate:.0} | {:.2} |",
-            rate / base
-        );
-        drop(stores);
-        drop_store(&url).await;
     }
 }

@@ -16,12 +16,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod apiload;
 mod content;
+mod cpu_share;
 mod fullread;
 mod hostile;
 mod ingest;
 mod latency;
 mod login;
 mod portal;
+mod replicas;
 mod setup;
 mod soak;
 mod store;
@@ -151,6 +153,11 @@ enum Mode {
         replicas: usize,
         #[arg(long, default_value_t = 2)]
         agents_per_replica: usize,
+        /// Run each replica as a process of its own limited to this many
+        /// CPUs (a cgroup; Linux, as root), as replicas on hosts of their
+        /// own, while PostgreSQL keeps the rest of the machine.
+        #[arg(long)]
+        replica_cpus: Option<f64>,
         /// PostgreSQL database (a fresh schema is made in it).
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
         postgres: String,
@@ -250,6 +257,24 @@ enum Mode {
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
         postgres: String,
     },
+    /// Internal: a collector replica filing its agents' readings (see
+    /// `ingest --replica-cpus`).
+    ReplicaChild {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        first_agent: usize,
+        #[arg(long)]
+        agents: usize,
+        #[arg(long)]
+        total_agents: usize,
+        #[arg(long)]
+        products: usize,
+        #[arg(long)]
+        readings: usize,
+        #[arg(long)]
+        batch: usize,
+    },
     /// Internal: read `devices` devices with the agent library and print figures.
     AgentChild {
         #[arg(long)]
@@ -286,6 +311,29 @@ fn main() {
             concurrency,
         }) => {
             rt.block_on(agent_child(first, devices, concurrency));
+            return;
+        }
+        Some(Mode::ReplicaChild {
+            url,
+            first_agent,
+            agents,
+            total_agents,
+            products,
+            readings,
+            batch,
+        }) => {
+            let shape = ingest::Shape {
+                products,
+                readings,
+                batch,
+            };
+            rt.block_on(replicas::replica_child(
+                &url,
+                first_agent,
+                agents,
+                total_agents,
+                &shape,
+            ));
             return;
         }
         Some(Mode::Store {
@@ -365,6 +413,7 @@ fn main() {
             agents,
             replicas,
             agents_per_replica,
+            replica_cpus,
             postgres,
         }) => {
             let shape = ingest::Shape {
@@ -374,11 +423,12 @@ fn main() {
             };
             rt.block_on(ingest::ingest_bench(&shape, &agents, &postgres));
             if replicas > 0 {
-                rt.block_on(ingest::replicas_bench(
+                rt.block_on(replicas::replicas_bench(
                     &shape,
                     replicas,
                     agents_per_replica.max(1),
                     &postgres,
+                    replica_cpus,
                 ));
             }
             return;

@@ -122,9 +122,7 @@ on_both!(emaintenance_follows_contract_lines);
 async fn product_latest_agrees_with_the_product(s: Store) {
     use super::users::user;
     use crate::model::{ProductUpdate, Role};
-    account(&s, "acme", true).await;
-    s.agent_hello("a1", "1", 0).await.unwrap();
-    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    account_with_agent(&s, "acme", true, "a1").await;
     s.ingest(
         "a1",
         &[

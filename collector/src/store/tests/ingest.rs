@@ -98,9 +98,7 @@ async fn dedupes_and_keeps_the_newest_current_value(s: Store) {
 
 on_both!(filing_rules_apply_at_ingest);
 async fn filing_rules_apply_at_ingest(s: Store) {
-    account(&s, "acme", true).await;
-    s.agent_hello("a1", "1", 0).await.unwrap();
-    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    account_with_agent(&s, "acme", true, "a1").await;
     let top = (1u64 << 32) - 1_000;
     let batch = vec![
         // A Counter32 near its top, then wrapped: filed extended.
@@ -190,9 +188,7 @@ on_both!(a_late_reading_is_judged_past_observations_without_its_counter);
 /// judged against the nearest observations that hold it, however many
 /// without it lie between.
 async fn a_late_reading_is_judged_past_observations_without_its_counter(s: Store) {
-    account(&s, "acme", true).await;
-    s.agent_hello("a1", "1", 0).await.unwrap();
-    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    account_with_agent(&s, "acme", true, "a1").await;
     const HOUR: i64 = 3_600_000;
     let both = |seq, t, total, colour| {
         meter_of(
@@ -262,9 +258,7 @@ on_both!(an_observation_resent_under_new_numbers_adds_no_readings);
 /// readings it repeats, filed or anomalous, are stored once, so they do not
 /// pile up at one time for every later lookup to read.
 async fn an_observation_resent_under_new_numbers_adds_no_readings(s: Store) {
-    account(&s, "acme", true).await;
-    s.agent_hello("a1", "1", 0).await.unwrap();
-    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    account_with_agent(&s, "acme", true, "a1").await;
     let copy = |seq| {
         meter_of(
             seq,
@@ -316,9 +310,7 @@ async fn an_observation_resent_under_new_numbers_adds_no_readings(s: Store) {
 
 on_both!(unknown_serials_wait_for_an_operator);
 async fn unknown_serials_wait_for_an_operator(s: Store) {
-    account(&s, "acme", false).await;
-    s.agent_hello("a1", "1", 0).await.unwrap();
-    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    account_with_agent(&s, "acme", false, "a1").await;
     s.ingest("a1", &[meter(1, "NEW1", T0, 10)]).await.unwrap();
     let u = s.unassigned().await.unwrap();
     assert_eq!(

@@ -145,6 +145,13 @@ async fn account(s: &Store, id: &str, auto: bool) {
     .unwrap();
 }
 
+/// An account with the agent `agent` in it, as most store tests begin.
+async fn account_with_agent(s: &Store, id: &str, auto: bool, agent: &str) {
+    account(s, id, auto).await;
+    s.agent_hello(agent, "1", 0).await.unwrap();
+    s.set_agent_account(agent, Some(id)).await.unwrap();
+}
+
 async fn open_requests(s: &Store, serial: &str) -> Vec<ServiceRequest> {
     s.requests(&RequestQuery {
         state: Some("open".into()),

@@ -10,9 +10,7 @@ on_both!(
     }
 );
 async fn service_requests_open_update_and_close(s: Store) {
-    account(&s, "acme", true).await;
-    s.agent_hello("a1", "1", 0).await.unwrap();
-    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    account_with_agent(&s, "acme", true, "a1").await;
     s.put_article(&Article {
         id: "kb-e602".into(),
         kind: "error_code".into(),
@@ -148,9 +146,7 @@ async fn service_requests_open_update_and_close(s: Store) {
 
 on_both!(clock_rules_silent_and_meter_due);
 async fn clock_rules_silent_and_meter_due(s: Store) {
-    account(&s, "acme", true).await;
-    s.agent_hello("a1", "1", 0).await.unwrap();
-    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    account_with_agent(&s, "acme", true, "a1").await;
     // 2026-09-21 is T0's date; billing day 1: cutoff 2026-10-01 00:00 Amsterdam.
     s.ingest("a1", &[meter(1, "E1", T0, 100), meter(2, "M1", T0, 100)])
         .await
@@ -277,9 +273,7 @@ on_both!(absence_waits_for_the_agents_after_an_outage);
 /// missing before its agents have had the catch-up time to deliver what
 /// they buffered; after it, only what is still absent opens a request.
 async fn absence_waits_for_the_agents_after_an_outage(s: Store) {
-    account(&s, "acme", true).await;
-    s.agent_hello("a1", "1", 0).await.unwrap();
-    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    account_with_agent(&s, "acme", true, "a1").await;
     s.ingest("a1", &[meter(1, "E1", T0, 100), meter(2, "E2", T0, 100)])
         .await
         .unwrap();
@@ -325,9 +319,7 @@ on_both!(a_fleet_gone_silent_at_once_gets_a_request_per_product);
 /// More products than the clock changes in one transaction fall silent at
 /// once: every one gets its request, none twice, across the chunks.
 async fn a_fleet_gone_silent_at_once_gets_a_request_per_product(s: Store) {
-    account(&s, "acme", true).await;
-    s.agent_hello("a1", "1", 0).await.unwrap();
-    s.set_agent_account("a1", Some("acme")).await.unwrap();
+    account_with_agent(&s, "acme", true, "a1").await;
     let fleet: Vec<_> = (0..1_201u64)
         .map(|i| meter(i + 1, &format!("F{i:05}"), T0, 100))
         .collect();
