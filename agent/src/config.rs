@@ -440,13 +440,25 @@ impl AgentConfig {
             credentials.push(set);
         }
         let mut target_creds = Vec::new();
+        // Every target's addresses count toward one bound, checked without
+        // making the addresses: the daemon makes them all.
+        let mut addresses = crate::range::AddressSet::default();
         for (i, t) in cfg.targets.iter().enumerate() {
-            crate::range::expand(&t.addresses, t.port, 1 << 20).map_err(|e| {
-                err(format!(
-                    "{}: {e}",
-                    at(&format!("targets[{i}].addresses"), "addresses")
-                ))
-            })?;
+            let max = crate::range::MAX_TARGET_ADDRESSES;
+            addresses
+                .add_ranges(&t.addresses, t.port, max)
+                .map_err(|e| {
+                    let hint = if e.too_many {
+                        "; all the targets together name at most that many: narrow the ranges"
+                    } else {
+                        ""
+                    };
+                    let here = at(
+                        &format!("targets[{i}].addresses"),
+                        &format!("\"{}\"", e.input),
+                    );
+                    err(format!("{here}: {e}{hint}"))
+                })?;
             if t.credentials.is_empty() {
                 return Err(err(format!(
                     "targets[{i}].credentials: name at least one credential set"
@@ -628,6 +640,28 @@ status = "*/5 * * * *"
         }
         let fine = format!("{GOOD}\n[engine]\ntimeout = 2.5\n");
         assert!(AgentConfig::parse("agent.toml", &fine).is_ok());
+    }
+
+    /// All targets together name at most 2^20 addresses, counted without
+    /// making them (a pushed configuration of sixteen /12 targets made
+    /// sixteen million addresses to check them one target at a time).
+    #[test]
+    fn the_targets_name_at_most_a_million_addresses_in_all() {
+        let one = "[[targets]]\naddresses = [\"10.0.0.0/13\"]\ncredentials = [\"office\"]\n";
+        // The same block twice counts once.
+        let fits = format!("{GOOD}\n{one}\n{one}");
+        assert!(AgentConfig::parse("agent.toml", &fits).is_ok());
+        let two = format!("{fits}\n{}", one.replace("10.0.0.0/13", "10.16.0.0/12"));
+        let e = AgentConfig::parse("agent.toml", &two)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("targets[3].addresses (line 41)")
+                && e.contains("\"10.16.0.0/12\"")
+                && e.contains("more than 1048576 addresses in all")
+                && e.contains("all the targets together"),
+            "{e}"
+        );
     }
 
     #[test]

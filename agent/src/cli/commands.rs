@@ -53,8 +53,14 @@ pub async fn probe(args: ProbeArgs) -> Result<String, Failure> {
 /// Runs `discover`: the scan with progress on a terminal, then the table
 /// (or JSON) of what answered.
 pub async fn discover(args: DiscoverArgs) -> Result<String, Failure> {
-    let addrs = expand(&args.ranges, args.port, args.max_hosts)
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    let addrs = expand(&args.ranges, args.port, args.max_hosts).map_err(|e| {
+        let hint = if e.too_many {
+            "; narrow the ranges or raise --max-hosts"
+        } else {
+            ""
+        };
+        Failure::usage(format!("{e}{hint}"))
+    })?;
     let cred = args.creds.credential_set()?;
     let profiles = Arc::new(args.engine.profile_set()?);
     let mut cfg = args.engine.engine_config()?;

@@ -449,7 +449,7 @@ fn target_devices(v: &Validated) -> Vec<(SocketAddr, Vec<CredentialSet>)> {
         .iter()
         .zip(&v.target_creds)
         .flat_map(|(t, creds)| {
-            crate::range::expand(&t.addresses, t.port, 1 << 20)
+            crate::range::expand(&t.addresses, t.port, crate::range::MAX_TARGET_ADDRESSES)
                 .unwrap_or_default()
                 .into_iter()
                 .map(move |a| (a, creds.clone()))
@@ -466,7 +466,9 @@ fn target_groups(v: &Validated) -> Groups {
             .clone()
             .unwrap_or_else(|| format!("targets[{}]", i + 1))
             .into();
-        for a in crate::range::expand(&t.addresses, t.port, 1 << 20).unwrap_or_default() {
+        for a in crate::range::expand(&t.addresses, t.port, crate::range::MAX_TARGET_ADDRESSES)
+            .unwrap_or_default()
+        {
             m.entry(a).or_insert_with(|| name.clone());
         }
     }
