@@ -27,6 +27,19 @@ fn rfc3414_key_localisation_vectors() {
     );
 }
 
+/// The megabyte of repeated password is RFC 3414 A.2's whatever the
+/// password's length: shorter than a hash block, not dividing it, a block
+/// exactly, and longer than the megabyte itself.
+#[test]
+fn password_to_key_hashes_the_first_megabyte_of_the_repetition() {
+    for len in [1, 8, 10, 63, 64, 65, 1000, 1_048_577] {
+        let password: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let want: Vec<u8> = password.iter().copied().cycle().take(1_048_576).collect();
+        let want = md5::Md5::digest(&want).to_vec();
+        assert_eq!(AuthProtocol::Md5.password_to_key(&password), want, "{len}");
+    }
+}
+
 fn sample(flags: u8) -> V3Message {
     V3Message {
         msg_id: 9,
