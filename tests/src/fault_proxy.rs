@@ -49,6 +49,9 @@ pub struct ProxyStats {
     /// Connections whose upstream refused (the collector was down): the
     /// client's socket is reset, as a refused connection would be.
     pub upstream_refused: AtomicU64,
+    /// Connections that reached the upstream: a client's reconnection is
+    /// seen here before anything it sends is answered.
+    pub upstream_reached: AtomicU64,
     pub resets: AtomicU64,
     pub stalls: AtomicU64,
     pub half_opens: AtomicU64,
@@ -269,6 +272,10 @@ async fn connection(shared: &Arc<Shared>, mut client: TcpStream) {
             return;
         }
     };
+    shared
+        .stats
+        .upstream_reached
+        .fetch_add(1, Ordering::Relaxed);
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
     let f = shared.faults();

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// collector.toml with the embedded defaults (SQLite, development CA).
 pub fn collector_toml(data_dir: &Path, grpc: &str, http: &str) -> String {
@@ -238,21 +239,31 @@ pub async fn drain_agent(spec: &mut AgentToml, conf: &Path) -> u64 {
     let buffer_dir = v.cfg.data_dir.join("buffer");
     let (stop, rx) = tokio::sync::watch::channel(false);
     let daemon = tokio::spawn(meterlink_agent::daemon::run(v, rx));
+    // Bounded by progress rather than by one fixed time: a busy machine
+    // files more slowly, but a drain that stops moving for 30 s fails.
     let status = spec.data_dir.join("status.json");
-    crate::peers::until(
-        std::time::Duration::from_secs(30),
-        "the buffer to drain",
-        || {
-            let status = status.clone();
-            async move {
-                std::fs::read_to_string(&status)
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                    .is_some_and(|v| v["backlog_count"] == 0 && v["connection"] == "connected")
-            }
-        },
-    )
-    .await;
+    let backlog = || -> Option<(u64, bool)> {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&status).ok()?).ok()?;
+        Some((v["backlog_count"].as_u64()?, v["connection"] == "connected"))
+    };
+    let (started, mut least, mut moved_at) = (Instant::now(), u64::MAX, Instant::now());
+    loop {
+        match backlog() {
+            Some((0, true)) => break,
+            Some((n, _)) if n < least => (least, moved_at) = (n, Instant::now()),
+            _ => {}
+        }
+        assert!(
+            moved_at.elapsed() < Duration::from_secs(30),
+            "the buffer stopped draining: {least} observations left for 30 s"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the buffer still draining after 10 minutes: {least} observations left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.send(true).expect("stop");
     daemon.await.expect("join").expect("daemon");
     let (buf, _) = SledBuffer::open(&buffer_dir, u64::MAX).expect("buffer");
