@@ -166,12 +166,9 @@ pub struct AddressSet {
 
 impl AddressSet {
     /// How many distinct addresses the set holds.
-    pub fn len(&self) -> u128 {
+    #[cfg(test)]
+    fn len(&self) -> u128 {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Adds the range expressions' addresses, refusing them when the set
@@ -183,14 +180,19 @@ impl AddressSet {
         max: usize,
     ) -> Result<(), RangeError> {
         for input in inputs {
-            let span = parse(input, default_port, max)?;
-            self.add(span);
-            self.check(input, max)?;
+            self.add_range(input, default_port, max)?;
         }
         Ok(())
     }
 
-    fn check(&self, input: &str, max: usize) -> Result<(), RangeError> {
+    /// Adds one range expression; returns its parts not in the set before.
+    fn add_range(
+        &mut self,
+        input: &str,
+        default_port: u16,
+        max: usize,
+    ) -> Result<Vec<Span>, RangeError> {
+        let parts = self.add(parse(input, default_port, max)?);
         if self.len > max as u128 {
             return Err(RangeError {
                 input: input.to_string(),
@@ -198,7 +200,7 @@ impl AddressSet {
                 too_many: true,
             });
         }
-        Ok(())
+        Ok(parts)
     }
 
     /// Adds a span; returns its parts that were not in the set, in order.
@@ -261,9 +263,7 @@ pub fn expand(
     let mut set = AddressSet::default();
     let mut out = Vec::new();
     for input in inputs {
-        let parts = set.add(parse(input, default_port, max)?);
-        set.check(input, max)?;
-        for part in parts {
+        for part in set.add_range(input, default_port, max)? {
             out.extend((part.first..=part.last).map(|n| part.addr(n)));
         }
     }
